@@ -1,0 +1,17 @@
+//! Inlet's database migrations. Self-contained (no dependency on the entities) and written
+//! with sea-query's schema builders, so each runs unchanged on SQLite and PostgreSQL.
+//! Times are stored as epoch milliseconds (`BIGINT`): the same type and ordering on both.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_initial;
+
+/// Runs every migration in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261127_000001_initial::Migration)]
+    }
+}

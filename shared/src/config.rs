@@ -1,0 +1,234 @@
+//! Configuration: the one place that reads the environment (`INLET_*`, `RUST_LOG`).
+//!
+//! Every setting is documented once, here and in the README's table. Secrets (database and
+//! broker URLs may carry passwords, the bootstrap API key, the SMTP URL) are held in
+//! [`SecretString`] so `Debug` never prints them.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable, coloured when on a terminal.
+    Pretty,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// A setting that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid value for {name}: {reason}")]
+pub struct ConfigError {
+    /// The environment variable's name.
+    pub name: &'static str,
+    /// What is wrong with it (never the value itself: it may be a secret).
+    pub reason: String,
+}
+
+/// Inlet's whole configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `INLET_LISTEN` [127.0.0.1:8080]: HTTP listen address of `ingest` / `serve`.
+    pub listen: SocketAddr,
+    /// `INLET_PUBLIC_URL` [http://<listen>]: base URL used to print endpoint URLs.
+    pub public_url: String,
+    /// `INLET_DATABASE_URL` [sqlite://./data/inlet.db?mode=rwc]: SQLite or PostgreSQL.
+    pub database_url: SecretString,
+    /// `INLET_AMQP_URL` [unset → embedded queue in the database]: RabbitMQ.
+    pub amqp_url: Option<SecretString>,
+    /// `INLET_SMTP_URL` [unset → `.eml` files in the outbox]: SMTP server for email.
+    pub smtp_url: Option<SecretString>,
+    /// `INLET_OUTBOX_DIR` [./data/outbox]: where emails go without SMTP.
+    pub outbox_dir: PathBuf,
+    /// `INLET_BOOTSTRAP_API_KEY` [unset]: an API key accepted from start (stored hashed).
+    pub bootstrap_api_key: Option<SecretString>,
+    /// `INLET_WORKER_CONCURRENCY` [16]: deliveries a worker applies at once.
+    pub worker_concurrency: usize,
+    /// `INLET_PREFETCH` [64]: unacknowledged messages a worker holds.
+    pub prefetch: u16,
+    /// `INLET_MAX_BODY_BYTES` [1048576]: larger webhook bodies get 413.
+    pub max_body_bytes: usize,
+    /// `INLET_SIGNATURE_TOLERANCE_SECS` [300]: allowed age of a signed timestamp.
+    pub signature_tolerance: Duration,
+    /// `INLET_PUBLISH_TIMEOUT_MS` [5000]: how long ingest waits for the queue before a 503.
+    pub publish_timeout: Duration,
+    /// `INLET_CACHE_REFRESH_MS` [1000]: how often ingest looks for integration changes made
+    /// by other processes (its own API changes apply at once).
+    pub cache_refresh: Duration,
+    /// `INLET_HTTP_WORKERS` [number of cores]: HTTP worker threads.
+    pub http_workers: usize,
+    /// `INLET_LOG_FORMAT` [pretty on a terminal, else json].
+    pub log_format: LogFormat,
+    /// `RUST_LOG` [info]: tracing filter.
+    pub log_filter: String,
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(std::env::vars())
+    }
+
+    /// Reads the configuration from the given variables (tests build configs this way).
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .into_iter()
+            .filter(|(k, v)| (k.starts_with("INLET_") || k == "RUST_LOG") && !v.is_empty())
+            .collect();
+        let get = |name: &str| vars.get(name).map(String::as_str);
+
+        let listen: SocketAddr = parse(get("INLET_LISTEN").unwrap_or("127.0.0.1:8080"), "INLET_LISTEN")?;
+        let public_url = get("INLET_PUBLIC_URL")
+            .map(|u| u.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| format!("http://{listen}"));
+        let database_url = SecretString::from(
+            get("INLET_DATABASE_URL").unwrap_or("sqlite://./data/inlet.db?mode=rwc"),
+        );
+        let db = database_url.expose_secret();
+        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+            return Err(ConfigError {
+                name: "INLET_DATABASE_URL",
+                reason: "expected a sqlite:// or postgres:// URL".into(),
+            });
+        }
+        let amqp_url = get("INLET_AMQP_URL").map(SecretString::from);
+        if let Some(url) = &amqp_url {
+            let url = url.expose_secret();
+            if !url.starts_with("amqp://") {
+                return Err(ConfigError {
+                    name: "INLET_AMQP_URL",
+                    reason: "expected an amqp:// URL".into(),
+                });
+            }
+        }
+        let log_format = match get("INLET_LOG_FORMAT") {
+            None => {
+                if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                    LogFormat::Pretty
+                } else {
+                    LogFormat::Json
+                }
+            }
+            Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(_) => {
+                return Err(ConfigError {
+                    name: "INLET_LOG_FORMAT",
+                    reason: "expected json or pretty".into(),
+                });
+            }
+        };
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Ok(Self {
+            listen,
+            public_url,
+            database_url,
+            amqp_url,
+            smtp_url: get("INLET_SMTP_URL").map(SecretString::from),
+            outbox_dir: PathBuf::from(get("INLET_OUTBOX_DIR").unwrap_or("./data/outbox")),
+            bootstrap_api_key: get("INLET_BOOTSTRAP_API_KEY").map(SecretString::from),
+            worker_concurrency: positive(get("INLET_WORKER_CONCURRENCY"), 16, "INLET_WORKER_CONCURRENCY")?,
+            prefetch: positive(get("INLET_PREFETCH"), 64, "INLET_PREFETCH")?,
+            max_body_bytes: positive(get("INLET_MAX_BODY_BYTES"), 1024 * 1024, "INLET_MAX_BODY_BYTES")?,
+            signature_tolerance: Duration::from_secs(positive(
+                get("INLET_SIGNATURE_TOLERANCE_SECS"),
+                300,
+                "INLET_SIGNATURE_TOLERANCE_SECS",
+            )?),
+            publish_timeout: Duration::from_millis(positive(
+                get("INLET_PUBLISH_TIMEOUT_MS"),
+                5000,
+                "INLET_PUBLISH_TIMEOUT_MS",
+            )?),
+            cache_refresh: Duration::from_millis(positive(
+                get("INLET_CACHE_REFRESH_MS"),
+                1000,
+                "INLET_CACHE_REFRESH_MS",
+            )?),
+            http_workers: positive(get("INLET_HTTP_WORKERS"), cores, "INLET_HTTP_WORKERS")?,
+            log_format,
+            log_filter: get("RUST_LOG").unwrap_or("info").to_owned(),
+        })
+    }
+
+    /// True when deliveries go through the database-backed embedded queue.
+    pub fn embedded_queue(&self) -> bool {
+        self.amqp_url.is_none()
+    }
+
+    /// The endpoint URL a platform should post to for an integration.
+    pub fn endpoint_url(&self, integration_id: &str) -> String {
+        format!("{}/webhooks/{integration_id}", self.public_url)
+    }
+}
+
+fn parse<T: std::str::FromStr>(value: &str, name: &'static str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    value.parse().map_err(|e: T::Err| ConfigError { name, reason: e.to_string() })
+}
+
+fn positive<T>(value: Option<&str>, default: T, name: &'static str) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + Default,
+    T::Err: std::fmt::Display,
+{
+    let v = match value {
+        None => return Ok(default),
+        Some(v) => parse::<T>(v, name)?,
+    };
+    if v <= T::default() {
+        return Err(ConfigError { name, reason: "must be greater than zero".into() });
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_are_embedded_mode() {
+        let cfg = Config::from_vars(vars(&[])).unwrap();
+        assert!(cfg.embedded_queue());
+        assert_eq!(cfg.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(cfg.public_url, "http://127.0.0.1:8080");
+        assert!(cfg.database_url.expose_secret().starts_with("sqlite:"));
+        assert_eq!(cfg.max_body_bytes, 1024 * 1024);
+        assert_eq!(cfg.endpoint_url("int_x"), "http://127.0.0.1:8080/webhooks/int_x");
+    }
+
+    #[test]
+    fn debug_output_redacts_secrets() {
+        let cfg = Config::from_vars(vars(&[
+            ("INLET_DATABASE_URL", "postgres://u:hunter2@db/inlet"),
+            ("INLET_AMQP_URL", "amqp://u:rabbitpass@mq/%2f"),
+            ("INLET_BOOTSTRAP_API_KEY", "inlet_sk_supersecret"),
+        ]))
+        .unwrap();
+        let printed = format!("{cfg:?}");
+        for secret in ["hunter2", "rabbitpass", "supersecret"] {
+            assert!(!printed.contains(secret), "{secret} leaked in {printed}");
+        }
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = Config::from_vars(vars(&[("INLET_PREFETCH", "0")])).unwrap_err();
+        assert_eq!(err.name, "INLET_PREFETCH");
+        let err = Config::from_vars(vars(&[("INLET_DATABASE_URL", "mysql://x")])).unwrap_err();
+        assert_eq!(err.name, "INLET_DATABASE_URL");
+        let err = Config::from_vars(vars(&[("INLET_LISTEN", "nope")])).unwrap_err();
+        assert_eq!(err.name, "INLET_LISTEN");
+    }
+}

@@ -1,0 +1,9 @@
+//! sea-orm entities, one per table (the schema itself lives in the migrations crate).
+
+pub mod api_key;
+pub mod contact;
+pub mod integration;
+pub mod integration_secret;
+pub mod processed_delivery;
+pub mod queue_message;
+pub mod webhook_log;

@@ -1,0 +1,19 @@
+//! A delivery whose effects were applied: the idempotency record, written in the same transaction as the effects.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "processed_deliveries")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub integration_id: String,
+    pub idempotency_key: String,
+    pub delivery_id: String,
+    pub processed_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

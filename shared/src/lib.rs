@@ -1,0 +1,12 @@
+//! Inlet's shared library: configuration, telemetry, domain types, the providers (pure
+//! verification and mapping), the queue (RabbitMQ and embedded) and the database entities.
+
+pub mod apikeys;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod integrations;
+pub mod providers;
+pub mod queue;
+pub mod retry;
+pub mod telemetry;

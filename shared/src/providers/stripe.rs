@@ -1,0 +1,295 @@
+//! Stripe: `Stripe-Signature` verification (SPEC §3.1), the event envelope, and the mapping
+//! of customer events to contacts (SPEC §3.2).
+
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use super::{
+    ContactAction, ContactChange, Envelope, EnvelopeError, Headers, Mapping, SecretError, SignatureError,
+    SigningKey,
+};
+use crate::domain::{Email, split_name};
+
+const HEADER: &str = "Stripe-Signature";
+
+/// Event types handled for Stripe.
+pub const SUPPORTED_EVENTS: &[&str] = &["customer.created", "customer.updated"];
+
+/// The key is the whole secret string as bytes, `whsec_` prefix included.
+pub fn signing_key(secret: &str) -> Result<SigningKey, SecretError> {
+    let secret = secret.trim();
+    if !secret.starts_with("whsec_") || secret.len() < 10 {
+        return Err(SecretError("a Stripe signing secret starts with whsec_".into()));
+    }
+    Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+        .map(SigningKey::HmacSha256)
+        .map_err(|_| SecretError("unusable Stripe signing secret".into()))
+}
+
+/// Verifies `t=<secs>,v1=<hex>[,v1=…]` over `"{t}.{body}"`. Every `v1` is compared against
+/// every key in constant time; other schemes (`v0`) are ignored.
+pub fn verify(
+    keys: &[SigningKey],
+    headers: &dyn Headers,
+    body: &[u8],
+    now_secs: i64,
+    tolerance_secs: i64,
+) -> Result<(), SignatureError> {
+    let header = headers.get("stripe-signature").ok_or(SignatureError::MissingHeader(HEADER))?;
+    let mut timestamp: Option<&str> = None;
+    let mut candidates: Vec<[u8; 32]> = Vec::with_capacity(2);
+    let mut saw_v1 = false;
+    for part in header.split(',') {
+        let Some((key, value)) = part.trim().split_once('=') else {
+            continue;
+        };
+        match key {
+            "t" => timestamp = Some(value),
+            "v1" => {
+                saw_v1 = true;
+                let mut sig = [0u8; 32];
+                // A v1 that is not 64 hex digits can never match; it is skipped, not an error.
+                if hex::decode_to_slice(value, &mut sig).is_ok() {
+                    candidates.push(sig);
+                }
+            }
+            _ => {}
+        }
+    }
+    let t: i64 = timestamp
+        .and_then(|t| t.parse().ok())
+        .ok_or(SignatureError::MalformedHeader(HEADER))?;
+    if !saw_v1 {
+        return Err(SignatureError::MalformedHeader(HEADER));
+    }
+    if now_secs.saturating_sub(t) > tolerance_secs {
+        return Err(SignatureError::TimestampTooOld);
+    }
+    if t.saturating_sub(now_secs) > tolerance_secs {
+        return Err(SignatureError::TimestampTooNew);
+    }
+    let timestamp = timestamp.unwrap_or_default();
+    let mut matched = subtle::Choice::from(0);
+    for key in keys {
+        let SigningKey::HmacSha256(keyed) = key;
+        let mut mac = keyed.clone();
+        mac.update(timestamp.as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        let expected = mac.finalize().into_bytes();
+        for candidate in &candidates {
+            matched |= expected.as_slice().ct_eq(candidate);
+        }
+    }
+    if bool::from(matched) { Ok(()) } else { Err(SignatureError::NoMatch) }
+}
+
+/// The parts of a Stripe event that ingest reads; `data` stays unparsed.
+#[derive(Deserialize)]
+struct RawEvent<'a> {
+    #[serde(borrow)]
+    id: &'a str,
+    #[serde(rename = "type", borrow)]
+    event_type: &'a str,
+    created: i64,
+    #[serde(borrow)]
+    data: RawData<'a>,
+}
+
+#[derive(Deserialize)]
+struct RawData<'a> {
+    #[serde(borrow)]
+    object: &'a RawValue,
+}
+
+fn not_stripe(reason: impl Into<String>) -> EnvelopeError {
+    EnvelopeError { provider: "Stripe", reason: reason.into() }
+}
+
+fn parse_raw(body: &[u8]) -> Result<RawEvent<'_>, EnvelopeError> {
+    let event: RawEvent<'_> = serde_json::from_slice(body).map_err(|e| not_stripe(e.to_string()))?;
+    if !event.id.starts_with("evt_") {
+        return Err(not_stripe("`id` is not a Stripe event id (evt_…)"));
+    }
+    if event.event_type.is_empty() {
+        return Err(not_stripe("`type` is empty"));
+    }
+    if !event.data.object.get().starts_with('{') {
+        return Err(not_stripe("`data.object` is not an object"));
+    }
+    Ok(event)
+}
+
+/// Reads the event id (the idempotency key) and type.
+pub fn envelope(_headers: &dyn Headers, body: &[u8]) -> Result<Envelope, EnvelopeError> {
+    let event = parse_raw(body)?;
+    Ok(Envelope { event_type: event.event_type.to_owned(), idempotency_key: event.id.to_owned() })
+}
+
+/// A Stripe customer object: the fields a contact needs.
+#[derive(Deserialize)]
+struct Customer {
+    email: Option<String>,
+    name: Option<String>,
+}
+
+/// Maps a verified Stripe event to a contact change.
+pub fn map(body: &[u8]) -> Result<Mapping, EnvelopeError> {
+    let event = parse_raw(body)?;
+    let occurred_at_ms = event.created.saturating_mul(1000);
+    match event.event_type {
+        "customer.created" | "customer.updated" => {
+            let customer: Customer =
+                serde_json::from_str(event.data.object.get()).map_err(|e| not_stripe(e.to_string()))?;
+            let Some(email) = customer.email.as_deref().and_then(Email::parse) else {
+                return Ok(Mapping::Ignore(format!("Ignored: {} has no usable email.", event.event_type)));
+            };
+            let (first_name, last_name) = customer.name.as_deref().map(split_name).unwrap_or_default();
+            Ok(Mapping::Contact(ContactChange {
+                action: ContactAction::Upsert,
+                email: Some(email),
+                first_name,
+                last_name,
+                occurred_at_ms,
+            }))
+        }
+        other => Ok(Mapping::Ignore(format!("Ignored: {other} is not a supported Stripe event."))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "whsec_test_secret";
+
+    fn sign(secret: &str, t: i64, body: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{t}.{body}").as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    fn check(header: Option<&str>, body: &str, now: i64) -> Result<(), SignatureError> {
+        let keys = [signing_key(SECRET).unwrap()];
+        let headers: Vec<(&str, &str)> = header.map(|h| ("Stripe-Signature", h)).into_iter().collect();
+        verify(&keys, headers.as_slice(), body.as_bytes(), now, 300)
+    }
+
+    #[test]
+    fn spec_vector_verifies() {
+        let header = "t=1492774577,v1=22f7d74836ddad3284a2b80853dd2fe731655c1bfddcff3c3666a500cf3abd80";
+        assert_eq!(sign(SECRET, 1_492_774_577, r#"{"id":"evt_test"}"#), &header[15..]);
+        assert_eq!(check(Some(header), r#"{"id":"evt_test"}"#, 1_492_774_577), Ok(()));
+    }
+
+    #[test]
+    fn any_v1_may_match_and_v0_is_ignored() {
+        let body = r#"{"id":"evt_1"}"#;
+        let good = sign(SECRET, 1000, body);
+        let header = format!("t=1000,v0={good},v1={},v1={good}", "ab".repeat(32));
+        assert_eq!(check(Some(&header), body, 1000), Ok(()));
+        let only_v0 = format!("t=1000,v0={good}");
+        assert_eq!(check(Some(&only_v0), body, 1000), Err(SignatureError::MalformedHeader(HEADER)));
+    }
+
+    #[test]
+    fn any_key_may_match_during_rotation() {
+        let body = r#"{"id":"evt_1"}"#;
+        let keys = [signing_key("whsec_old_secret").unwrap(), signing_key("whsec_new_secret").unwrap()];
+        let header = format!("t=1000,v1={}", sign("whsec_new_secret", 1000, body));
+        let headers = [("stripe-signature", header.as_str())];
+        assert_eq!(verify(&keys, &headers[..], body.as_bytes(), 1000, 300), Ok(()));
+        assert_eq!(verify(&keys[..1], &headers[..], body.as_bytes(), 1000, 300), Err(SignatureError::NoMatch));
+    }
+
+    #[test]
+    fn tampered_body_or_wrong_secret_fails() {
+        let body = r#"{"id":"evt_1"}"#;
+        let header = format!("t=1000,v1={}", sign(SECRET, 1000, body));
+        assert_eq!(check(Some(&header), r#"{"id":"evt_2"}"#, 1000), Err(SignatureError::NoMatch));
+        let other = format!("t=1000,v1={}", sign("whsec_other", 1000, body));
+        assert_eq!(check(Some(&other), body, 1000), Err(SignatureError::NoMatch));
+        // The signed timestamp is part of the MAC: changing it breaks the signature.
+        let moved = format!("t=1001,v1={}", sign(SECRET, 1000, body));
+        assert_eq!(check(Some(&moved), body, 1000), Err(SignatureError::NoMatch));
+    }
+
+    #[test]
+    fn timestamps_outside_the_tolerance_fail() {
+        let body = "{}";
+        let header = format!("t=1000,v1={}", sign(SECRET, 1000, body));
+        assert_eq!(check(Some(&header), body, 1300), Ok(()));
+        assert_eq!(check(Some(&header), body, 1301), Err(SignatureError::TimestampTooOld));
+        assert_eq!(check(Some(&header), body, 699), Err(SignatureError::TimestampTooNew));
+    }
+
+    #[test]
+    fn missing_or_malformed_headers_are_told_apart() {
+        assert_eq!(check(None, "{}", 0), Err(SignatureError::MissingHeader(HEADER)));
+        for bad in ["", "garbage", "v1=abcd", "t=abc,v1=abcd", "t=1000"] {
+            assert_eq!(check(Some(bad), "{}", 1000), Err(SignatureError::MalformedHeader(HEADER)), "{bad}");
+        }
+        // A v1 that is not hex never matches.
+        assert_eq!(check(Some("t=1000,v1=zz"), "{}", 1000), Err(SignatureError::NoMatch));
+    }
+
+    #[test]
+    fn secrets_must_look_like_stripe_secrets() {
+        assert!(signing_key("whsec_abc123456").is_ok());
+        assert!(signing_key("sk_live_123456789").is_err());
+        assert!(format!("{:?}", signing_key("whsec_abc123456").unwrap()).contains("REDACTED"));
+    }
+
+    fn customer_event(kind: &str, email: Option<&str>, name: Option<&str>) -> String {
+        serde_json::json!({
+            "id": "evt_1NG8Du2eZvKYlo2CUI79vXWy",
+            "object": "event",
+            "api_version": "2024-06-20",
+            "created": 1_686_089_970,
+            "type": kind,
+            "livemode": false,
+            "data": { "object": {
+                "id": "cus_O2Bn4mG2xCkA1B", "object": "customer",
+                "email": email, "name": name, "metadata": {}
+            }}
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn customer_created_maps_to_a_contact() {
+        let body = customer_event("customer.created", Some(" Jenny.Rosen@example.com"), Some("Jenny Ann Rosen"));
+        let env = envelope(&[][..], body.as_bytes()).unwrap();
+        assert_eq!(env.event_type, "customer.created");
+        assert_eq!(env.idempotency_key, "evt_1NG8Du2eZvKYlo2CUI79vXWy");
+        let Mapping::Contact(change) = map(body.as_bytes()).unwrap() else { panic!("ignored") };
+        assert_eq!(change.action, ContactAction::Upsert);
+        assert_eq!(change.email.unwrap().as_str(), "jenny.rosen@example.com");
+        assert_eq!(change.first_name.as_deref(), Some("Jenny"));
+        assert_eq!(change.last_name.as_deref(), Some("Ann Rosen"));
+        assert_eq!(change.occurred_at_ms, 1_686_089_970_000);
+    }
+
+    #[test]
+    fn customer_without_usable_email_is_ignored_with_a_reason() {
+        for email in [None, Some(""), Some("not-an-email")] {
+            let body = customer_event("customer.updated", email, Some("Jenny"));
+            assert_eq!(
+                map(body.as_bytes()).unwrap(),
+                Mapping::Ignore("Ignored: customer.updated has no usable email.".into())
+            );
+        }
+    }
+
+    #[test]
+    fn bodies_that_are_not_stripe_events_are_rejected() {
+        for body in ["", "not json", "[]", r#"{"id":"evt_1"}"#, r#"{"id":"x","type":"a","created":1,"data":{"object":{}}}"#,
+            r#"{"id":"evt_1","type":"a","created":1,"data":{"object":[]}}"#] {
+            let err = envelope(&[][..], body.as_bytes()).unwrap_err();
+            assert!(err.to_string().starts_with("Body is not a Stripe event: "), "{err}");
+        }
+    }
+}

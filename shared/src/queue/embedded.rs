@@ -1,0 +1,224 @@
+//! Embedded queue: messages are rows of `queue_messages` in Inlet's own database, so a
+//! delivery answered 202 is on disk (the insert's commit) before the answer.
+//!
+//! A consumer claims a batch by setting a lease (`lease_until`, `lease_token`) on ready
+//! rows; acknowledging deletes the row. A consumer that dies leaves leases that expire, and
+//! the rows are delivered again (effects stay exactly-once through processed deliveries).
+//! Waiting consumers are woken at once by publishes in the same process and poll for
+//! publishes from other processes.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, Order, PaginatorTrait, QueryFilter,
+    QueryOrder,
+};
+use tokio::sync::Notify;
+
+use super::{Acker, Delivery, QueueError, QueueMessage};
+use crate::db::entities::queue_message::{self, Column, Entity};
+use crate::domain::now_ms;
+use crate::providers::Provider;
+
+const WORK: &str = "webhooks";
+const DEAD: &str = "dead-letters";
+/// How long a consumer may hold a message before another may take it.
+const LEASE: Duration = Duration::from_secs(300);
+/// How often an idle consumer looks for messages published by other processes.
+const POLL: Duration = Duration::from_millis(250);
+
+fn unavailable(e: impl std::fmt::Display) -> QueueError {
+    QueueError::Unavailable(e.to_string())
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The embedded queue (cheap to clone).
+#[derive(Clone)]
+pub struct EmbeddedQueue {
+    db: DatabaseConnection,
+    notify: Arc<Notify>,
+}
+
+impl EmbeddedQueue {
+    /// A queue in `db` (the migrations create its table).
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db, notify: Arc::new(Notify::new()) }
+    }
+
+    /// Inserts the message; returns once the insert committed.
+    pub async fn publish(&self, message: &QueueMessage) -> Result<(), QueueError> {
+        let now = now_ms();
+        let row = queue_message::ActiveModel {
+            queue: Set(WORK.to_owned()),
+            delivery_id: Set(message.delivery_id.clone()),
+            integration_id: Set(message.integration_id.clone()),
+            provider: Set(message.provider.as_str().to_owned()),
+            event_type: Set(message.event_type.clone()),
+            idempotency_key: Set(message.idempotency_key.clone()),
+            received_at: Set(message.received_at_ms),
+            body: Set(message.body.to_vec()),
+            attempts: Set(0),
+            available_at: Set(now),
+            lease_until: Set(None),
+            lease_token: Set(None),
+            ..Default::default()
+        };
+        Entity::insert(row).exec_without_returning(&self.db).await.map_err(unavailable)?;
+        self.notify.notify_one();
+        Ok(())
+    }
+
+    /// A consumer that claims up to `prefetch` messages at a time.
+    pub fn consumer(&self, prefetch: u16) -> EmbeddedConsumer {
+        EmbeddedConsumer { queue: self.clone(), batch: u64::from(Ord::max(prefetch, 1)), buffer: VecDeque::new() }
+    }
+
+    /// Readiness: the database answers.
+    pub async fn check(&self) -> Result<(), QueueError> {
+        self.db.ping().await.map_err(unavailable)
+    }
+
+    /// Messages in the work queue (ready or leased).
+    pub async fn depth(&self) -> Result<u64, QueueError> {
+        Entity::find().filter(Column::Queue.eq(WORK)).count(&self.db).await.map_err(unavailable)
+    }
+
+    /// Messages in the dead letters.
+    pub async fn dead_letter_count(&self) -> Result<u64, QueueError> {
+        Entity::find().filter(Column::Queue.eq(DEAD)).count(&self.db).await.map_err(unavailable)
+    }
+
+    async fn claim(&self, limit: u64) -> Result<Vec<Delivery>, QueueError> {
+        let now = now_ms();
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let ready = || {
+            Condition::all()
+                .add(Column::Queue.eq(WORK))
+                .add(Column::AvailableAt.lte(now))
+                .add(Condition::any().add(Column::LeaseUntil.is_null()).add(Column::LeaseUntil.lt(now)))
+        };
+        let candidates = Query::select()
+            .column(Column::Id)
+            .from(Entity)
+            .cond_where(ready())
+            .order_by(Column::Id, Order::Asc)
+            .limit(limit)
+            .to_owned();
+        // The ready condition is repeated on the row itself, so two consumers racing for
+        // the same rows each get a row at most once (the loser's re-check fails).
+        let claimed = Entity::update_many()
+            .col_expr(Column::LeaseUntil, Expr::value(now + millis(LEASE)))
+            .col_expr(Column::LeaseToken, Expr::value(token.clone()))
+            .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
+            .filter(Column::Id.in_subquery(candidates))
+            .filter(ready())
+            .exec(&self.db)
+            .await
+            .map_err(unavailable)?;
+        if claimed.rows_affected == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = Entity::find()
+            .filter(Column::LeaseToken.eq(token.clone()))
+            .order_by_asc(Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(unavailable)?;
+        rows.into_iter()
+            .map(|row| {
+                let provider = Provider::parse(&row.provider)
+                    .ok_or_else(|| QueueError::Malformed(format!("unknown provider {}", row.provider)))?;
+                let redeliveries = u32::try_from(row.attempts.saturating_sub(1)).unwrap_or(0);
+                Ok(Delivery {
+                    message: QueueMessage {
+                        delivery_id: row.delivery_id,
+                        integration_id: row.integration_id,
+                        provider,
+                        event_type: row.event_type,
+                        idempotency_key: row.idempotency_key,
+                        received_at_ms: row.received_at,
+                        body: row.body.into(),
+                    },
+                    redeliveries,
+                    acker: Acker::Embedded(Lease { queue: self.clone(), id: row.id, token: token.clone() }),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Claims messages in batches and hands them out one by one.
+pub struct EmbeddedConsumer {
+    queue: EmbeddedQueue,
+    batch: u64,
+    buffer: VecDeque<Delivery>,
+}
+
+impl EmbeddedConsumer {
+    pub(super) async fn next(&mut self) -> Option<Result<Delivery, QueueError>> {
+        loop {
+            if let Some(delivery) = self.buffer.pop_front() {
+                return Some(Ok(delivery));
+            }
+            match self.queue.claim(self.batch).await {
+                Ok(batch) if !batch.is_empty() => self.buffer.extend(batch),
+                Ok(_) => {
+                    tokio::select! {
+                        () = self.queue.notify.notified() => {}
+                        () = tokio::time::sleep(POLL) => {}
+                    }
+                }
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+/// A consumer's hold on one message.
+pub(super) struct Lease {
+    queue: EmbeddedQueue,
+    id: i64,
+    token: String,
+}
+
+impl Lease {
+    fn mine(&self) -> Condition {
+        Condition::all().add(Column::Id.eq(self.id)).add(Column::LeaseToken.eq(self.token.clone()))
+    }
+
+    pub(super) async fn ack(self) -> Result<(), QueueError> {
+        Entity::delete_many().filter(self.mine()).exec(&self.queue.db).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    pub(super) async fn release(self, delay: Duration) -> Result<(), QueueError> {
+        Entity::update_many()
+            .col_expr(Column::AvailableAt, Expr::value(now_ms() + millis(delay)))
+            .col_expr(Column::LeaseUntil, Expr::value(Option::<i64>::None))
+            .col_expr(Column::LeaseToken, Expr::value(Option::<String>::None))
+            .filter(self.mine())
+            .exec(&self.queue.db)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    pub(super) async fn dead_letter(self, reason: &str) -> Result<(), QueueError> {
+        tracing::warn!(message_id = self.id, reason, "Dead-lettering message.");
+        Entity::update_many()
+            .col_expr(Column::Queue, Expr::value(DEAD))
+            .col_expr(Column::LeaseUntil, Expr::value(Option::<i64>::None))
+            .col_expr(Column::LeaseToken, Expr::value(Option::<String>::None))
+            .filter(self.mine())
+            .exec(&self.queue.db)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}

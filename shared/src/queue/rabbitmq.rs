@@ -1,0 +1,326 @@
+//! RabbitMQ backend (lapin).
+//!
+//! Topology, declared idempotently by [`declare_topology`] at every start:
+//! - `inlet.webhooks` — durable direct exchange that ingest publishes to.
+//! - `inlet.webhooks` — quorum queue bound to it with routing key `webhook`: replicated and
+//!   fsynced before the publisher confirm, with a delivery limit and a dead-letter target.
+//! - `inlet.dead-letters` — durable exchange and quorum queue that receive messages rejected
+//!   by a worker or redelivered past the delivery limit.
+//!
+//! Publishing uses a small pool of confirm-mode channels on one connection; a broken
+//! connection is rebuilt on the next publish (at most one attempt per second, so a down
+//! broker answers 503 quickly instead of stacking reconnects).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{Acker, Delivery, QueueError, QueueMessage};
+use crate::providers::Provider;
+
+/// Exchange ingest publishes deliveries to.
+pub const EXCHANGE: &str = "inlet.webhooks";
+/// Work queue the workers consume.
+pub const QUEUE: &str = "inlet.webhooks";
+/// Routing key of deliveries.
+pub const ROUTING_KEY: &str = "webhook";
+/// Dead-letter exchange and queue.
+pub const DEAD_LETTERS: &str = "inlet.dead-letters";
+/// Deliveries of one message before the broker dead-letters it. A backstop: the worker
+/// dead-letters permanent failures itself, so this only catches crash loops.
+pub const DELIVERY_LIMIT: i64 = 20;
+
+const PUBLISH_CHANNELS: usize = 4;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const RECONNECT_INTERVAL: Duration = Duration::from_secs(1);
+
+const H_DELIVERY_ID: &str = "x-inlet-delivery-id";
+const H_INTEGRATION_ID: &str = "x-inlet-integration-id";
+const H_PROVIDER: &str = "x-inlet-provider";
+const H_EVENT_TYPE: &str = "x-inlet-event-type";
+const H_RECEIVED_AT: &str = "x-inlet-received-at-ms";
+
+fn unavailable(e: impl std::fmt::Display) -> QueueError {
+    QueueError::Unavailable(e.to_string())
+}
+
+/// The RabbitMQ queue: a publisher pool plus the URL to open consumers.
+pub struct RabbitQueue {
+    url: SecretString,
+    publisher: ArcSwapOption<PublisherPool>,
+    /// Serializes reconnects; holds the time of the last failed attempt.
+    reconnect: tokio::sync::Mutex<Option<Instant>>,
+}
+
+struct PublisherPool {
+    connection: Connection,
+    channels: Vec<Channel>,
+    next: AtomicUsize,
+}
+
+impl PublisherPool {
+    fn healthy(&self) -> bool {
+        self.connection.status().connected()
+    }
+}
+
+async fn open(url: &SecretString) -> Result<Connection, QueueError> {
+    let connect = Connection::connect(url.expose_secret(), ConnectionProperties::default());
+    tokio::time::timeout(CONNECT_TIMEOUT, connect)
+        .await
+        .map_err(|_| QueueError::Unavailable("timed out connecting to RabbitMQ".into()))?
+        .map_err(unavailable)
+}
+
+fn quorum_args(dead_letter_exchange: Option<&str>) -> FieldTable {
+    let mut args = FieldTable::default();
+    // Quorum: replicated, fsynced before confirming, and counts deliveries.
+    args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    if let Some(dlx) = dead_letter_exchange {
+        // Where rejected and over-the-limit messages go.
+        args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(dlx.into()));
+        args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(ROUTING_KEY.into()));
+        // Dead-lettering is itself confirmed, so a message is never lost on the way.
+        args.insert("x-dead-letter-strategy".into(), AMQPValue::LongString("at-least-once".into()));
+        // at-least-once dead-lettering requires reject-publish overflow.
+        args.insert("x-overflow".into(), AMQPValue::LongString("reject-publish".into()));
+        // Poison-message backstop.
+        args.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(DELIVERY_LIMIT));
+    }
+    args
+}
+
+/// Declares the exchanges and queues. Idempotent: the same declarations at every start.
+pub async fn declare_topology(channel: &Channel) -> Result<(), QueueError> {
+    let durable_exchange = ExchangeDeclareOptions { durable: true, ..Default::default() };
+    let durable_queue = QueueDeclareOptions { durable: true, ..Default::default() };
+    for exchange in [EXCHANGE, DEAD_LETTERS] {
+        channel
+            .exchange_declare(exchange.into(), ExchangeKind::Direct, durable_exchange, FieldTable::default())
+            .await
+            .map_err(unavailable)?;
+    }
+    channel
+        .queue_declare(DEAD_LETTERS.into(), durable_queue, quorum_args(None))
+        .await
+        .map_err(unavailable)?;
+    channel
+        .queue_bind(DEAD_LETTERS.into(), DEAD_LETTERS.into(), ROUTING_KEY.into(), QueueBindOptions::default(), FieldTable::default())
+        .await
+        .map_err(unavailable)?;
+    channel
+        .queue_declare(QUEUE.into(), durable_queue, quorum_args(Some(DEAD_LETTERS)))
+        .await
+        .map_err(unavailable)?;
+    channel
+        .queue_bind(QUEUE.into(), EXCHANGE.into(), ROUTING_KEY.into(), QueueBindOptions::default(), FieldTable::default())
+        .await
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+impl RabbitQueue {
+    /// Connects, declares the topology and opens the publisher pool.
+    pub async fn connect(url: SecretString) -> Result<Arc<Self>, QueueError> {
+        let queue = Self { url, publisher: ArcSwapOption::empty(), reconnect: tokio::sync::Mutex::new(None) };
+        let pool = queue.open_pool().await?;
+        queue.publisher.store(Some(pool));
+        Ok(Arc::new(queue))
+    }
+
+    async fn open_pool(&self) -> Result<Arc<PublisherPool>, QueueError> {
+        let connection = open(&self.url).await?;
+        let mut channels = Vec::with_capacity(PUBLISH_CHANNELS);
+        for i in 0..PUBLISH_CHANNELS {
+            let channel = connection.create_channel().await.map_err(unavailable)?;
+            if i == 0 {
+                declare_topology(&channel).await?;
+            }
+            channel.confirm_select(ConfirmSelectOptions::default()).await.map_err(unavailable)?;
+            channels.push(channel);
+        }
+        Ok(Arc::new(PublisherPool { connection, channels, next: AtomicUsize::new(0) }))
+    }
+
+    async fn pool(&self) -> Result<Arc<PublisherPool>, QueueError> {
+        if let Some(pool) = self.publisher.load_full().filter(|p| p.healthy()) {
+            return Ok(pool);
+        }
+        let mut last_failure = self.reconnect.lock().await;
+        if let Some(pool) = self.publisher.load_full().filter(|p| p.healthy()) {
+            return Ok(pool);
+        }
+        if last_failure.is_some_and(|t| t.elapsed() < RECONNECT_INTERVAL) {
+            return Err(QueueError::Unavailable("RabbitMQ is unreachable; reconnecting".into()));
+        }
+        match self.open_pool().await {
+            Ok(pool) => {
+                *last_failure = None;
+                self.publisher.store(Some(pool.clone()));
+                tracing::info!("Reconnected to RabbitMQ.");
+                Ok(pool)
+            }
+            Err(e) => {
+                *last_failure = Some(Instant::now());
+                Err(e)
+            }
+        }
+    }
+
+    /// Publishes a persistent, mandatory message and waits for the publisher confirm.
+    pub async fn publish(&self, message: &QueueMessage) -> Result<(), QueueError> {
+        let pool = self.pool().await?;
+        let i = pool.next.fetch_add(1, Ordering::Relaxed) % pool.channels.len();
+        let channel = &pool.channels[i];
+        let mut headers = FieldTable::default();
+        headers.insert(H_DELIVERY_ID.into(), AMQPValue::LongString(message.delivery_id.as_str().into()));
+        headers.insert(H_INTEGRATION_ID.into(), AMQPValue::LongString(message.integration_id.as_str().into()));
+        headers.insert(H_PROVIDER.into(), AMQPValue::LongString(message.provider.as_str().into()));
+        headers.insert(H_EVENT_TYPE.into(), AMQPValue::LongString(message.event_type.as_str().into()));
+        headers.insert(H_RECEIVED_AT.into(), AMQPValue::LongLongInt(message.received_at_ms));
+        let properties = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type("application/json".into())
+            .with_message_id(message.idempotency_key.as_str().into())
+            .with_headers(headers);
+        let options = BasicPublishOptions { mandatory: true, ..Default::default() };
+        let result = async {
+            let confirm = channel
+                .basic_publish(EXCHANGE.into(), ROUTING_KEY.into(), options, &message.body, properties)
+                .await
+                .map_err(unavailable)?;
+            match confirm.await.map_err(unavailable)? {
+                Confirmation::Ack(None) => Ok(()),
+                Confirmation::Ack(Some(_)) => Err(QueueError::Refused("returned as unroutable".into())),
+                Confirmation::Nack(_) => Err(QueueError::Refused("negatively acknowledged".into())),
+                Confirmation::NotRequested => Err(QueueError::Refused("publisher confirms are off".into())),
+            }
+        }
+        .await;
+        if result.is_err() && !channel.status().connected() {
+            // The channel (or its connection) is gone: rebuild the pool on the next publish.
+            self.publisher.store(None);
+        }
+        result
+    }
+
+    /// Opens a consumer on its own connection with `prefetch` unacknowledged messages.
+    pub async fn consume(&self, prefetch: u16) -> Result<RabbitConsumer, QueueError> {
+        let connection = open(&self.url).await?;
+        let channel = connection.create_channel().await.map_err(unavailable)?;
+        declare_topology(&channel).await?;
+        channel.basic_qos(prefetch, BasicQosOptions::default()).await.map_err(unavailable)?;
+        let tag = format!("inlet-worker-{}", uuid::Uuid::new_v4().simple());
+        let inner = channel
+            .basic_consume(QUEUE.into(), tag.as_str().into(), BasicConsumeOptions::default(), FieldTable::default())
+            .await
+            .map_err(unavailable)?;
+        Ok(RabbitConsumer { _connection: connection, _channel: channel, inner })
+    }
+
+    /// Readiness: a healthy publisher connection (reconnecting if needed).
+    pub async fn check(&self) -> Result<(), QueueError> {
+        self.pool().await.map(|_| ())
+    }
+
+    /// Ready messages in the work queue.
+    pub async fn depth(&self) -> Result<u64, QueueError> {
+        let pool = self.pool().await?;
+        let passive = QueueDeclareOptions { passive: true, ..Default::default() };
+        let channel = pool.connection.create_channel().await.map_err(unavailable)?;
+        let queue = channel.queue_declare(QUEUE.into(), passive, FieldTable::default()).await.map_err(unavailable)?;
+        let _ = channel.close(200, "done".into()).await;
+        Ok(u64::from(queue.message_count()))
+    }
+}
+
+/// A RabbitMQ consumer and the connection it lives on.
+pub struct RabbitConsumer {
+    _connection: Connection,
+    _channel: Channel,
+    inner: lapin::Consumer,
+}
+
+impl RabbitConsumer {
+    pub(super) async fn next(&mut self) -> Option<Result<Delivery, QueueError>> {
+        loop {
+            let delivery = match self.inner.next().await? {
+                Ok(d) => d,
+                Err(e) => return Some(Err(unavailable(e))),
+            };
+            match decode(&delivery) {
+                Ok((message, redeliveries)) => {
+                    return Some(Ok(Delivery { message, redeliveries, acker: Acker::Rabbit(delivery.acker) }));
+                }
+                Err(e) => {
+                    // Not one of ours: it can never be processed, so it goes to the dead letters.
+                    tracing::error!(error = %e, "Dead-lettering an unreadable queue message.");
+                    if let Err(e) = reject(&delivery.acker).await {
+                        return Some(Err(e));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn header_string(table: &FieldTable, key: &str) -> Option<String> {
+    match table.inner().get(&ShortString::from(key))? {
+        AMQPValue::LongString(s) => String::from_utf8(s.as_bytes().to_vec()).ok(),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
+        _ => None,
+    }
+}
+
+fn header_int(table: &FieldTable, key: &str) -> Option<i64> {
+    match table.inner().get(&ShortString::from(key))? {
+        AMQPValue::LongLongInt(v) => Some(*v),
+        AMQPValue::LongInt(v) => Some(i64::from(*v)),
+        AMQPValue::LongUInt(v) => Some(i64::from(*v)),
+        AMQPValue::ShortInt(v) => Some(i64::from(*v)),
+        AMQPValue::ShortUInt(v) => Some(i64::from(*v)),
+        _ => None,
+    }
+}
+
+fn decode(delivery: &lapin::message::Delivery) -> Result<(QueueMessage, u32), QueueError> {
+    let props = &delivery.properties;
+    let empty = FieldTable::default();
+    let headers = props.headers().as_ref().unwrap_or(&empty);
+    let missing = |what: &str| QueueError::Malformed(format!("missing {what}"));
+    let provider = header_string(headers, H_PROVIDER).ok_or_else(|| missing(H_PROVIDER))?;
+    let message = QueueMessage {
+        delivery_id: header_string(headers, H_DELIVERY_ID).ok_or_else(|| missing(H_DELIVERY_ID))?,
+        integration_id: header_string(headers, H_INTEGRATION_ID).ok_or_else(|| missing(H_INTEGRATION_ID))?,
+        provider: Provider::parse(&provider).ok_or_else(|| QueueError::Malformed(format!("unknown provider {provider}")))?,
+        event_type: header_string(headers, H_EVENT_TYPE).ok_or_else(|| missing(H_EVENT_TYPE))?,
+        idempotency_key: props.message_id().as_ref().map(|m| m.as_str().to_owned()).ok_or_else(|| missing("message_id"))?,
+        received_at_ms: header_int(headers, H_RECEIVED_AT).ok_or_else(|| missing(H_RECEIVED_AT))?,
+        body: bytes::Bytes::copy_from_slice(&delivery.data),
+    };
+    // Quorum queues count earlier deliveries in `x-delivery-count`.
+    let redeliveries = header_int(headers, "x-delivery-count").and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
+    Ok((message, redeliveries))
+}
+
+pub(super) async fn ack(acker: &lapin::Acker) -> Result<(), QueueError> {
+    acker.ack(BasicAckOptions::default()).await.map(|_| ()).map_err(unavailable)
+}
+
+pub(super) async fn requeue(acker: &lapin::Acker) -> Result<(), QueueError> {
+    acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await.map(|_| ()).map_err(unavailable)
+}
+
+pub(super) async fn reject(acker: &lapin::Acker) -> Result<(), QueueError> {
+    acker.nack(BasicNackOptions { requeue: false, ..Default::default() }).await.map(|_| ()).map_err(unavailable)
+}

@@ -1,0 +1,84 @@
+//! Short in-process retries with exponential backoff and jitter. The `backoff` crate is
+//! unmaintained, so it is used here and nowhere else: swapping it touches one file.
+
+use std::future::Future;
+use std::time::Duration;
+
+/// Retries `op` while `is_transient` says its error is worth another try, for at most
+/// `max_elapsed`. Permanent errors return at once.
+pub async fn retry_transient<T, E, F, Fut>(
+    max_elapsed: Duration,
+    is_transient: impl Fn(&E) -> bool,
+    mut op: F,
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let policy = backoff::ExponentialBackoffBuilder::new()
+        .with_initial_interval(Duration::from_millis(50))
+        .with_max_interval(Duration::from_secs(2))
+        .with_max_elapsed_time(Some(max_elapsed))
+        .build();
+    backoff::future::retry(policy, || {
+        let fut = op();
+        let is_transient = &is_transient;
+        async move {
+            fut.await.map_err(|e| {
+                if is_transient(&e) { backoff::Error::transient(e) } else { backoff::Error::permanent(e) }
+            })
+        }
+    })
+    .await
+}
+
+/// Delay before message-level attempt `attempt` (1-based): exponential from `base`, capped at
+/// `max`, with ±25 % jitter so retries of a burst do not arrive together.
+pub fn message_delay(attempt: u32, base: Duration, max: Duration) -> Duration {
+    use rand::Rng;
+    let exp = base.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(20)));
+    let capped = exp.min(max);
+    let jitter = rand::rng().random_range(0.75..=1.25);
+    capped.mul_f64(jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[tokio::test]
+    async fn transient_errors_are_retried_until_success() {
+        let calls = AtomicU32::new(0);
+        let result: Result<u32, &str> = retry_transient(Duration::from_secs(5), |_| true, || {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            async move { if n < 2 { Err("busy") } else { Ok(n) } }
+        })
+        .await;
+        assert_eq!(result, Ok(2));
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn permanent_errors_return_at_once() {
+        let calls = AtomicU32::new(0);
+        let result: Result<(), &str> = retry_transient(Duration::from_secs(5), |_| false, || {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Err("bad input") }
+        })
+        .await;
+        assert_eq!(result, Err("bad input"));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn message_delays_grow_and_are_capped() {
+        let base = Duration::from_secs(10);
+        let max = Duration::from_secs(600);
+        let first = message_delay(1, base, max);
+        assert!(first >= Duration::from_millis(7500) && first <= Duration::from_millis(12500));
+        let fourth = message_delay(4, base, max);
+        assert!(fourth >= Duration::from_secs(60) && fourth <= Duration::from_secs(100));
+        assert!(message_delay(30, base, max) <= Duration::from_secs(750));
+    }
+}
