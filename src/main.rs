@@ -1,1 +1,120 @@
-fn main() {}
+//! `inlet`: one binary, one subcommand per process (SPEC §1).
+
+use std::net::TcpListener;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use inlet_shared::config::Config;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "inlet", version, about = "Receives platform webhooks and turns them into contacts and events.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Ingest and worker in one process; migrates first. With no configuration: SQLite and
+    /// the embedded queue in ./data.
+    Serve,
+    /// The HTTP process only: webhooks, API, health.
+    Ingest,
+    /// A worker only: consumes the queue and applies effects.
+    Worker,
+    /// Applies database migrations.
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("inlet: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    inlet_shared::telemetry::init(config.log_format, &config.log_filter);
+    match run(cli.command, config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "Inlet stopped on an error.");
+            eprintln!("inlet: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Cancels the token on SIGTERM or SIGINT.
+fn shutdown_on_signals() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "Cannot listen for SIGTERM.");
+                    let _ = ctrl_c.await;
+                    cancel.cancel();
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("Shutting down.");
+        cancel.cancel();
+    });
+    token
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Migrate => {
+            let db = inlet::connect_database(&config).await?;
+            inlet::migrate(&db).await.context("migration failed")?;
+            tracing::info!("Migrations applied.");
+            Ok(())
+        }
+        Command::Serve | Command::Ingest => {
+            let with_worker = matches!(command, Command::Serve);
+            let services = inlet::connect(config, with_worker).await?;
+            if let Some(key) = inlet::bootstrap_api_key(&services).await? {
+                println!("Created an API key (shown once, keep it): {key}");
+            }
+            let listen = services.config.listen;
+            let listener = TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
+            let shutdown = shutdown_on_signals();
+            let (port, http) = inlet::start_ingest(&services, listener, shutdown.clone())?;
+            tracing::info!(
+                port,
+                public_url = %services.config.public_url,
+                embedded_queue = services.config.embedded_queue(),
+                "Inlet is listening."
+            );
+            let worker = with_worker.then(|| inlet::start_worker(&services, shutdown.clone()));
+            let served = http.await.context("HTTP task failed")?;
+            shutdown.cancel();
+            if let Some(worker) = worker {
+                worker.await.context("worker task failed")?;
+            }
+            served.context("HTTP server failed")
+        }
+        Command::Worker => {
+            let services = inlet::connect(config, false).await?;
+            let shutdown = shutdown_on_signals();
+            inlet::start_worker(&services, shutdown).await.context("worker task failed")
+        }
+    }
+}

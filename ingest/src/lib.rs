@@ -1,1 +1,11 @@
-//! placeholder
+//! Inlet's HTTP process: the webhook source (verify, enqueue, answer), the REST API,
+//! health and metrics. Built as an [`startup::Application`] so tests boot the real thing.
+
+pub mod auth;
+pub mod error;
+pub mod routes;
+pub mod startup;
+pub mod state;
+
+pub use startup::Application;
+pub use state::AppState;

@@ -1,1 +1,111 @@
-//! placeholder
+//! Inlet's worker: consumes deliveries, applies their effects exactly once (the processed
+//! delivery row commits with the effects; the message is acked after that commit), retries
+//! transient failures and dead-letters permanent ones.
+
+pub mod contacts;
+pub mod error;
+pub mod handler;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use inlet_shared::integrations::IntegrationCache;
+use inlet_shared::queue::Queue;
+use sea_orm::DatabaseConnection;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub use handler::Handler;
+
+/// How long shutdown waits for in-flight deliveries before leaving them to redelivery.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A worker: a consumer loop feeding a bounded set of concurrent handlers.
+pub struct Worker {
+    queue: Queue,
+    handler: Arc<Handler>,
+    concurrency: usize,
+    prefetch: u16,
+}
+
+impl Worker {
+    /// Builds a worker.
+    pub fn new(
+        db: DatabaseConnection,
+        queue: Queue,
+        cache: IntegrationCache,
+        concurrency: usize,
+        prefetch: u16,
+    ) -> Self {
+        Self { queue, handler: Arc::new(Handler::new(db, cache)), concurrency: concurrency.max(1), prefetch }
+    }
+
+    /// Consumes until `shutdown`: then takes no new message, lets in-flight ones finish
+    /// (or, past a timeout, leaves them unacked for redelivery) and returns.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) {
+        let permits = Arc::new(Semaphore::new(self.concurrency));
+        let mut tasks = JoinSet::new();
+        let mut failures: u32 = 0;
+        // Kept open until in-flight deliveries are acked, then closed.
+        let mut stopping = None;
+        'connect: while !shutdown.is_cancelled() {
+            let mut consumer = tokio::select! {
+                () = shutdown.cancelled() => break,
+                consumer = self.queue.consume(self.prefetch) => match consumer {
+                    Ok(c) => { failures = 0; c }
+                    Err(e) => {
+                        failures = failures.saturating_add(1);
+                        let delay = Duration::from_millis(250u64.saturating_mul(1 << failures.min(5)));
+                        tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "Cannot consume; retrying.");
+                        tokio::select! {
+                            () = shutdown.cancelled() => break,
+                            () = tokio::time::sleep(delay) => continue,
+                        }
+                    }
+                },
+            };
+            tracing::info!(concurrency = self.concurrency, prefetch = self.prefetch, "Worker consuming.");
+            loop {
+                while tasks.try_join_next().is_some() {}
+                let permit = tokio::select! {
+                    () = shutdown.cancelled() => { stopping = Some(consumer); break 'connect }
+                    permit = permits.clone().acquire_owned() => match permit {
+                        Ok(p) => p,
+                        Err(_) => break 'connect,
+                    },
+                };
+                let next = tokio::select! {
+                    () = shutdown.cancelled() => { stopping = Some(consumer); break 'connect }
+                    next = consumer.next() => next,
+                };
+                match next {
+                    Some(Ok(delivery)) => {
+                        let handler = self.handler.clone();
+                        tasks.spawn(async move {
+                            handler.handle(delivery).await;
+                            drop(permit);
+                        });
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "Consumer failed; reconnecting.");
+                        continue 'connect;
+                    }
+                    None => {
+                        tracing::warn!("Consumer cancelled by the broker; reconnecting.");
+                        continue 'connect;
+                    }
+                }
+            }
+        }
+        tracing::info!(in_flight = tasks.len(), "Worker stopping; finishing in-flight deliveries.");
+        let drain = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
+            tracing::warn!("In-flight deliveries did not finish in time; they will be redelivered.");
+        }
+        if let Some(consumer) = stopping {
+            consumer.close().await;
+        }
+        tracing::info!("Worker stopped.");
+    }
+}

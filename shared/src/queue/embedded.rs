@@ -26,7 +26,7 @@ use crate::providers::Provider;
 const WORK: &str = "webhooks";
 const DEAD: &str = "dead-letters";
 /// How long a consumer may hold a message before another may take it.
-const LEASE: Duration = Duration::from_secs(300);
+const LEASE: Duration = Duration::from_secs(60);
 /// How often an idle consumer looks for messages published by other processes.
 const POLL: Duration = Duration::from_millis(250);
 
@@ -175,6 +175,18 @@ impl EmbeddedConsumer {
                     }
                 }
                 Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+impl EmbeddedConsumer {
+    pub(super) async fn close(mut self) {
+        for delivery in self.buffer.drain(..) {
+            if let Acker::Embedded(lease) = delivery.acker {
+                if let Err(e) = lease.release(Duration::ZERO).await {
+                    tracing::warn!(error = %e, "Could not release a message; its lease will expire.");
+                }
             }
         }
     }

@@ -109,6 +109,15 @@ impl Consumer {
             Consumer::Embedded(c) => c.next().await,
         }
     }
+
+    /// Stops consuming and gives back messages taken but not handed out, so another
+    /// consumer gets them at once (RabbitMQ does this itself when the channel closes).
+    pub async fn close(self) {
+        match self {
+            Consumer::Rabbit(c) => c.close().await,
+            Consumer::Embedded(c) => c.close().await,
+        }
+    }
 }
 
 /// A message taken from the queue, held until acknowledged.

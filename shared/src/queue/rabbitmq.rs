@@ -225,7 +225,7 @@ impl RabbitQueue {
             .basic_consume(QUEUE.into(), tag.as_str().into(), BasicConsumeOptions::default(), FieldTable::default())
             .await
             .map_err(unavailable)?;
-        Ok(RabbitConsumer { _connection: connection, _channel: channel, inner })
+        Ok(RabbitConsumer { connection, channel, inner })
     }
 
     /// Readiness: a healthy publisher connection (reconnecting if needed).
@@ -246,8 +246,8 @@ impl RabbitQueue {
 
 /// A RabbitMQ consumer and the connection it lives on.
 pub struct RabbitConsumer {
-    _connection: Connection,
-    _channel: Channel,
+    connection: Connection,
+    channel: Channel,
     inner: lapin::Consumer,
 }
 
@@ -271,6 +271,14 @@ impl RabbitConsumer {
                 }
             }
         }
+    }
+}
+
+impl RabbitConsumer {
+    pub(super) async fn close(self) {
+        // Unacknowledged messages go back to the queue when the channel closes.
+        let _ = self.channel.close(200, "worker stopping".into()).await;
+        let _ = self.connection.close(200, "worker stopping".into()).await;
     }
 }
 

@@ -1,0 +1,126 @@
+//! Typed errors of the HTTP boundary, each mapped once to a status and a JSON message
+//! `{"success": false, "message": "…"}`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use inlet_shared::providers::{EnvelopeError, SignatureError};
+use inlet_shared::queue::QueueError;
+use sea_orm::DbErr;
+use serde::Serialize;
+
+/// The JSON shape of every webhook answer and every API error.
+#[derive(Debug, Serialize)]
+pub struct Outcome<'a> {
+    /// Whether the request did what it asked.
+    pub success: bool,
+    /// A sentence for the person reading their platform's webhook log.
+    pub message: &'a str,
+    /// Id of the recorded delivery, where there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<&'a str>,
+}
+
+/// Builds a JSON response with the common shape.
+pub fn outcome(status: StatusCode, success: bool, message: &str, id: Option<&str>) -> HttpResponse {
+    HttpResponse::build(status).json(Outcome { success, message, id })
+}
+
+/// Why a webhook delivery was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// No integration has this id (or it is not a valid id).
+    #[error("No integration with this id.")]
+    UnknownIntegration,
+    /// The body is over `INLET_MAX_BODY_BYTES`.
+    #[error("Payload too large.")]
+    PayloadTooLarge,
+    /// The body could not be read from the connection.
+    #[error("Could not read the request body.")]
+    BodyRead(#[source] actix_web::error::PayloadError),
+    /// Signature headers missing, malformed, or not verifying.
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    /// A verified body that is not the provider's envelope.
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    /// The queue could not confirm the delivery: the sender must retry.
+    #[error("Temporarily unavailable; please retry.")]
+    QueueUnavailable(#[source] QueueError),
+}
+
+impl IngestError {
+    /// Label for logs and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::UnknownIntegration => "unknown_integration",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::BodyRead(_) => "body_read",
+            Self::Signature(e) => e.reason(),
+            Self::Envelope(_) => "bad_envelope",
+            Self::QueueUnavailable(_) => "queue_unavailable",
+        }
+    }
+}
+
+impl ResponseError for IngestError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::UnknownIntegration => StatusCode::NOT_FOUND,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyRead(_) | Self::Envelope(_) => StatusCode::BAD_REQUEST,
+            Self::Signature(e) if e.is_malformed() => StatusCode::BAD_REQUEST,
+            Self::Signature(_) => StatusCode::UNAUTHORIZED,
+            Self::QueueUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = outcome(self.status_code(), false, &self.to_string(), None);
+        if matches!(self, Self::QueueUnavailable(_)) {
+            response.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from_static("5"),
+            );
+        }
+        response
+    }
+}
+
+/// Errors of the REST API.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Missing or wrong API key.
+    #[error("Invalid API key")]
+    Unauthorized,
+    /// The request is invalid; the message says how.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No such resource.
+    #[error("{0}")]
+    NotFound(String),
+    /// The resource exists already.
+    #[error("{0}")]
+    Conflict(String),
+    /// The database failed.
+    #[error("Temporarily unavailable; please retry.")]
+    Database(#[from] DbErr),
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Self::Database(e) = self {
+            tracing::error!(error = %e, "Database error in an API request.");
+        }
+        outcome(self.status_code(), false, &self.to_string(), None)
+    }
+}

@@ -1,0 +1,23 @@
+//! The REST API under `/api/v1`, every route behind an API key.
+
+pub mod contacts;
+pub mod integrations;
+
+use actix_web::{Scope, middleware::from_fn, web};
+
+/// The `/api` scope.
+pub fn scope() -> Scope<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    web::scope("/api")
+        .wrap(from_fn(crate::auth::require_api_key))
+        .route("/v1/integrations", web::post().to(integrations::create))
+        .route("/v1/integrations", web::get().to(integrations::list))
+        .route("/v1/contacts/find", web::get().to(contacts::find))
+}

@@ -1,0 +1,116 @@
+//! The webhook source: `POST /webhooks/{integration_id}`.
+//!
+//! Raw bytes in, verify the signature on them, read the envelope, enqueue, answer. No
+//! database query here: the integration comes from the in-memory cache, and a 202 is sent
+//! only after the queue confirmed the message (SPEC §4).
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CONTENT_LENGTH, HeaderMap};
+use actix_web::{HttpRequest, HttpResponse, web};
+use bytes::BytesMut;
+use futures_util::StreamExt;
+use inlet_shared::domain::{new_id, now_ms};
+use inlet_shared::providers::Headers;
+use inlet_shared::queue::QueueMessage;
+
+use crate::error::{IngestError, outcome};
+use crate::state::AppState;
+
+/// Adapts actix's header map to the providers' [`Headers`].
+struct RequestHeaders<'a>(&'a HeaderMap);
+
+impl Headers for RequestHeaders<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Reads the body, refusing more than `limit` bytes (413) before buffering them.
+async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<bytes::Bytes, IngestError> {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(IngestError::PayloadTooLarge);
+    }
+    let mut body = BytesMut::with_capacity(declared.unwrap_or(8 * 1024));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(IngestError::BodyRead)?;
+        if body.len() + chunk.len() > limit {
+            return Err(IngestError::PayloadTooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Receives one delivery.
+#[tracing::instrument(name = "webhook", skip_all, fields(integration = %path.as_str()))]
+pub async fn receive(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, IngestError> {
+    let result = accept(&req, path.as_str(), payload, &state).await;
+    if let Err(e) = &result {
+        tracing::debug!(reason = e.reason(), "Rejected webhook.");
+    }
+    result
+}
+
+async fn accept(
+    req: &HttpRequest,
+    integration_id: &str,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<HttpResponse, IngestError> {
+    let integration = state.cache.get(integration_id).ok_or(IngestError::UnknownIntegration)?;
+    let body = read_body(req, payload, state.config.max_body_bytes).await?;
+    let received_at_ms = now_ms();
+    let headers = RequestHeaders(req.headers());
+    let tolerance = i64::try_from(state.config.signature_tolerance.as_secs()).unwrap_or(i64::MAX);
+    let provider = integration.provider;
+    provider.verify(&integration.keys, &headers, &body, received_at_ms / 1000, tolerance)?;
+    let envelope = provider.envelope(&headers, &body)?;
+    let event_type = envelope.event_type;
+
+    if !provider.supports(&event_type) {
+        let message = format!("Ignored: {event_type} is not a supported {} event.", provider.display_name());
+        tracing::debug!(event_type, "Ignored unsupported event type.");
+        return Ok(outcome(StatusCode::OK, true, &message, None));
+    }
+    if !integration.settings(&event_type).enabled {
+        let message = format!("Ignored: {event_type} is turned off for this integration.");
+        tracing::debug!(event_type, "Ignored disabled event type.");
+        return Ok(outcome(StatusCode::OK, true, &message, None));
+    }
+
+    let message = QueueMessage {
+        delivery_id: new_id("wh_"),
+        integration_id: integration.id.clone(),
+        provider,
+        event_type,
+        idempotency_key: envelope.idempotency_key,
+        received_at_ms,
+        body,
+    };
+    match tokio::time::timeout(state.config.publish_timeout, state.queue.publish(&message)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "Could not enqueue a delivery; answering 503.");
+            return Err(IngestError::QueueUnavailable(e));
+        }
+        Err(_) => {
+            tracing::warn!("Enqueueing timed out; answering 503.");
+            return Err(IngestError::QueueUnavailable(inlet_shared::queue::QueueError::Unavailable(
+                "publish timed out".into(),
+            )));
+        }
+    }
+    tracing::debug!(event_type = %message.event_type, delivery = %message.delivery_id, "Enqueued webhook.");
+    let text = format!("Accepted {}; it will be processed shortly.", message.event_type);
+    Ok(outcome(StatusCode::ACCEPTED, true, &text, Some(&message.delivery_id)))
+}

@@ -1,0 +1,21 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use inlet_shared::config::Config;
+use inlet_shared::integrations::IntegrationCache;
+use inlet_shared::queue::Queue;
+use sea_orm::DatabaseConnection;
+
+/// Shared state of the HTTP process.
+#[derive(Clone)]
+pub struct AppState {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// The database (API routes only: the webhook hot path never queries it).
+    pub db: DatabaseConnection,
+    /// Where accepted deliveries go.
+    pub queue: Queue,
+    /// Integrations in memory.
+    pub cache: IntegrationCache,
+}

@@ -1,0 +1,123 @@
+//! Wiring of Inlet's processes, shared by the `inlet` binary and the integration tests:
+//! connect the services once, then start ingest, worker, or both.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use inlet_migrations::{Migrator, MigratorTrait};
+use inlet_shared::config::Config;
+use inlet_shared::integrations::IntegrationCache;
+use inlet_shared::queue::embedded::EmbeddedQueue;
+use inlet_shared::queue::rabbitmq::RabbitQueue;
+use inlet_shared::queue::{Queue, QueueError};
+use inlet_shared::{apikeys, db, retry};
+use sea_orm::{DatabaseConnection, DbErr};
+use secrecy::ExposeSecret;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// How long start-up waits for the database and the broker to come up.
+const STARTUP_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Connections every process needs.
+#[derive(Clone)]
+pub struct Services {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// The database.
+    pub db: DatabaseConnection,
+    /// The queue (RabbitMQ or embedded).
+    pub queue: Queue,
+    /// Integrations in memory.
+    pub cache: IntegrationCache,
+}
+
+/// Connects to the database (waiting for it to come up).
+pub async fn connect_database(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    let url = config.database_url.expose_secret().to_owned();
+    retry::retry_transient(STARTUP_PATIENCE, db::is_transient, || db::connect(&url))
+        .await
+        .context("cannot connect to the database")
+}
+
+/// Applies pending migrations.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}
+
+/// Connects the database, the queue and loads the integrations. The schema must exist
+/// (`inlet migrate`, or `serve` which migrates first).
+pub async fn connect(config: Config, run_migrations: bool) -> anyhow::Result<Services> {
+    let db = connect_database(&config).await?;
+    if run_migrations {
+        migrate(&db).await.context("cannot apply migrations")?;
+    }
+    let queue = match &config.amqp_url {
+        None => Queue::Embedded(EmbeddedQueue::new(db.clone())),
+        Some(url) => {
+            let url = url.clone();
+            let rabbit = retry::retry_transient(
+                STARTUP_PATIENCE,
+                |e: &QueueError| matches!(e, QueueError::Unavailable(_)),
+                || RabbitQueue::connect(url.clone()),
+            )
+            .await
+            .context("cannot connect to RabbitMQ")?;
+            Queue::Rabbit(rabbit)
+        }
+    };
+    let cache = IntegrationCache::load(db.clone())
+        .await
+        .context("cannot load integrations (has `inlet migrate` run?)")?;
+    Ok(Services { config: Arc::new(config), db, queue, cache })
+}
+
+/// Makes sure some API key works: stores `INLET_BOOTSTRAP_API_KEY` if set; otherwise, when
+/// no key exists yet, creates one and returns it so the caller shows it once.
+pub async fn bootstrap_api_key(services: &Services) -> Result<Option<String>, DbErr> {
+    if let Some(key) = &services.config.bootstrap_api_key {
+        apikeys::store(&services.db, "bootstrap", key.expose_secret()).await?;
+        return Ok(None);
+    }
+    if apikeys::active_count(&services.db).await? > 0 {
+        return Ok(None);
+    }
+    let key = apikeys::generate();
+    apikeys::store(&services.db, "first key", &key).await?;
+    Ok(Some(key))
+}
+
+/// Starts the HTTP process on `listener`; returns its port and the task serving it.
+pub fn start_ingest(
+    services: &Services,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> std::io::Result<(u16, JoinHandle<std::io::Result<()>>)> {
+    services.cache.spawn_refresher(services.config.cache_refresh, shutdown.clone());
+    let state = inlet_ingest::AppState {
+        config: services.config.clone(),
+        db: services.db.clone(),
+        queue: services.queue.clone(),
+        cache: services.cache.clone(),
+    };
+    listener.set_nonblocking(true)?;
+    let app = inlet_ingest::Application::build(state, listener)?;
+    let port = app.port();
+    Ok((port, tokio::spawn(app.run_until_stopped(shutdown))))
+}
+
+/// Starts a worker; the task ends after `shutdown`, once in-flight deliveries are done.
+pub fn start_worker(services: &Services, shutdown: CancellationToken) -> JoinHandle<()> {
+    let worker = inlet_worker::Worker::new(
+        services.db.clone(),
+        services.queue.clone(),
+        services.cache.clone(),
+        services.config.worker_concurrency,
+        services.config.prefetch,
+    );
+    // Picks up settings changed by other processes (one cheap aggregate query per tick).
+    services.cache.spawn_refresher(services.config.cache_refresh, shutdown.clone());
+    tokio::spawn(worker.run_until_stopped(shutdown))
+}

@@ -1,0 +1,33 @@
+//! Worker errors, classified once: transient (retry later) or permanent (dead letters).
+
+use inlet_shared::providers::EnvelopeError;
+use inlet_shared::queue::QueueError;
+use sea_orm::DbErr;
+
+/// Why a delivery could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] DbErr),
+    /// The queue failed while acknowledging.
+    #[error("queue error: {0}")]
+    Queue(#[from] QueueError),
+    /// The body cannot be mapped (it passed ingest, so this is a rule violation).
+    #[error("{0}")]
+    Envelope(#[from] EnvelopeError),
+    /// The integration was deleted after the delivery was accepted.
+    #[error("integration {0} no longer exists")]
+    UnknownIntegration(String),
+}
+
+impl WorkerError {
+    /// The one place that says whether an error is worth retrying.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Database(e) => inlet_shared::db::is_transient(e),
+            Self::Queue(_) => true,
+            Self::Envelope(_) | Self::UnknownIntegration(_) => false,
+        }
+    }
+}

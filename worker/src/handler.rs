@@ -1,0 +1,182 @@
+//! Handling one delivery: map it, apply its effects and record it as processed in one
+//! transaction, then acknowledge. Redeliveries and resent events find the processed row
+//! and change nothing.
+
+use std::time::Duration;
+
+use inlet_shared::db::entities::{processed_delivery, webhook_log};
+use inlet_shared::domain::now_ms;
+use inlet_shared::integrations::IntegrationCache;
+use inlet_shared::providers::Mapping;
+use inlet_shared::queue::{Delivery, QueueMessage};
+use inlet_shared::retry;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, TransactionTrait};
+
+use crate::contacts;
+use crate::error::WorkerError;
+
+/// First delay of a message-level retry; doubles per attempt.
+const RETRY_BASE: Duration = Duration::from_secs(1);
+/// Longest delay between two attempts.
+const RETRY_MAX: Duration = Duration::from_secs(60);
+
+/// What processing a delivery ended in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Effects applied; the log message says which.
+    Processed(String),
+    /// Nothing to apply, and why.
+    Ignored(String),
+    /// Already applied by an earlier delivery of the same event.
+    Duplicate,
+}
+
+/// Applies deliveries.
+pub struct Handler {
+    db: DatabaseConnection,
+    cache: IntegrationCache,
+}
+
+impl Handler {
+    /// A handler writing to `db`, reading integrations from `cache`.
+    pub fn new(db: DatabaseConnection, cache: IntegrationCache) -> Self {
+        Self { db, cache }
+    }
+
+    /// Processes, then acks, retries later, or dead-letters.
+    #[tracing::instrument(name = "delivery", skip_all, fields(
+        delivery = %delivery.message.delivery_id,
+        integration = %delivery.message.integration_id,
+        event_type = %delivery.message.event_type,
+    ))]
+    pub async fn handle(&self, delivery: Delivery) {
+        let attempt = delivery.redeliveries.saturating_add(1);
+        match self.process(&delivery.message, attempt).await {
+            Ok(outcome) => {
+                tracing::debug!(?outcome, "Applied delivery.");
+                if let Err(e) = delivery.ack().await {
+                    tracing::warn!(error = %e, "Ack failed; the delivery will come again and be deduplicated.");
+                }
+            }
+            Err(e) if e.is_transient() => {
+                let delay = retry::message_delay(attempt, RETRY_BASE, RETRY_MAX);
+                tracing::warn!(error = %e, attempt, retry_in_ms = delay.as_millis() as u64, "Transient failure; retrying later.");
+                if let Err(e) = delivery.retry_later(delay).await {
+                    tracing::warn!(error = %e, "Could not requeue; the delivery will come again.");
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, attempt, "Permanent failure; dead-lettering.");
+                let message = delivery.message.clone();
+                let reason = e.to_string();
+                if let Err(e) = record(&self.db, &message, "dead", &reason, attempt).await {
+                    tracing::warn!(error = %e, "Could not log the dead letter.");
+                }
+                if let Err(e) = delivery.dead_letter(&reason).await {
+                    tracing::warn!(error = %e, "Could not dead-letter; the delivery will come again.");
+                }
+            }
+        }
+    }
+
+    /// Applies one message's effects exactly once.
+    pub async fn process(&self, msg: &QueueMessage, attempt: u32) -> Result<Outcome, WorkerError> {
+        let integration = match self.cache.get(&msg.integration_id) {
+            Some(i) => i,
+            None => {
+                // Created by another process since our last refresh?
+                self.cache.refresh_if_changed().await?;
+                self.cache
+                    .get(&msg.integration_id)
+                    .ok_or_else(|| WorkerError::UnknownIntegration(msg.integration_id.clone()))?
+            }
+        };
+        let settings = integration.settings(&msg.event_type);
+        let mapping = msg.provider.map(&msg.body)?;
+
+        let txn = self.db.begin().await?;
+        let claimed = processed_delivery::Entity::insert(processed_delivery::ActiveModel {
+            integration_id: Set(msg.integration_id.clone()),
+            idempotency_key: Set(msg.idempotency_key.clone()),
+            delivery_id: Set(msg.delivery_id.clone()),
+            processed_at: Set(now_ms()),
+            ..Default::default()
+        })
+        .on_conflict(
+            OnConflict::columns([processed_delivery::Column::IntegrationId, processed_delivery::Column::IdempotencyKey])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+        if claimed == 0 {
+            let first = processed_delivery::Entity::find()
+                .filter(processed_delivery::Column::IntegrationId.eq(msg.integration_id.as_str()))
+                .filter(processed_delivery::Column::IdempotencyKey.eq(msg.idempotency_key.as_str()))
+                .one(&txn)
+                .await?;
+            // A redelivery of the same delivery (acked too late) changes nothing; another
+            // delivery of the same event is logged as a duplicate.
+            if let Some(first) = first.filter(|f| f.delivery_id != msg.delivery_id) {
+                let text = format!("Duplicate of delivery {}; already applied.", first.delivery_id);
+                record(&txn, msg, "duplicate", &text, attempt).await?;
+            }
+            txn.commit().await?;
+            return Ok(Outcome::Duplicate);
+        }
+
+        let outcome = match mapping {
+            Mapping::Ignore(reason) => Outcome::Ignored(reason),
+            Mapping::Contact(change) => {
+                let applied = contacts::apply(&txn, &change, &settings, msg.provider).await?;
+                Outcome::Processed(applied.describe())
+            }
+        };
+        let (status, text) = match &outcome {
+            Outcome::Processed(t) => ("processed", t.as_str()),
+            Outcome::Ignored(t) => ("ignored", t.as_str()),
+            Outcome::Duplicate => ("duplicate", ""),
+        };
+        record(&txn, msg, status, text, attempt).await?;
+        txn.commit().await?;
+        Ok(outcome)
+    }
+}
+
+/// Writes (or updates) the delivery's row in the webhook log.
+async fn record<C: ConnectionTrait>(
+    db: &C,
+    msg: &QueueMessage,
+    status: &str,
+    text: &str,
+    attempt: u32,
+) -> Result<(), DbErr> {
+    let now = now_ms();
+    let row = webhook_log::ActiveModel {
+        id: Set(msg.delivery_id.clone()),
+        integration_id: Set(msg.integration_id.clone()),
+        provider: Set(msg.provider.as_str().to_owned()),
+        event_type: Set(Some(msg.event_type.clone())),
+        idempotency_key: Set(Some(msg.idempotency_key.clone())),
+        status: Set(status.to_owned()),
+        message: Set(text.to_owned()),
+        attempts: Set(i32::try_from(attempt).unwrap_or(i32::MAX)),
+        received_at: Set(msg.received_at_ms),
+        updated_at: Set(now),
+    };
+    webhook_log::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(webhook_log::Column::Id)
+                .update_columns([
+                    webhook_log::Column::Status,
+                    webhook_log::Column::Message,
+                    webhook_log::Column::Attempts,
+                    webhook_log::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
