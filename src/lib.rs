@@ -37,7 +37,8 @@ pub struct Services {
 /// Connects to the database (waiting for it to come up).
 pub async fn connect_database(config: &Config) -> anyhow::Result<DatabaseConnection> {
     let url = config.database_url.expose_secret().to_owned();
-    retry::retry_transient(STARTUP_PATIENCE, db::is_transient, || db::connect(&url))
+    let pool = config.database_pool;
+    retry::retry_transient(STARTUP_PATIENCE, db::is_transient, || db::connect(&url, pool))
         .await
         .context("cannot connect to the database")
 }

@@ -50,7 +50,9 @@ impl Application {
         tokio::select! {
             result = &mut server => result,
             () = shutdown.cancelled() => {
-                handle.stop(true).await;
+                // The stop command is sent when `stop` is called; the server future itself
+                // must be polled to carry it out, so await the server, not the handle.
+                let _stopping = handle.stop(true);
                 server.await
             }
         }

@@ -39,6 +39,8 @@ pub struct Config {
     pub public_url: String,
     /// `INLET_DATABASE_URL` [sqlite://./data/inlet.db?mode=rwc]: SQLite or PostgreSQL.
     pub database_url: SecretString,
+    /// `INLET_DATABASE_POOL` [16]: PostgreSQL connections per process (SQLite uses one).
+    pub database_pool: u32,
     /// `INLET_AMQP_URL` [unset → embedded queue in the database]: RabbitMQ.
     pub amqp_url: Option<SecretString>,
     /// `INLET_SMTP_URL` [unset → `.eml` files in the outbox]: SMTP server for email.
@@ -129,6 +131,7 @@ impl Config {
             public_url,
             database_url,
             amqp_url,
+            database_pool: positive(get("INLET_DATABASE_POOL"), 16, "INLET_DATABASE_POOL")?,
             smtp_url: get("INLET_SMTP_URL").map(SecretString::from),
             outbox_dir: PathBuf::from(get("INLET_OUTBOX_DIR").unwrap_or("./data/outbox")),
             bootstrap_api_key: get("INLET_BOOTSTRAP_API_KEY").map(SecretString::from),

@@ -7,9 +7,9 @@ use std::time::Duration;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
 
 /// Connects to `url`. For SQLite, creates the file's folder, switches the database to WAL
-/// and uses a single connection: SQLite has one writer, and one connection avoids
+/// and uses a single connection (PostgreSQL uses `pool`): SQLite has one writer, and one connection avoids
 /// `SQLITE_BUSY` upgrades between pooled connections.
-pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+pub async fn connect(url: &str, pool: u32) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .connect_timeout(Duration::from_secs(5))
@@ -24,7 +24,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         }
         options.max_connections(1).min_connections(1);
     } else {
-        options.max_connections(16).min_connections(1);
+        options.max_connections(pool.max(1)).min_connections(1);
     }
     let db = Database::connect(options).await?;
     if db.get_database_backend() == DbBackend::Sqlite {

@@ -1,0 +1,134 @@
+//! Production mode as operators run it: `inlet migrate`, then `inlet ingest` and
+//! `inlet worker` as separate processes on PostgreSQL and RabbitMQ.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+/// A child process killed if the test ends early.
+struct Process {
+    name: &'static str,
+    child: Option<Child>,
+}
+
+impl Process {
+    fn spawn(name: &'static str, args: &[&str], env: &[(&str, String)]) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_inlet"));
+        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit());
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("INLET_")) {
+            cmd.env_remove(k);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start inlet {name}: {e}"));
+        Self { name, child: Some(child) }
+    }
+
+    /// Sends SIGTERM and returns the exit code.
+    fn terminate(mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill");
+        assert!(status.success(), "could not signal {}", self.name);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(exit) = child.try_wait().expect("wait") {
+                return exit.code();
+            }
+            assert!(Instant::now() < deadline, "{} did not stop after SIGTERM", self.name);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_and_worker_processes_turn_a_signed_event_into_a_contact() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let vhost = TestVhost::new().await;
+    let port = free_port();
+    let key = format!("inlet_test_{}", random_suffix());
+    let env = vec![
+        ("INLET_DATABASE_URL", db.url.clone()),
+        ("INLET_DATABASE_POOL", "4".to_owned()),
+        ("INLET_AMQP_URL", vhost.amqp_url.clone()),
+        ("INLET_LISTEN", format!("127.0.0.1:{port}")),
+        ("INLET_BOOTSTRAP_API_KEY", key.clone()),
+        ("INLET_LOG_FORMAT", "json".to_owned()),
+        ("RUST_LOG", "warn".to_owned()),
+    ];
+    let migrate = Command::new(env!("CARGO_BIN_EXE_inlet"))
+        .arg("migrate")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .status()
+        .expect("run inlet migrate");
+    assert!(migrate.success(), "inlet migrate failed");
+
+    let ingest = Process::spawn("ingest", &["ingest"], &env);
+    let worker = Process::spawn("worker", &["worker"], &env);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    eventually(Duration::from_secs(30), "ingest ready", || async {
+        client.get(format!("{base}/health/ready")).send().await.is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+
+    let created: Value = client
+        .post(format!("{base}/api/v1/integrations"))
+        .bearer_auth(&key)
+        .json(&json!({"provider": "stripe", "name": "Prod", "signingSecrets": [STRIPE_SECRET]}))
+        .send()
+        .await
+        .expect("create integration")
+        .json()
+        .await
+        .expect("json");
+    let id = created["id"].as_str().expect("id");
+    assert_eq!(created["endpointUrl"], format!("http://127.0.0.1:{port}/webhooks/{id}"));
+
+    let body = stripe_customer_event("evt_1Processes", "customer.created", "ops@example.com", "Olga Ops", now_secs());
+    let signature = stripe_signature(STRIPE_SECRET, now_secs(), &body);
+    let answer = client
+        .post(created["endpointUrl"].as_str().expect("url"))
+        .header("Stripe-Signature", signature)
+        .body(body)
+        .send()
+        .await
+        .expect("deliver");
+    assert_eq!(answer.status().as_u16(), 202);
+
+    let find = || async {
+        let list: Value = client
+            .get(format!("{base}/api/v1/contacts/find?email=ops@example.com"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .expect("find")
+            .json()
+            .await
+            .expect("json");
+        list[0].clone()
+    };
+    eventually(Duration::from_secs(30), "contact from the worker process", || async { !find().await.is_null() }).await;
+    let found = find().await;
+    assert_eq!(found["firstName"], "Olga");
+    assert_eq!(found["source"], "Stripe webhook");
+
+    assert_eq!(worker.terminate(), Some(0), "worker exit code after SIGTERM");
+    assert_eq!(ingest.terminate(), Some(0), "ingest exit code after SIGTERM");
+}
