@@ -38,9 +38,11 @@ pub struct Services {
 pub async fn connect_database(config: &Config) -> anyhow::Result<DatabaseConnection> {
     let url = config.database_url.expose_secret().to_owned();
     let pool = config.database_pool;
-    retry::retry_transient(STARTUP_PATIENCE, db::is_transient, || db::connect(&url, pool))
-        .await
-        .context("cannot connect to the database")
+    retry::retry_transient(STARTUP_PATIENCE, db::is_transient, || {
+        db::connect(&url, pool)
+    })
+    .await
+    .context("cannot connect to the database")
 }
 
 /// Applies pending migrations.
@@ -72,7 +74,12 @@ pub async fn connect(config: Config, run_migrations: bool) -> anyhow::Result<Ser
     let cache = IntegrationCache::load(db.clone())
         .await
         .context("cannot load integrations (has `inlet migrate` run?)")?;
-    Ok(Services { config: Arc::new(config), db, queue, cache })
+    Ok(Services {
+        config: Arc::new(config),
+        db,
+        queue,
+        cache,
+    })
 }
 
 /// Makes sure some API key works: stores `INLET_BOOTSTRAP_API_KEY` if set; otherwise, when
@@ -96,7 +103,9 @@ pub fn start_ingest(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> std::io::Result<(u16, JoinHandle<std::io::Result<()>>)> {
-    services.cache.spawn_refresher(services.config.cache_refresh, shutdown.clone());
+    services
+        .cache
+        .spawn_refresher(services.config.cache_refresh, shutdown.clone());
     let state = inlet_ingest::AppState {
         config: services.config.clone(),
         db: services.db.clone(),
@@ -119,6 +128,8 @@ pub fn start_worker(services: &Services, shutdown: CancellationToken) -> JoinHan
         services.config.prefetch,
     );
     // Picks up settings changed by other processes (one cheap aggregate query per tick).
-    services.cache.spawn_refresher(services.config.cache_refresh, shutdown.clone());
+    services
+        .cache
+        .spawn_refresher(services.config.cache_refresh, shutdown.clone());
     tokio::spawn(worker.run_until_stopped(shutdown))
 }

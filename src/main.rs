@@ -9,7 +9,11 @@ use inlet_shared::config::Config;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "inlet", version, about = "Receives platform webhooks and turns them into contacts and events.")]
+#[command(
+    name = "inlet",
+    version,
+    about = "Receives platform webhooks and turns them into contacts and events."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -57,15 +61,16 @@ fn shutdown_on_signals() -> CancellationToken {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(error = %e, "Cannot listen for SIGTERM.");
-                    let _ = ctrl_c.await;
-                    cancel.cancel();
-                    return;
-                }
-            };
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::error!(error = %e, "Cannot listen for SIGTERM.");
+                        let _ = ctrl_c.await;
+                        cancel.cancel();
+                        return;
+                    }
+                };
             tokio::select! {
                 _ = ctrl_c => {}
                 _ = term.recv() => {}
@@ -94,7 +99,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 println!("Created an API key (shown once, keep it): {key}");
             }
             let listen = services.config.listen;
-            let listener = TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
+            let listener =
+                TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
             let shutdown = shutdown_on_signals();
             let (port, http) = inlet::start_ingest(&services, listener, shutdown.clone())?;
             tracing::info!(
@@ -114,7 +120,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Worker => {
             let services = inlet::connect(config, false).await?;
             let shutdown = shutdown_on_signals();
-            inlet::start_worker(&services, shutdown).await.context("worker task failed")
+            inlet::start_worker(&services, shutdown)
+                .await
+                .context("worker task failed")
         }
     }
 }

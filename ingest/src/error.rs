@@ -22,7 +22,11 @@ pub struct Outcome<'a> {
 
 /// Builds a JSON response with the common shape.
 pub fn outcome(status: StatusCode, success: bool, message: &str, id: Option<&str>) -> HttpResponse {
-    HttpResponse::build(status).json(Outcome { success, message, id })
+    HttpResponse::build(status).json(Outcome {
+        success,
+        message,
+        id,
+    })
 }
 
 /// Why a webhook delivery was not accepted.

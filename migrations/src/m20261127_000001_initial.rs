@@ -282,7 +282,9 @@ impl MigrationTrait for Migration {
             IntegrationSecrets::Table.into_iden(),
             Integrations::Table.into_iden(),
         ] {
-            manager.drop_table(Table::drop().table(table).if_exists().to_owned()).await?;
+            manager
+                .drop_table(Table::drop().table(table).if_exists().to_owned())
+                .await?;
         }
         Ok(())
     }

@@ -6,7 +6,8 @@ use sea_orm_migration::sea_orm::Database;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let url = std::env::var("INLET_DATABASE_URL").unwrap_or_else(|_| "sqlite://./data/inlet.db?mode=rwc".into());
+    let url = std::env::var("INLET_DATABASE_URL")
+        .unwrap_or_else(|_| "sqlite://./data/inlet.db?mode=rwc".into());
     let command = std::env::args().nth(1).unwrap_or_else(|| "up".into());
     let result = async {
         let db = Database::connect(&url).await?;
@@ -14,7 +15,9 @@ async fn main() -> std::process::ExitCode {
             "up" => Migrator::up(&db, None).await,
             "down" => Migrator::down(&db, Some(1)).await,
             "status" => Migrator::status(&db).await,
-            other => Err(sea_orm_migration::DbErr::Custom(format!("unknown command {other}; use up, down or status"))),
+            other => Err(sea_orm_migration::DbErr::Custom(format!(
+                "unknown command {other}; use up, down or status"
+            ))),
         }
     }
     .await;

@@ -1,7 +1,10 @@
 //! API keys: random 256-bit tokens, stored only as their SHA-256 (a slow hash buys nothing
 //! for keys that cannot be guessed), shown once when created.
 
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter,
+};
 use sha2::{Digest, Sha256};
 
 use crate::db::entities::api_key;
@@ -23,7 +26,11 @@ pub fn hash(key: &str) -> String {
 /// Stores a key under `name`; returns its id. A key already stored is left as it is.
 pub async fn store(db: &DatabaseConnection, name: &str, key: &str) -> Result<String, DbErr> {
     let key_hash = hash(key);
-    if let Some(existing) = api_key::Entity::find().filter(api_key::Column::KeyHash.eq(key_hash.clone())).one(db).await? {
+    if let Some(existing) = api_key::Entity::find()
+        .filter(api_key::Column::KeyHash.eq(key_hash.clone()))
+        .one(db)
+        .await?
+    {
         return Ok(existing.id);
     }
     let id = new_id("key_");
@@ -35,13 +42,18 @@ pub async fn store(db: &DatabaseConnection, name: &str, key: &str) -> Result<Str
         created_at: Set(now_ms()),
         revoked_at: Set(None),
     };
-    api_key::Entity::insert(row).exec_without_returning(db).await?;
+    api_key::Entity::insert(row)
+        .exec_without_returning(db)
+        .await?;
     Ok(id)
 }
 
 /// Number of keys that are not revoked.
 pub async fn active_count(db: &DatabaseConnection) -> Result<u64, DbErr> {
-    api_key::Entity::find().filter(api_key::Column::RevokedAt.is_null()).count(db).await
+    api_key::Entity::find()
+        .filter(api_key::Column::RevokedAt.is_null())
+        .count(db)
+        .await
 }
 
 /// The active key matching `key`, if any.

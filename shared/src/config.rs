@@ -77,14 +77,19 @@ impl Config {
     }
 
     /// Reads the configuration from the given variables (tests build configs this way).
-    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
         let vars: HashMap<String, String> = vars
             .into_iter()
             .filter(|(k, v)| (k.starts_with("INLET_") || k == "RUST_LOG") && !v.is_empty())
             .collect();
         let get = |name: &str| vars.get(name).map(String::as_str);
 
-        let listen: SocketAddr = parse(get("INLET_LISTEN").unwrap_or("127.0.0.1:8080"), "INLET_LISTEN")?;
+        let listen: SocketAddr = parse(
+            get("INLET_LISTEN").unwrap_or("127.0.0.1:8080"),
+            "INLET_LISTEN",
+        )?;
         let public_url = get("INLET_PUBLIC_URL")
             .map(|u| u.trim_end_matches('/').to_owned())
             .unwrap_or_else(|| format!("http://{listen}"));
@@ -92,7 +97,10 @@ impl Config {
             get("INLET_DATABASE_URL").unwrap_or("sqlite://./data/inlet.db?mode=rwc"),
         );
         let db = database_url.expose_secret();
-        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
             return Err(ConfigError {
                 name: "INLET_DATABASE_URL",
                 reason: "expected a sqlite:// or postgres:// URL".into(),
@@ -135,9 +143,17 @@ impl Config {
             smtp_url: get("INLET_SMTP_URL").map(SecretString::from),
             outbox_dir: PathBuf::from(get("INLET_OUTBOX_DIR").unwrap_or("./data/outbox")),
             bootstrap_api_key: get("INLET_BOOTSTRAP_API_KEY").map(SecretString::from),
-            worker_concurrency: positive(get("INLET_WORKER_CONCURRENCY"), 16, "INLET_WORKER_CONCURRENCY")?,
+            worker_concurrency: positive(
+                get("INLET_WORKER_CONCURRENCY"),
+                16,
+                "INLET_WORKER_CONCURRENCY",
+            )?,
             prefetch: positive(get("INLET_PREFETCH"), 64, "INLET_PREFETCH")?,
-            max_body_bytes: positive(get("INLET_MAX_BODY_BYTES"), 1024 * 1024, "INLET_MAX_BODY_BYTES")?,
+            max_body_bytes: positive(
+                get("INLET_MAX_BODY_BYTES"),
+                1024 * 1024,
+                "INLET_MAX_BODY_BYTES",
+            )?,
             signature_tolerance: Duration::from_secs(positive(
                 get("INLET_SIGNATURE_TOLERANCE_SECS"),
                 300,
@@ -174,7 +190,10 @@ fn parse<T: std::str::FromStr>(value: &str, name: &'static str) -> Result<T, Con
 where
     T::Err: std::fmt::Display,
 {
-    value.parse().map_err(|e: T::Err| ConfigError { name, reason: e.to_string() })
+    value.parse().map_err(|e: T::Err| ConfigError {
+        name,
+        reason: e.to_string(),
+    })
 }
 
 fn positive<T>(value: Option<&str>, default: T, name: &'static str) -> Result<T, ConfigError>
@@ -187,7 +206,10 @@ where
         Some(v) => parse::<T>(v, name)?,
     };
     if v <= T::default() {
-        return Err(ConfigError { name, reason: "must be greater than zero".into() });
+        return Err(ConfigError {
+            name,
+            reason: "must be greater than zero".into(),
+        });
     }
     Ok(v)
 }
@@ -197,7 +219,10 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -208,7 +233,10 @@ mod tests {
         assert_eq!(cfg.public_url, "http://127.0.0.1:8080");
         assert!(cfg.database_url.expose_secret().starts_with("sqlite:"));
         assert_eq!(cfg.max_body_bytes, 1024 * 1024);
-        assert_eq!(cfg.endpoint_url("int_x"), "http://127.0.0.1:8080/webhooks/int_x");
+        assert_eq!(
+            cfg.endpoint_url("int_x"),
+            "http://127.0.0.1:8080/webhooks/int_x"
+        );
     }
 
     #[test]

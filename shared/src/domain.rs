@@ -27,7 +27,8 @@ impl IntegrationId {
     /// Accepts only the shape [`IntegrationId::generate`] makes.
     pub fn parse(raw: &str) -> Option<Self> {
         let hex = raw.strip_prefix("int_")?;
-        (hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| Self(raw.to_owned()))
+        (hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| Self(raw.to_owned()))
     }
 
     /// The id as text.
@@ -107,7 +108,10 @@ pub fn now_ms() -> i64 {
 pub fn format_ms(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
@@ -117,16 +121,33 @@ mod tests {
 
     #[test]
     fn names_split_at_the_first_space() {
-        assert_eq!(split_name("Ada King Lovelace"), (Some("Ada".into()), Some("King Lovelace".into())));
+        assert_eq!(
+            split_name("Ada King Lovelace"),
+            (Some("Ada".into()), Some("King Lovelace".into()))
+        );
         assert_eq!(split_name("Ada"), (Some("Ada".into()), None));
         assert_eq!(split_name("  "), (None, None));
-        assert_eq!(split_name(" Grace  Hopper "), (Some("Grace".into()), Some("Hopper".into())));
+        assert_eq!(
+            split_name(" Grace  Hopper "),
+            (Some("Grace".into()), Some("Hopper".into()))
+        );
     }
 
     #[test]
     fn emails_are_trimmed_lowercased_and_validated() {
-        assert_eq!(Email::parse("  Jenny.Rosen@Example.COM ").unwrap().as_str(), "jenny.rosen@example.com");
-        for bad in ["", "jenny", "jenny@", "@example.com", "a b@example.com", "Jenny <j@example.com>", "j@localhost"] {
+        assert_eq!(
+            Email::parse("  Jenny.Rosen@Example.COM ").unwrap().as_str(),
+            "jenny.rosen@example.com"
+        );
+        for bad in [
+            "",
+            "jenny",
+            "jenny@",
+            "@example.com",
+            "a b@example.com",
+            "Jenny <j@example.com>",
+            "j@localhost",
+        ] {
             assert!(Email::parse(bad).is_none(), "{bad:?} accepted");
         }
     }

@@ -79,7 +79,11 @@ pub fn parse_event_settings(
     provider: Provider,
     raw: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<EventSettingsMap, String> {
-    let unknown: Vec<&str> = raw.keys().map(String::as_str).filter(|t| !provider.supports(t)).collect();
+    let unknown: Vec<&str> = raw
+        .keys()
+        .map(String::as_str)
+        .filter(|t| !provider.supports(t))
+        .collect();
     if !unknown.is_empty() {
         return Err(format!(
             "Unknown {} event type(s): {}. Supported: {}.",
@@ -92,10 +96,12 @@ pub fn parse_event_settings(
     for (event_type, value) in raw {
         let settings: EventSettings = serde_json::from_value(value.clone())
             .map_err(|e| format!("Invalid settings for {event_type}: {e}"))?;
-        if let Some(name) = &settings.custom_event {
-            if name.is_empty() || name.contains(':') {
-                return Err(format!("Invalid settings for {event_type}: customEvent must be non-empty and may not contain ':'"));
-            }
+        if let Some(name) = &settings.custom_event
+            && (name.is_empty() || name.contains(':'))
+        {
+            return Err(format!(
+                "Invalid settings for {event_type}: customEvent must be non-empty and may not contain ':'"
+            ));
         }
         out.insert(event_type.clone(), settings);
     }
@@ -214,11 +220,19 @@ impl IntegrationCache {
         let row = integration::Entity::find()
             .select_only()
             .expr_as(Expr::col(integration::Column::Id).count(), "count")
-            .expr_as(Expr::col(integration::Column::UpdatedAt).max(), "max_updated_at")
+            .expr_as(
+                Expr::col(integration::Column::UpdatedAt).max(),
+                "max_updated_at",
+            )
             .into_model::<FingerprintRow>()
             .one(&self.db)
             .await?;
-        Ok(row.map(|r| Fingerprint { count: r.count, max_updated_at: r.max_updated_at }).unwrap_or_default())
+        Ok(row
+            .map(|r| Fingerprint {
+                count: r.count,
+                max_updated_at: r.max_updated_at,
+            })
+            .unwrap_or_default())
     }
 
     async fn load_all(&self) -> Result<(), DbErr> {
@@ -228,15 +242,22 @@ impl IntegrationCache {
             .all(&self.db)
             .await?;
         let mut keys: HashMap<String, Vec<SigningKey>> = HashMap::new();
-        let providers: HashMap<&str, Option<Provider>> =
-            integrations.iter().map(|i| (i.id.as_str(), Provider::parse(&i.provider))).collect();
+        let providers: HashMap<&str, Option<Provider>> = integrations
+            .iter()
+            .map(|i| (i.id.as_str(), Provider::parse(&i.provider)))
+            .collect();
         for secret in &secrets {
             let Some(Some(provider)) = providers.get(secret.integration_id.as_str()) else {
                 continue;
             };
             match provider.signing_key(&secret.secret) {
-                Ok(key) => keys.entry(secret.integration_id.clone()).or_default().push(key),
-                Err(_) => tracing::warn!(integration = %secret.integration_id, "Skipping an unusable signing secret."),
+                Ok(key) => keys
+                    .entry(secret.integration_id.clone())
+                    .or_default()
+                    .push(key),
+                Err(_) => {
+                    tracing::warn!(integration = %secret.integration_id, "Skipping an unusable signing secret.")
+                }
             }
         }
         let mut map = HashMap::with_capacity(integrations.len());
@@ -281,17 +302,33 @@ mod tests {
 
     #[test]
     fn unknown_event_types_and_fields_are_named() {
-        let err = parse_event_settings(Provider::Stripe, &obj(serde_json::json!({"payment_intent.created": {}}))).unwrap_err();
+        let err = parse_event_settings(
+            Provider::Stripe,
+            &obj(serde_json::json!({"payment_intent.created": {}})),
+        )
+        .unwrap_err();
         assert!(err.contains("payment_intent.created"), "{err}");
-        let err = parse_event_settings(Provider::Stripe, &obj(serde_json::json!({"customer.created": {"enabeld": false}}))).unwrap_err();
+        let err = parse_event_settings(
+            Provider::Stripe,
+            &obj(serde_json::json!({"customer.created": {"enabeld": false}})),
+        )
+        .unwrap_err();
         assert!(err.contains("enabeld"), "{err}");
-        let err = parse_event_settings(Provider::Stripe, &obj(serde_json::json!({"customer.created": {"customEvent": "a:b"}}))).unwrap_err();
+        let err = parse_event_settings(
+            Provider::Stripe,
+            &obj(serde_json::json!({"customer.created": {"customEvent": "a:b"}})),
+        )
+        .unwrap_err();
         assert!(err.contains("customEvent"), "{err}");
     }
 
     #[test]
     fn effective_settings_cover_every_supported_type() {
-        let stored = parse_event_settings(Provider::Stripe, &obj(serde_json::json!({"customer.updated": {"enabled": false}}))).unwrap();
+        let stored = parse_event_settings(
+            Provider::Stripe,
+            &obj(serde_json::json!({"customer.updated": {"enabled": false}})),
+        )
+        .unwrap();
         let all = effective_settings(Provider::Stripe, &stored);
         assert_eq!(all.len(), Provider::Stripe.supported_events().len());
         assert!(!all["customer.updated"].enabled);

@@ -25,7 +25,11 @@ where
         let is_transient = &is_transient;
         async move {
             fut.await.map_err(|e| {
-                if is_transient(&e) { backoff::Error::transient(e) } else { backoff::Error::permanent(e) }
+                if is_transient(&e) {
+                    backoff::Error::transient(e)
+                } else {
+                    backoff::Error::permanent(e)
+                }
             })
         }
     })
@@ -50,10 +54,14 @@ mod tests {
     #[tokio::test]
     async fn transient_errors_are_retried_until_success() {
         let calls = AtomicU32::new(0);
-        let result: Result<u32, &str> = retry_transient(Duration::from_secs(5), |_| true, || {
-            let n = calls.fetch_add(1, Ordering::SeqCst);
-            async move { if n < 2 { Err("busy") } else { Ok(n) } }
-        })
+        let result: Result<u32, &str> = retry_transient(
+            Duration::from_secs(5),
+            |_| true,
+            || {
+                let n = calls.fetch_add(1, Ordering::SeqCst);
+                async move { if n < 2 { Err("busy") } else { Ok(n) } }
+            },
+        )
         .await;
         assert_eq!(result, Ok(2));
         assert_eq!(calls.load(Ordering::SeqCst), 3);
@@ -62,10 +70,14 @@ mod tests {
     #[tokio::test]
     async fn permanent_errors_return_at_once() {
         let calls = AtomicU32::new(0);
-        let result: Result<(), &str> = retry_transient(Duration::from_secs(5), |_| false, || {
-            calls.fetch_add(1, Ordering::SeqCst);
-            async { Err("bad input") }
-        })
+        let result: Result<(), &str> = retry_transient(
+            Duration::from_secs(5),
+            |_| false,
+            || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err("bad input") }
+            },
+        )
         .await;
         assert_eq!(result, Err("bad input"));
         assert_eq!(calls.load(Ordering::SeqCst), 1);

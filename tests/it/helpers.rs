@@ -17,15 +17,18 @@ use tokio_util::sync::CancellationToken;
 pub const STRIPE_SECRET: &str = "whsec_test_integration_secret_0123456789";
 
 fn pg_admin_url() -> String {
-    std::env::var("INLET_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("INLET_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 fn amqp_base() -> String {
-    std::env::var("INLET_TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672".into())
+    std::env::var("INLET_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672".into())
 }
 
 fn rabbit_management() -> String {
-    std::env::var("INLET_TEST_RABBITMQ_MANAGEMENT_URL").unwrap_or_else(|_| "http://guest:guest@127.0.0.1:15672".into())
+    std::env::var("INLET_TEST_RABBITMQ_MANAGEMENT_URL")
+        .unwrap_or_else(|_| "http://guest:guest@127.0.0.1:15672".into())
 }
 
 pub fn random_suffix() -> String {
@@ -35,7 +38,10 @@ pub fn random_suffix() -> String {
 /// Runs an async cleanup from `Drop` on a thread of its own (Drop cannot await).
 fn cleanup_blocking<F: std::future::Future<Output = ()> + Send + 'static>(f: F) {
     let _ = std::thread::spawn(move || {
-        if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
             rt.block_on(f);
         }
     })
@@ -63,21 +69,32 @@ impl TestDb {
                 let dir = std::env::temp_dir().join(format!("inlet-test-{}", random_suffix()));
                 std::fs::create_dir_all(&dir).expect("temp dir");
                 let url = format!("sqlite://{}?mode=rwc", dir.join("inlet.db").display());
-                Arc::new(Self { url, pg_name: None, dir: Some(dir) })
+                Arc::new(Self {
+                    url,
+                    pg_name: None,
+                    dir: Some(dir),
+                })
             }
             Backend::Postgres => {
                 let admin = Database::connect(pg_admin_url())
                     .await
                     .expect("PostgreSQL is required at 127.0.0.1:5432 (set INLET_TEST_POSTGRES_URL); is it running?");
                 let name = format!("inlet_test_{}", random_suffix());
-                admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create database");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("create database");
                 let _ = admin.close().await;
                 let base = pg_admin_url();
                 let url = match base.rsplit_once('/') {
                     Some((prefix, _)) => format!("{prefix}/{name}"),
                     None => panic!("bad INLET_TEST_POSTGRES_URL"),
                 };
-                Arc::new(Self { url, pg_name: Some(name), dir: None })
+                Arc::new(Self {
+                    url,
+                    pg_name: Some(name),
+                    dir: None,
+                })
             }
         }
     }
@@ -88,7 +105,11 @@ impl Drop for TestDb {
         if let Some(name) = self.pg_name.take() {
             cleanup_blocking(async move {
                 if let Ok(admin) = Database::connect(pg_admin_url()).await {
-                    let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+                    let _ = admin
+                        .execute_unprepared(&format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        ))
+                        .await;
                     let _ = admin.close().await;
                 }
             });
@@ -115,14 +136,22 @@ impl TestVhost {
             .send()
             .await
             .expect("RabbitMQ's management API is required at 127.0.0.1:15672 (rabbitmq-plugins enable rabbitmq_management)");
-        assert!(created.status().is_success(), "creating vhost: {}", created.status());
+        assert!(
+            created.status().is_success(),
+            "creating vhost: {}",
+            created.status()
+        );
         let granted = client
             .put(format!("{base}/api/permissions/{name}/guest"))
             .json(&json!({"configure": ".*", "write": ".*", "read": ".*"}))
             .send()
             .await
             .expect("grant vhost permissions");
-        assert!(granted.status().is_success(), "granting permissions: {}", granted.status());
+        assert!(
+            granted.status().is_success(),
+            "granting permissions: {}",
+            granted.status()
+        );
         let amqp_url = format!("{}/{name}", amqp_base());
         Arc::new(Self { name, amqp_url })
     }
@@ -130,7 +159,12 @@ impl TestVhost {
     /// Messages in a queue of this vhost, from the management API.
     pub async fn queue_messages(&self, queue: &str) -> u64 {
         let url = format!("{}/api/queues/{}/{queue}", rabbit_management(), self.name);
-        let v: Value = reqwest::get(url).await.expect("management api").json().await.expect("json");
+        let v: Value = reqwest::get(url)
+            .await
+            .expect("management api")
+            .json()
+            .await
+            .expect("json");
         v["messages"].as_u64().unwrap_or(0)
     }
 }
@@ -160,13 +194,28 @@ pub struct AppOptions {
 
 impl AppOptions {
     pub fn embedded_sqlite() -> Self {
-        Self { backend: Backend::Sqlite, rabbit: false, worker: true, db: None, vhost: None, amqp_url: None, vars: vec![] }
+        Self {
+            backend: Backend::Sqlite,
+            rabbit: false,
+            worker: true,
+            db: None,
+            vhost: None,
+            amqp_url: None,
+            vars: vec![],
+        }
     }
     pub fn embedded_postgres() -> Self {
-        Self { backend: Backend::Postgres, ..Self::embedded_sqlite() }
+        Self {
+            backend: Backend::Postgres,
+            ..Self::embedded_sqlite()
+        }
     }
     pub fn production() -> Self {
-        Self { backend: Backend::Postgres, rabbit: true, ..Self::embedded_sqlite() }
+        Self {
+            backend: Backend::Postgres,
+            rabbit: true,
+            ..Self::embedded_sqlite()
+        }
     }
 }
 
@@ -208,7 +257,10 @@ pub async fn spawn_app(options: AppOptions) -> TestApp {
     let mut vars: Vec<(String, String)> = vec![
         ("INLET_DATABASE_URL".into(), db.url.clone()),
         ("INLET_DATABASE_POOL".into(), "4".into()),
-        ("INLET_PUBLIC_URL".into(), format!("http://127.0.0.1:{port}")),
+        (
+            "INLET_PUBLIC_URL".into(),
+            format!("http://127.0.0.1:{port}"),
+        ),
         ("INLET_LISTEN".into(), format!("127.0.0.1:{port}")),
         ("INLET_BOOTSTRAP_API_KEY".into(), api_key.clone()),
         ("INLET_HTTP_WORKERS".into(), "1".into()),
@@ -216,15 +268,28 @@ pub async fn spawn_app(options: AppOptions) -> TestApp {
         ("INLET_PUBLISH_TIMEOUT_MS".into(), "3000".into()),
     ];
     if let Some(v) = &vhost {
-        vars.push(("INLET_AMQP_URL".into(), options.amqp_url.clone().unwrap_or_else(|| v.amqp_url.clone())));
+        vars.push((
+            "INLET_AMQP_URL".into(),
+            options
+                .amqp_url
+                .clone()
+                .unwrap_or_else(|| v.amqp_url.clone()),
+        ));
     }
     vars.extend(options.vars);
     let config = inlet_shared::config::Config::from_vars(vars).expect("config");
-    let services = inlet::connect(config, true).await.expect("connect services");
-    inlet::bootstrap_api_key(&services).await.expect("bootstrap key");
+    let services = inlet::connect(config, true)
+        .await
+        .expect("connect services");
+    inlet::bootstrap_api_key(&services)
+        .await
+        .expect("bootstrap key");
     let shutdown = CancellationToken::new();
-    let (_, http) = inlet::start_ingest(&services, listener, shutdown.clone()).expect("start ingest");
-    let worker = options.worker.then(|| inlet::start_worker(&services, shutdown.clone()));
+    let (_, http) =
+        inlet::start_ingest(&services, listener, shutdown.clone()).expect("start ingest");
+    let worker = options
+        .worker
+        .then(|| inlet::start_worker(&services, shutdown.clone()));
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         api_key,
@@ -251,8 +316,10 @@ impl TestApp {
     }
 
     pub async fn create_stripe_integration(&self) -> String {
-        self.create_integration(json!({"provider": "stripe", "name": "Stripe test", "signingSecrets": [STRIPE_SECRET]}))
-            .await["id"]
+        self.create_integration(
+            json!({"provider": "stripe", "name": "Stripe test", "signingSecrets": [STRIPE_SECRET]}),
+        )
+        .await["id"]
             .as_str()
             .expect("integration id")
             .to_owned()
@@ -278,13 +345,24 @@ impl TestApp {
     }
 
     pub async fn api_get(&self, path: &str) -> (u16, Value) {
-        let r = self.client.get(format!("{}{path}", self.address)).bearer_auth(&self.api_key).send().await.expect("request");
+        let r = self
+            .client
+            .get(format!("{}{path}", self.address))
+            .bearer_auth(&self.api_key)
+            .send()
+            .await
+            .expect("request");
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
     /// Posts raw bytes with the given headers to an integration's endpoint.
-    pub async fn post_webhook(&self, integration_id: &str, body: &[u8], headers: &[(&str, String)]) -> (u16, Value) {
+    pub async fn post_webhook(
+        &self,
+        integration_id: &str,
+        body: &[u8],
+        headers: &[(&str, String)],
+    ) -> (u16, Value) {
         let mut req = self
             .client
             .post(format!("{}/webhooks/{integration_id}", self.address))
@@ -301,11 +379,18 @@ impl TestApp {
     /// Posts a body signed now with the test secret.
     pub async fn send_stripe(&self, integration_id: &str, body: &str) -> (u16, Value) {
         let header = stripe_signature(STRIPE_SECRET, now_secs(), body);
-        self.post_webhook(integration_id, body.as_bytes(), &[("Stripe-Signature", header)]).await
+        self.post_webhook(
+            integration_id,
+            body.as_bytes(),
+            &[("Stripe-Signature", header)],
+        )
+        .await
     }
 
     pub async fn find_contacts(&self, email: &str) -> Vec<Value> {
-        let (status, found) = self.api_get(&format!("/api/v1/contacts/find?email={email}")).await;
+        let (status, found) = self
+            .api_get(&format!("/api/v1/contacts/find?email={email}"))
+            .await;
         assert_eq!(status, 200, "{found}");
         found.as_array().cloned().unwrap_or_default()
     }
@@ -317,7 +402,10 @@ impl TestApp {
             if let Some(c) = self.find_contacts(email).await.into_iter().next() {
                 return c;
             }
-            assert!(Instant::now() < deadline, "contact {email} did not appear within {timeout:?}");
+            assert!(
+                Instant::now() < deadline,
+                "contact {email} did not appear within {timeout:?}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -334,18 +422,30 @@ impl TestApp {
         use inlet_shared::db::entities::webhook_log;
         let deadline = Instant::now() + timeout;
         loop {
-            let row = webhook_log::Entity::find_by_id(delivery_id.to_owned()).one(&self.services.db).await.expect("query");
+            let row = webhook_log::Entity::find_by_id(delivery_id.to_owned())
+                .one(&self.services.db)
+                .await
+                .expect("query");
             if row.as_ref().is_some_and(|r| r.status == status) {
                 return;
             }
-            assert!(Instant::now() < deadline, "delivery {delivery_id} not {status} within {timeout:?}: {row:?}");
+            assert!(
+                Instant::now() < deadline,
+                "delivery {delivery_id} not {status} within {timeout:?}: {row:?}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 }
 
 pub fn now_secs() -> i64 {
-    i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs()).expect("secs")
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs(),
+    )
+    .expect("secs")
 }
 
 pub fn stripe_signature(secret: &str, t: i64, body: &str) -> String {
@@ -355,7 +455,13 @@ pub fn stripe_signature(secret: &str, t: i64, body: &str) -> String {
 }
 
 /// A Stripe customer event shaped as Stripe sends it.
-pub fn stripe_customer_event(event_id: &str, kind: &str, email: &str, name: &str, created: i64) -> String {
+pub fn stripe_customer_event(
+    event_id: &str,
+    kind: &str,
+    email: &str,
+    name: &str,
+    created: i64,
+) -> String {
     json!({
         "id": event_id,
         "object": "event",

@@ -1,5 +1,8 @@
 //! Integration tests of the whole pipeline against real PostgreSQL and RabbitMQ.
 
+// Tests fail by panicking: unwrap and expect are the point here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod helpers;
 mod processes;
 mod proxy;

@@ -17,28 +17,44 @@ struct Process {
 impl Process {
     fn spawn(name: &'static str, args: &[&str], env: &[(&str, String)]) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_inlet"));
-        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit());
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
         for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("INLET_")) {
             cmd.env_remove(k);
         }
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start inlet {name}: {e}"));
-        Self { name, child: Some(child) }
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start inlet {name}: {e}"));
+        Self {
+            name,
+            child: Some(child),
+        }
     }
 
     /// Sends SIGTERM and returns the exit code.
     fn terminate(mut self) -> Option<i32> {
         let mut child = self.child.take()?;
-        let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill");
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill");
         assert!(status.success(), "could not signal {}", self.name);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(exit) = child.try_wait().expect("wait") {
                 return exit.code();
             }
-            assert!(Instant::now() < deadline, "{} did not stop after SIGTERM", self.name);
+            assert!(
+                Instant::now() < deadline,
+                "{} did not stop after SIGTERM",
+                self.name
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -54,7 +70,11 @@ impl Drop for Process {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,7 +104,11 @@ async fn ingest_and_worker_processes_turn_a_signed_event_into_a_contact() {
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     eventually(Duration::from_secs(30), "ingest ready", || async {
-        client.get(format!("{base}/health/ready")).send().await.is_ok_and(|r| r.status() == 200)
+        client
+            .get(format!("{base}/health/ready"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
     })
     .await;
 
@@ -99,9 +123,18 @@ async fn ingest_and_worker_processes_turn_a_signed_event_into_a_contact() {
         .await
         .expect("json");
     let id = created["id"].as_str().expect("id");
-    assert_eq!(created["endpointUrl"], format!("http://127.0.0.1:{port}/webhooks/{id}"));
+    assert_eq!(
+        created["endpointUrl"],
+        format!("http://127.0.0.1:{port}/webhooks/{id}")
+    );
 
-    let body = stripe_customer_event("evt_1Processes", "customer.created", "ops@example.com", "Olga Ops", now_secs());
+    let body = stripe_customer_event(
+        "evt_1Processes",
+        "customer.created",
+        "ops@example.com",
+        "Olga Ops",
+        now_secs(),
+    );
     let signature = stripe_signature(STRIPE_SECRET, now_secs(), &body);
     let answer = client
         .post(created["endpointUrl"].as_str().expect("url"))
@@ -124,11 +157,24 @@ async fn ingest_and_worker_processes_turn_a_signed_event_into_a_contact() {
             .expect("json");
         list[0].clone()
     };
-    eventually(Duration::from_secs(30), "contact from the worker process", || async { !find().await.is_null() }).await;
+    eventually(
+        Duration::from_secs(30),
+        "contact from the worker process",
+        || async { !find().await.is_null() },
+    )
+    .await;
     let found = find().await;
     assert_eq!(found["firstName"], "Olga");
     assert_eq!(found["source"], "Stripe webhook");
 
-    assert_eq!(worker.terminate(), Some(0), "worker exit code after SIGTERM");
-    assert_eq!(ingest.terminate(), Some(0), "ingest exit code after SIGTERM");
+    assert_eq!(
+        worker.terminate(),
+        Some(0),
+        "worker exit code after SIGTERM"
+    );
+    assert_eq!(
+        ingest.terminate(),
+        Some(0),
+        "ingest exit code after SIGTERM"
+    );
 }

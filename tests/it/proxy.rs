@@ -30,7 +30,9 @@ impl TcpProxy {
                     () = s.cancelled() => break,
                     a = listener.accept() => a,
                 };
-                let Ok((mut inbound, _)) = accepted else { continue };
+                let Ok((mut inbound, _)) = accepted else {
+                    continue;
+                };
                 if !o.load(Ordering::SeqCst) {
                     drop(inbound); // cut: refuse by closing at once
                     continue;
@@ -38,7 +40,9 @@ impl TcpProxy {
                 let token = c.lock().await.clone();
                 let target = target.clone();
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(&target).await else { return };
+                    let Ok(mut outbound) = TcpStream::connect(&target).await else {
+                        return;
+                    };
                     tokio::select! {
                         () = token.cancelled() => {}
                         _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
@@ -46,7 +50,12 @@ impl TcpProxy {
                 });
             }
         });
-        Self { port, open, connections, stop }
+        Self {
+            port,
+            open,
+            connections,
+            stop,
+        }
     }
 
     /// Closes every open connection and refuses new ones.

@@ -15,11 +15,20 @@ const WAIT: Duration = Duration::from_secs(20);
 async fn customer_created_becomes_a_contact(options: AppOptions) {
     let app = spawn_app(options).await;
     let integration = app.create_stripe_integration().await;
-    let body = stripe_customer_event("evt_1CreatedA", "customer.created", "Ada.Lovelace@Example.com", "Ada King Lovelace", now_secs());
+    let body = stripe_customer_event(
+        "evt_1CreatedA",
+        "customer.created",
+        "Ada.Lovelace@Example.com",
+        "Ada King Lovelace",
+        now_secs(),
+    );
     let (status, answer) = app.send_stripe(&integration, &body).await;
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["success"], true);
-    assert_eq!(answer["message"], "Accepted customer.created; it will be processed shortly.");
+    assert_eq!(
+        answer["message"],
+        "Accepted customer.created; it will be processed shortly."
+    );
     let delivery_id = answer["id"].as_str().expect("delivery id").to_owned();
 
     let contact = app.wait_for_contact("ada.lovelace@example.com", WAIT).await;
@@ -28,7 +37,8 @@ async fn customer_created_becomes_a_contact(options: AppOptions) {
     assert_eq!(contact["lastName"], "King Lovelace");
     assert_eq!(contact["source"], "Stripe webhook");
     assert_eq!(contact["subscribed"], true);
-    app.wait_for_log_status(&delivery_id, "processed", WAIT).await;
+    app.wait_for_log_status(&delivery_id, "processed", WAIT)
+        .await;
     assert_eq!(app.count(processed_delivery::Entity).await, 1);
     app.stop().await;
 }
@@ -51,11 +61,21 @@ async fn customer_created_becomes_a_contact_postgres_rabbitmq() {
 async fn same_delivery_twice_applies_once(options: AppOptions) {
     let app = spawn_app(options).await;
     let integration = app.create_stripe_integration().await;
-    let body = stripe_customer_event("evt_1Twice", "customer.created", "twice@example.com", "Grace Hopper", now_secs());
+    let body = stripe_customer_event(
+        "evt_1Twice",
+        "customer.created",
+        "twice@example.com",
+        "Grace Hopper",
+        now_secs(),
+    );
     let (first_status, first) = app.send_stripe(&integration, &body).await;
     let (second_status, second) = app.send_stripe(&integration, &body).await;
     // Both answered like the first: the sender must not retry a duplicate.
-    assert_eq!((first_status, second_status), (202, 202), "{first} {second}");
+    assert_eq!(
+        (first_status, second_status),
+        (202, 202),
+        "{first} {second}"
+    );
     let first_id = first["id"].as_str().expect("id").to_owned();
     let second_id = second["id"].as_str().expect("id").to_owned();
     app.wait_for_log_status(&first_id, "processed", WAIT).await;
@@ -80,11 +100,19 @@ async fn same_delivery_twice_applies_once_postgres_rabbitmq() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_deliveries_get_spec_answers_and_write_nothing() {
     let mut options = AppOptions::production();
-    options.vars.push(("INLET_MAX_BODY_BYTES".into(), "4096".into()));
+    options
+        .vars
+        .push(("INLET_MAX_BODY_BYTES".into(), "4096".into()));
     let app = spawn_app(options).await;
     let integration = app.create_stripe_integration().await;
     let now = now_secs();
-    let body = stripe_customer_event("evt_1Bad", "customer.created", "bad@example.com", "Mallory", now);
+    let body = stripe_customer_event(
+        "evt_1Bad",
+        "customer.created",
+        "bad@example.com",
+        "Mallory",
+        now,
+    );
     let valid = stripe_signature(STRIPE_SECRET, now, &body);
     let wrong_secret = stripe_signature("whsec_not_the_right_secret_123", now, &body);
     let stale = stripe_signature(STRIPE_SECRET, now - 301, &body);
@@ -97,31 +125,106 @@ async fn bad_deliveries_get_spec_answers_and_write_nothing() {
     let huge_sig = stripe_signature(STRIPE_SECRET, now, &huge);
     let unknown = "int_00000000000000000000000000000000";
 
-    let cases: Vec<(&str, &str, &str, Vec<(&str, String)>, u16, &str)> = vec![
-        ("wrong secret", integration.as_str(), body.as_str(), vec![("Stripe-Signature", wrong_secret)], 401,
-            "Signature verification failed: no signature matched."),
-        ("tampered body", integration.as_str(), &body[..body.len() - 1], vec![("Stripe-Signature", valid.clone())], 401,
-            "Signature verification failed: no signature matched."),
-        ("stale timestamp", integration.as_str(), body.as_str(), vec![("Stripe-Signature", stale)], 401,
-            "Signature verification failed: timestamp outside the tolerance window."),
-        ("future timestamp", integration.as_str(), body.as_str(), vec![("Stripe-Signature", future)], 401,
-            "Signature verification failed: timestamp outside the tolerance window."),
-        ("missing header", integration.as_str(), body.as_str(), vec![], 400, "Missing Stripe-Signature header."),
-        ("malformed header", integration.as_str(), body.as_str(), vec![("Stripe-Signature", "v1=abc".into())], 400,
-            "Malformed Stripe-Signature header."),
-        ("unknown integration", unknown, body.as_str(), vec![("Stripe-Signature", valid.clone())], 404, "No integration with this id."),
-        ("oversized body", integration.as_str(), huge.as_str(), vec![("Stripe-Signature", huge_sig)], 413, "Payload too large."),
-        ("invalid JSON after a valid signature", integration.as_str(), not_json, vec![("Stripe-Signature", not_json_sig)], 400,
-            "Body is not a Stripe event: "),
-        ("not an event after a valid signature", integration.as_str(), not_event, vec![("Stripe-Signature", not_event_sig)], 400,
-            "Body is not a Stripe event: "),
+    // (case, integration, body, headers, expected status, expected message prefix)
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        Vec<(&'a str, String)>,
+        u16,
+        &'a str,
+    );
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "wrong secret",
+            integration.as_str(),
+            body.as_str(),
+            vec![("Stripe-Signature", wrong_secret)],
+            401,
+            "Signature verification failed: no signature matched.",
+        ),
+        (
+            "tampered body",
+            integration.as_str(),
+            &body[..body.len() - 1],
+            vec![("Stripe-Signature", valid.clone())],
+            401,
+            "Signature verification failed: no signature matched.",
+        ),
+        (
+            "stale timestamp",
+            integration.as_str(),
+            body.as_str(),
+            vec![("Stripe-Signature", stale)],
+            401,
+            "Signature verification failed: timestamp outside the tolerance window.",
+        ),
+        (
+            "future timestamp",
+            integration.as_str(),
+            body.as_str(),
+            vec![("Stripe-Signature", future)],
+            401,
+            "Signature verification failed: timestamp outside the tolerance window.",
+        ),
+        (
+            "missing header",
+            integration.as_str(),
+            body.as_str(),
+            vec![],
+            400,
+            "Missing Stripe-Signature header.",
+        ),
+        (
+            "malformed header",
+            integration.as_str(),
+            body.as_str(),
+            vec![("Stripe-Signature", "v1=abc".into())],
+            400,
+            "Malformed Stripe-Signature header.",
+        ),
+        (
+            "unknown integration",
+            unknown,
+            body.as_str(),
+            vec![("Stripe-Signature", valid.clone())],
+            404,
+            "No integration with this id.",
+        ),
+        (
+            "oversized body",
+            integration.as_str(),
+            huge.as_str(),
+            vec![("Stripe-Signature", huge_sig)],
+            413,
+            "Payload too large.",
+        ),
+        (
+            "invalid JSON after a valid signature",
+            integration.as_str(),
+            not_json,
+            vec![("Stripe-Signature", not_json_sig)],
+            400,
+            "Body is not a Stripe event: ",
+        ),
+        (
+            "not an event after a valid signature",
+            integration.as_str(),
+            not_event,
+            vec![("Stripe-Signature", not_event_sig)],
+            400,
+            "Body is not a Stripe event: ",
+        ),
     ];
     for (name, target, payload, headers, status, message) in cases {
         let (got, answer) = app.post_webhook(target, payload.as_bytes(), &headers).await;
         assert_eq!(got, status, "{name}: {answer}");
         assert_eq!(answer["success"], false, "{name}: {answer}");
         let text = answer["message"].as_str().unwrap_or_default();
-        assert!(text.starts_with(message), "{name}: {text:?} does not start with {message:?}");
+        assert!(
+            text.starts_with(message),
+            "{name}: {text:?} does not start with {message:?}"
+        );
         assert!(!text.contains(STRIPE_SECRET), "{name}: secret leaked");
     }
     // The valid delivery goes through afterwards, proving the cases above were refused for
@@ -148,17 +251,39 @@ async fn unsupported_and_disabled_event_types_are_ignored_with_2xx() {
     assert_eq!(created["events"]["customer.created"]["enabled"], true);
     let id = created["id"].as_str().expect("id");
 
-    let body = stripe_customer_event("evt_1Off", "customer.updated", "off@example.com", "Off", now_secs());
+    let body = stripe_customer_event(
+        "evt_1Off",
+        "customer.updated",
+        "off@example.com",
+        "Off",
+        now_secs(),
+    );
     let (status, answer) = app.send_stripe(id, &body).await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["message"], "Ignored: customer.updated is turned off for this integration.");
+    assert_eq!(
+        answer["message"],
+        "Ignored: customer.updated is turned off for this integration."
+    );
 
-    let body = stripe_customer_event("evt_1Pi", "payment_intent.created", "pi@example.com", "Pi", now_secs());
+    let body = stripe_customer_event(
+        "evt_1Pi",
+        "payment_intent.created",
+        "pi@example.com",
+        "Pi",
+        now_secs(),
+    );
     let (status, answer) = app.send_stripe(id, &body).await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["message"], "Ignored: payment_intent.created is not a supported Stripe event.");
+    assert_eq!(
+        answer["message"],
+        "Ignored: payment_intent.created is not a supported Stripe event."
+    );
 
-    assert_eq!(app.count(queue_message::Entity).await, 0, "ignored events must not be enqueued");
+    assert_eq!(
+        app.count(queue_message::Entity).await,
+        0,
+        "ignored events must not be enqueued"
+    );
     app.stop().await;
 }
 
@@ -168,26 +293,50 @@ async fn unreachable_broker_answers_503_never_2xx() {
     let proxy = TcpProxy::start("127.0.0.1:5672").await;
     let mut options = AppOptions::production();
     options.worker = false;
-    options.amqp_url = Some(format!("amqp://guest:guest@127.0.0.1:{}/{}", proxy.port, vhost.name));
+    options.amqp_url = Some(format!(
+        "amqp://guest:guest@127.0.0.1:{}/{}",
+        proxy.port, vhost.name
+    ));
     options.vhost = Some(vhost.clone());
     let app = spawn_app(options).await;
     let integration = app.create_stripe_integration().await;
 
-    let body = stripe_customer_event("evt_1Before", "customer.created", "before@example.com", "Before", now_secs());
+    let body = stripe_customer_event(
+        "evt_1Before",
+        "customer.created",
+        "before@example.com",
+        "Before",
+        now_secs(),
+    );
     assert_eq!(app.send_stripe(&integration, &body).await.0, 202);
 
     proxy.cut().await;
     for i in 0..5 {
-        let body = stripe_customer_event(&format!("evt_1Cut{i}"), "customer.created", "cut@example.com", "Cut", now_secs());
+        let body = stripe_customer_event(
+            &format!("evt_1Cut{i}"),
+            "customer.created",
+            "cut@example.com",
+            "Cut",
+            now_secs(),
+        );
         let (status, answer) = app.send_stripe(&integration, &body).await;
-        assert_eq!(status, 503, "delivery {i} while the broker is unreachable: {answer}");
+        assert_eq!(
+            status, 503,
+            "delivery {i} while the broker is unreachable: {answer}"
+        );
         assert_eq!(answer["message"], "Temporarily unavailable; please retry.");
     }
     let (status, ready) = app.api_get("/health/ready").await;
     assert_eq!(status, 503, "{ready}");
 
     proxy.restore();
-    let body = stripe_customer_event("evt_1After", "customer.created", "after@example.com", "After", now_secs());
+    let body = stripe_customer_event(
+        "evt_1After",
+        "customer.created",
+        "after@example.com",
+        "After",
+        now_secs(),
+    );
     let mut status = 0;
     for _ in 0..40 {
         status = app.send_stripe(&integration, &body).await.0;
@@ -197,10 +346,16 @@ async fn unreachable_broker_answers_503_never_2xx() {
         assert_eq!(status, 503);
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    assert_eq!(status, 202, "ingest did not reconnect after the broker came back");
+    assert_eq!(
+        status, 202,
+        "ingest did not reconnect after the broker came back"
+    );
     // Exactly the two accepted deliveries are on the queue: nothing answered 503 got in.
     eventually(WAIT, "two messages on the queue", || async {
-        vhost.queue_messages(inlet_shared::queue::rabbitmq::QUEUE).await == 2
+        vhost
+            .queue_messages(inlet_shared::queue::rabbitmq::QUEUE)
+            .await
+            == 2
     })
     .await;
     app.stop().await;
@@ -212,7 +367,13 @@ async fn embedded_queue_keeps_an_accepted_event_across_a_restart() {
     options.worker = false;
     let first = spawn_app(options).await;
     let integration = first.create_stripe_integration().await;
-    let body = stripe_customer_event("evt_1Restart", "customer.created", "restart@example.com", "Re Start", now_secs());
+    let body = stripe_customer_event(
+        "evt_1Restart",
+        "customer.created",
+        "restart@example.com",
+        "Re Start",
+        now_secs(),
+    );
     let (status, answer) = first.send_stripe(&integration, &body).await;
     assert_eq!(status, 202, "{answer}");
     let db = first.db.clone();
@@ -225,7 +386,10 @@ async fn embedded_queue_keeps_an_accepted_event_across_a_restart() {
     let second = spawn_app(options).await;
     let contact = second.wait_for_contact("restart@example.com", WAIT).await;
     assert_eq!(contact["firstName"], "Re");
-    eventually(WAIT, "queue drained", || async { second.count(queue_message::Entity).await == 0 }).await;
+    eventually(WAIT, "queue drained", || async {
+        second.count(queue_message::Entity).await == 0
+    })
+    .await;
     second.stop().await;
 }
 
@@ -233,7 +397,10 @@ async fn embedded_queue_keeps_an_accepted_event_across_a_restart() {
 async fn api_routes_need_a_valid_key() {
     let app = spawn_app(AppOptions::embedded_sqlite()).await;
     for (key, what) in [(None, "no key"), (Some("inlet_wrong"), "wrong key")] {
-        for path in ["/api/v1/integrations", "/api/v1/contacts/find?email=a@example.com"] {
+        for path in [
+            "/api/v1/integrations",
+            "/api/v1/contacts/find?email=a@example.com",
+        ] {
             let mut req = app.client.get(format!("{}{path}", app.address));
             if let Some(k) = key {
                 req = req.bearer_auth(k);
@@ -241,7 +408,10 @@ async fn api_routes_need_a_valid_key() {
             let r = req.send().await.expect("request");
             assert_eq!(r.status().as_u16(), 401, "{what} {path}");
             let body: serde_json::Value = r.json().await.expect("json");
-            assert_eq!(body, json!({"success": false, "message": "Invalid API key"}));
+            assert_eq!(
+                body,
+                json!({"success": false, "message": "Invalid API key"})
+            );
         }
     }
     let (status, _) = app.api_get("/api/v1/integrations").await;
@@ -249,12 +419,24 @@ async fn api_routes_need_a_valid_key() {
     let (status, answer) = app.api_get("/api/v1/contacts/find").await;
     assert_eq!(status, 400, "{answer}");
     let (status, answer) = app
-        .api_post("/api/v1/integrations", json!({"provider": "stripe", "name": "x", "signingSecrets": ["sk_live_nope"]}))
+        .api_post(
+            "/api/v1/integrations",
+            json!({"provider": "stripe", "name": "x", "signingSecrets": ["sk_live_nope"]}),
+        )
         .await;
     assert_eq!(status, 400, "{answer}");
-    assert!(answer["message"].as_str().unwrap_or_default().contains("signingSecrets[0]"), "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("signingSecrets[0]"),
+        "{answer}"
+    );
     let (status, answer) = app
-        .api_post("/api/v1/integrations", json!({"provider": "paypal", "name": "x", "signingSecrets": ["whsec_x123456"]}))
+        .api_post(
+            "/api/v1/integrations",
+            json!({"provider": "paypal", "name": "x", "signingSecrets": ["whsec_x123456"]}),
+        )
         .await;
     assert_eq!(status, 400, "{answer}");
     app.stop().await;

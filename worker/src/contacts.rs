@@ -4,7 +4,10 @@ use inlet_shared::db::entities::contact;
 use inlet_shared::domain::{new_id, now_ms};
 use inlet_shared::integrations::EventSettings;
 use inlet_shared::providers::{ContactAction, ContactChange, Provider};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    QueryFilter,
+};
 
 /// What applying a change did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +56,10 @@ async fn upsert<C: ConnectionTrait>(
         return Ok(Applied::NoMatch);
     };
     let now = now_ms();
-    let existing = contact::Entity::find().filter(contact::Column::Email.eq(email.as_str())).one(db).await?;
+    let existing = contact::Entity::find()
+        .filter(contact::Column::Email.eq(email.as_str()))
+        .one(db)
+        .await?;
     match existing {
         Some(found) => {
             // Equal timestamps apply: Stripe's one-second resolution often gives a create and
@@ -97,7 +103,9 @@ async fn upsert<C: ConnectionTrait>(
                 updated_at: Set(now),
                 last_event_at: Set(change.occurred_at_ms),
             };
-            contact::Entity::insert(row).exec_without_returning(db).await?;
+            contact::Entity::insert(row)
+                .exec_without_returning(db)
+                .await?;
             Ok(Applied::Created(id))
         }
     }

@@ -11,7 +11,10 @@ use inlet_shared::providers::Mapping;
 use inlet_shared::queue::{Delivery, QueueMessage};
 use inlet_shared::retry;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, TransactionTrait,
+};
 
 use crate::contacts;
 use crate::error::WorkerError;
@@ -104,9 +107,12 @@ impl Handler {
             ..Default::default()
         })
         .on_conflict(
-            OnConflict::columns([processed_delivery::Column::IntegrationId, processed_delivery::Column::IdempotencyKey])
-                .do_nothing()
-                .to_owned(),
+            OnConflict::columns([
+                processed_delivery::Column::IntegrationId,
+                processed_delivery::Column::IdempotencyKey,
+            ])
+            .do_nothing()
+            .to_owned(),
         )
         .exec_without_returning(&txn)
         .await?;
@@ -119,7 +125,10 @@ impl Handler {
             // A redelivery of the same delivery (acked too late) changes nothing; another
             // delivery of the same event is logged as a duplicate.
             if let Some(first) = first.filter(|f| f.delivery_id != msg.delivery_id) {
-                let text = format!("Duplicate of delivery {}; already applied.", first.delivery_id);
+                let text = format!(
+                    "Duplicate of delivery {}; already applied.",
+                    first.delivery_id
+                );
                 record(&txn, msg, "duplicate", &text, attempt).await?;
             }
             txn.commit().await?;

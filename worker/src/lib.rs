@@ -38,7 +38,12 @@ impl Worker {
         concurrency: usize,
         prefetch: u16,
     ) -> Self {
-        Self { queue, handler: Arc::new(Handler::new(db, cache)), concurrency: concurrency.max(1), prefetch }
+        Self {
+            queue,
+            handler: Arc::new(Handler::new(db, cache)),
+            concurrency: concurrency.max(1),
+            prefetch,
+        }
     }
 
     /// Consumes until `shutdown`: then takes no new message, lets in-flight ones finish
@@ -65,7 +70,11 @@ impl Worker {
                     }
                 },
             };
-            tracing::info!(concurrency = self.concurrency, prefetch = self.prefetch, "Worker consuming.");
+            tracing::info!(
+                concurrency = self.concurrency,
+                prefetch = self.prefetch,
+                "Worker consuming."
+            );
             loop {
                 while tasks.try_join_next().is_some() {}
                 let permit = tokio::select! {
@@ -98,10 +107,15 @@ impl Worker {
                 }
             }
         }
-        tracing::info!(in_flight = tasks.len(), "Worker stopping; finishing in-flight deliveries.");
+        tracing::info!(
+            in_flight = tasks.len(),
+            "Worker stopping; finishing in-flight deliveries."
+        );
         let drain = async { while tasks.join_next().await.is_some() {} };
         if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
-            tracing::warn!("In-flight deliveries did not finish in time; they will be redelivered.");
+            tracing::warn!(
+                "In-flight deliveries did not finish in time; they will be redelivered."
+            );
         }
         if let Some(consumer) = stopping {
             consumer.close().await;

@@ -10,16 +10,25 @@ use crate::error::{ApiError, outcome};
 
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::JsonConfig::default().limit(256 * 1024).error_handler(|err, _| {
-        ApiError::BadRequest(format!("Invalid JSON body: {err}")).into()
-    }))
-    .app_data(web::QueryConfig::default().error_handler(|err, _| {
-        ApiError::BadRequest(format!("Invalid query: {err}")).into()
-    }))
-    .app_data(web::PathConfig::default().error_handler(|err, _| {
-        ApiError::BadRequest(format!("Invalid path: {err}")).into()
-    }))
-    .route("/webhooks/{integration_id}", web::post().to(webhooks::receive))
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(256 * 1024)
+            .error_handler(|err, _| {
+                ApiError::BadRequest(format!("Invalid JSON body: {err}")).into()
+            }),
+    )
+    .app_data(
+        web::QueryConfig::default()
+            .error_handler(|err, _| ApiError::BadRequest(format!("Invalid query: {err}")).into()),
+    )
+    .app_data(
+        web::PathConfig::default()
+            .error_handler(|err, _| ApiError::BadRequest(format!("Invalid path: {err}")).into()),
+    )
+    .route(
+        "/webhooks/{integration_id}",
+        web::post().to(webhooks::receive),
+    )
     .route("/health/live", web::get().to(health::live))
     .route("/health/ready", web::get().to(health::ready))
     .service(api::scope());
@@ -27,5 +36,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// JSON 404 for unknown paths.
 pub async fn not_found() -> HttpResponse {
-    outcome(actix_web::http::StatusCode::NOT_FOUND, false, "Not found.", None)
+    outcome(
+        actix_web::http::StatusCode::NOT_FOUND,
+        false,
+        "Not found.",
+        None,
+    )
 }

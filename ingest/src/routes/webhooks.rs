@@ -26,7 +26,11 @@ impl Headers for RequestHeaders<'_> {
 }
 
 /// Reads the body, refusing more than `limit` bytes (413) before buffering them.
-async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<bytes::Bytes, IngestError> {
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<bytes::Bytes, IngestError> {
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
@@ -67,18 +71,30 @@ async fn accept(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<HttpResponse, IngestError> {
-    let integration = state.cache.get(integration_id).ok_or(IngestError::UnknownIntegration)?;
+    let integration = state
+        .cache
+        .get(integration_id)
+        .ok_or(IngestError::UnknownIntegration)?;
     let body = read_body(req, payload, state.config.max_body_bytes).await?;
     let received_at_ms = now_ms();
     let headers = RequestHeaders(req.headers());
     let tolerance = i64::try_from(state.config.signature_tolerance.as_secs()).unwrap_or(i64::MAX);
     let provider = integration.provider;
-    provider.verify(&integration.keys, &headers, &body, received_at_ms / 1000, tolerance)?;
+    provider.verify(
+        &integration.keys,
+        &headers,
+        &body,
+        received_at_ms / 1000,
+        tolerance,
+    )?;
     let envelope = provider.envelope(&headers, &body)?;
     let event_type = envelope.event_type;
 
     if !provider.supports(&event_type) {
-        let message = format!("Ignored: {event_type} is not a supported {} event.", provider.display_name());
+        let message = format!(
+            "Ignored: {event_type} is not a supported {} event.",
+            provider.display_name()
+        );
         tracing::debug!(event_type, "Ignored unsupported event type.");
         return Ok(outcome(StatusCode::OK, true, &message, None));
     }
@@ -105,12 +121,20 @@ async fn accept(
         }
         Err(_) => {
             tracing::warn!("Enqueueing timed out; answering 503.");
-            return Err(IngestError::QueueUnavailable(inlet_shared::queue::QueueError::Unavailable(
-                "publish timed out".into(),
-            )));
+            return Err(IngestError::QueueUnavailable(
+                inlet_shared::queue::QueueError::Unavailable("publish timed out".into()),
+            ));
         }
     }
     tracing::debug!(event_type = %message.event_type, delivery = %message.delivery_id, "Enqueued webhook.");
-    let text = format!("Accepted {}; it will be processed shortly.", message.event_type);
-    Ok(outcome(StatusCode::ACCEPTED, true, &text, Some(&message.delivery_id)))
+    let text = format!(
+        "Accepted {}; it will be processed shortly.",
+        message.event_type
+    );
+    Ok(outcome(
+        StatusCode::ACCEPTED,
+        true,
+        &text,
+        Some(&message.delivery_id),
+    ))
 }

@@ -16,11 +16,12 @@ pub async fn connect(url: &str, pool: u32) -> Result<DatabaseConnection, DbErr> 
         .acquire_timeout(Duration::from_secs(5))
         .sqlx_logging(false);
     if url.starts_with("sqlite:") {
-        if let Some(dir) = sqlite_path(url).and_then(|p| p.parent().map(std::path::Path::to_path_buf)) {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", dir.display())))?;
-            }
+        if let Some(dir) =
+            sqlite_path(url).and_then(|p| p.parent().map(std::path::Path::to_path_buf))
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", dir.display())))?;
         }
         options.max_connections(1).min_connections(1);
     } else {
@@ -28,15 +29,19 @@ pub async fn connect(url: &str, pool: u32) -> Result<DatabaseConnection, DbErr> 
     }
     let db = Database::connect(options).await?;
     if db.get_database_backend() == DbBackend::Sqlite {
-        db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
-            .await?;
+        db.execute_unprepared(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+        )
+        .await?;
     }
     Ok(db)
 }
 
 /// The file path inside a `sqlite://path?options` URL.
 fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
 }
@@ -47,9 +52,21 @@ pub fn is_transient(err: &DbErr) -> bool {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
         DbErr::Exec(e) | DbErr::Query(e) => {
             let text = e.to_string().to_lowercase();
-            ["connection", "timed out", "locked", "busy", "broken pipe", "reset by peer", "closed", "unique", "duplicate key", "deadlock", "serialization"]
-                .iter()
-                .any(|needle| text.contains(needle))
+            [
+                "connection",
+                "timed out",
+                "locked",
+                "busy",
+                "broken pipe",
+                "reset by peer",
+                "closed",
+                "unique",
+                "duplicate key",
+                "deadlock",
+                "serialization",
+            ]
+            .iter()
+            .any(|needle| text.contains(needle))
         }
         _ => false,
     }
@@ -61,8 +78,16 @@ mod tests {
 
     #[test]
     fn sqlite_paths_are_read_from_urls() {
-        assert_eq!(sqlite_path("sqlite://./data/inlet.db?mode=rwc").unwrap().to_str(), Some("./data/inlet.db"));
-        assert_eq!(sqlite_path("sqlite:/tmp/x.db").unwrap().to_str(), Some("/tmp/x.db"));
+        assert_eq!(
+            sqlite_path("sqlite://./data/inlet.db?mode=rwc")
+                .unwrap()
+                .to_str(),
+            Some("./data/inlet.db")
+        );
+        assert_eq!(
+            sqlite_path("sqlite:/tmp/x.db").unwrap().to_str(),
+            Some("/tmp/x.db")
+        );
         assert!(sqlite_path("sqlite::memory:").is_none());
     }
 }

@@ -17,9 +17,12 @@ pub trait Headers {
     fn get(&self, name: &str) -> Option<&str>;
 }
 
-impl Headers for [(&str, &str)] {
+/// Name/value pairs, for tests and tools that build requests by hand.
+impl Headers for Vec<(&str, &str)> {
     fn get(&self, name: &str) -> Option<&str> {
-        self.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| *v)
+        self.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
     }
 }
 

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, Order, PaginatorTrait, QueryFilter,
-    QueryOrder,
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, Order,
+    PaginatorTrait, QueryFilter, QueryOrder,
 };
 use tokio::sync::Notify;
 
@@ -48,7 +48,10 @@ pub struct EmbeddedQueue {
 impl EmbeddedQueue {
     /// A queue in `db` (the migrations create its table).
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db, notify: Arc::new(Notify::new()) }
+        Self {
+            db,
+            notify: Arc::new(Notify::new()),
+        }
     }
 
     /// Inserts the message; returns once the insert committed.
@@ -69,14 +72,21 @@ impl EmbeddedQueue {
             lease_token: Set(None),
             ..Default::default()
         };
-        Entity::insert(row).exec_without_returning(&self.db).await.map_err(unavailable)?;
+        Entity::insert(row)
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(unavailable)?;
         self.notify.notify_one();
         Ok(())
     }
 
     /// A consumer that claims up to `prefetch` messages at a time.
     pub fn consumer(&self, prefetch: u16) -> EmbeddedConsumer {
-        EmbeddedConsumer { queue: self.clone(), batch: u64::from(Ord::max(prefetch, 1)), buffer: VecDeque::new() }
+        EmbeddedConsumer {
+            queue: self.clone(),
+            batch: u64::from(Ord::max(prefetch, 1)),
+            buffer: VecDeque::new(),
+        }
     }
 
     /// Readiness: the database answers.
@@ -86,12 +96,20 @@ impl EmbeddedQueue {
 
     /// Messages in the work queue (ready or leased).
     pub async fn depth(&self) -> Result<u64, QueueError> {
-        Entity::find().filter(Column::Queue.eq(WORK)).count(&self.db).await.map_err(unavailable)
+        Entity::find()
+            .filter(Column::Queue.eq(WORK))
+            .count(&self.db)
+            .await
+            .map_err(unavailable)
     }
 
     /// Messages in the dead letters.
     pub async fn dead_letter_count(&self) -> Result<u64, QueueError> {
-        Entity::find().filter(Column::Queue.eq(DEAD)).count(&self.db).await.map_err(unavailable)
+        Entity::find()
+            .filter(Column::Queue.eq(DEAD))
+            .count(&self.db)
+            .await
+            .map_err(unavailable)
     }
 
     async fn claim(&self, limit: u64) -> Result<Vec<Delivery>, QueueError> {
@@ -101,7 +119,11 @@ impl EmbeddedQueue {
             Condition::all()
                 .add(Column::Queue.eq(WORK))
                 .add(Column::AvailableAt.lte(now))
-                .add(Condition::any().add(Column::LeaseUntil.is_null()).add(Column::LeaseUntil.lt(now)))
+                .add(
+                    Condition::any()
+                        .add(Column::LeaseUntil.is_null())
+                        .add(Column::LeaseUntil.lt(now)),
+                )
         };
         let candidates = Query::select()
             .column(Column::Id)
@@ -132,8 +154,9 @@ impl EmbeddedQueue {
             .map_err(unavailable)?;
         rows.into_iter()
             .map(|row| {
-                let provider = Provider::parse(&row.provider)
-                    .ok_or_else(|| QueueError::Malformed(format!("unknown provider {}", row.provider)))?;
+                let provider = Provider::parse(&row.provider).ok_or_else(|| {
+                    QueueError::Malformed(format!("unknown provider {}", row.provider))
+                })?;
                 let redeliveries = u32::try_from(row.attempts.saturating_sub(1)).unwrap_or(0);
                 Ok(Delivery {
                     message: QueueMessage {
@@ -146,7 +169,11 @@ impl EmbeddedQueue {
                         body: row.body.into(),
                     },
                     redeliveries,
-                    acker: Acker::Embedded(Lease { queue: self.clone(), id: row.id, token: token.clone() }),
+                    acker: Acker::Embedded(Lease {
+                        queue: self.clone(),
+                        id: row.id,
+                        token: token.clone(),
+                    }),
                 })
             })
             .collect()
@@ -183,10 +210,10 @@ impl EmbeddedConsumer {
 impl EmbeddedConsumer {
     pub(super) async fn close(mut self) {
         for delivery in self.buffer.drain(..) {
-            if let Acker::Embedded(lease) = delivery.acker {
-                if let Err(e) = lease.release(Duration::ZERO).await {
-                    tracing::warn!(error = %e, "Could not release a message; its lease will expire.");
-                }
+            if let Acker::Embedded(lease) = delivery.acker
+                && let Err(e) = lease.release(Duration::ZERO).await
+            {
+                tracing::warn!(error = %e, "Could not release a message; its lease will expire.");
             }
         }
     }
@@ -201,11 +228,17 @@ pub(super) struct Lease {
 
 impl Lease {
     fn mine(&self) -> Condition {
-        Condition::all().add(Column::Id.eq(self.id)).add(Column::LeaseToken.eq(self.token.clone()))
+        Condition::all()
+            .add(Column::Id.eq(self.id))
+            .add(Column::LeaseToken.eq(self.token.clone()))
     }
 
     pub(super) async fn ack(self) -> Result<(), QueueError> {
-        Entity::delete_many().filter(self.mine()).exec(&self.queue.db).await.map_err(unavailable)?;
+        Entity::delete_many()
+            .filter(self.mine())
+            .exec(&self.queue.db)
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 

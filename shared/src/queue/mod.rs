@@ -70,7 +70,10 @@ impl Queue {
     /// Starts consuming with at most `prefetch` unacknowledged messages.
     pub async fn consume(&self, prefetch: u16) -> Result<Consumer, QueueError> {
         match self {
-            Queue::Rabbit(q) => q.consume(prefetch).await.map(Consumer::Rabbit),
+            Queue::Rabbit(q) => q
+                .consume(prefetch)
+                .await
+                .map(|c| Consumer::Rabbit(Box::new(c))),
             Queue::Embedded(q) => Ok(Consumer::Embedded(q.consumer(prefetch))),
         }
     }
@@ -95,7 +98,7 @@ impl Queue {
 /// A stream of deliveries from either backend.
 pub enum Consumer {
     /// From RabbitMQ.
-    Rabbit(rabbitmq::RabbitConsumer),
+    Rabbit(Box<rabbitmq::RabbitConsumer>),
     /// From the embedded queue.
     Embedded(embedded::EmbeddedConsumer),
 }

@@ -22,7 +22,9 @@ use lapin::options::{
     ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
+};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{Acker, Delivery, QueueError, QueueMessage};
@@ -85,28 +87,57 @@ async fn open(url: &SecretString) -> Result<Connection, QueueError> {
 fn quorum_args(dead_letter_exchange: Option<&str>) -> FieldTable {
     let mut args = FieldTable::default();
     // Quorum: replicated, fsynced before confirming, and counts deliveries.
-    args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
     if let Some(dlx) = dead_letter_exchange {
         // Where rejected and over-the-limit messages go.
-        args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(dlx.into()));
-        args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(ROUTING_KEY.into()));
+        args.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(dlx.into()),
+        );
+        args.insert(
+            "x-dead-letter-routing-key".into(),
+            AMQPValue::LongString(ROUTING_KEY.into()),
+        );
         // Dead-lettering is itself confirmed, so a message is never lost on the way.
-        args.insert("x-dead-letter-strategy".into(), AMQPValue::LongString("at-least-once".into()));
+        args.insert(
+            "x-dead-letter-strategy".into(),
+            AMQPValue::LongString("at-least-once".into()),
+        );
         // at-least-once dead-lettering requires reject-publish overflow.
-        args.insert("x-overflow".into(), AMQPValue::LongString("reject-publish".into()));
+        args.insert(
+            "x-overflow".into(),
+            AMQPValue::LongString("reject-publish".into()),
+        );
         // Poison-message backstop.
-        args.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(DELIVERY_LIMIT));
+        args.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongLongInt(DELIVERY_LIMIT),
+        );
     }
     args
 }
 
 /// Declares the exchanges and queues. Idempotent: the same declarations at every start.
 pub async fn declare_topology(channel: &Channel) -> Result<(), QueueError> {
-    let durable_exchange = ExchangeDeclareOptions { durable: true, ..Default::default() };
-    let durable_queue = QueueDeclareOptions { durable: true, ..Default::default() };
+    let durable_exchange = ExchangeDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    let durable_queue = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
     for exchange in [EXCHANGE, DEAD_LETTERS] {
         channel
-            .exchange_declare(exchange.into(), ExchangeKind::Direct, durable_exchange, FieldTable::default())
+            .exchange_declare(
+                exchange.into(),
+                ExchangeKind::Direct,
+                durable_exchange,
+                FieldTable::default(),
+            )
             .await
             .map_err(unavailable)?;
     }
@@ -115,7 +146,13 @@ pub async fn declare_topology(channel: &Channel) -> Result<(), QueueError> {
         .await
         .map_err(unavailable)?;
     channel
-        .queue_bind(DEAD_LETTERS.into(), DEAD_LETTERS.into(), ROUTING_KEY.into(), QueueBindOptions::default(), FieldTable::default())
+        .queue_bind(
+            DEAD_LETTERS.into(),
+            DEAD_LETTERS.into(),
+            ROUTING_KEY.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
         .await
         .map_err(unavailable)?;
     channel
@@ -123,7 +160,13 @@ pub async fn declare_topology(channel: &Channel) -> Result<(), QueueError> {
         .await
         .map_err(unavailable)?;
     channel
-        .queue_bind(QUEUE.into(), EXCHANGE.into(), ROUTING_KEY.into(), QueueBindOptions::default(), FieldTable::default())
+        .queue_bind(
+            QUEUE.into(),
+            EXCHANGE.into(),
+            ROUTING_KEY.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
         .await
         .map_err(unavailable)?;
     Ok(())
@@ -132,7 +175,11 @@ pub async fn declare_topology(channel: &Channel) -> Result<(), QueueError> {
 impl RabbitQueue {
     /// Connects, declares the topology and opens the publisher pool.
     pub async fn connect(url: SecretString) -> Result<Arc<Self>, QueueError> {
-        let queue = Self { url, publisher: ArcSwapOption::empty(), reconnect: tokio::sync::Mutex::new(None) };
+        let queue = Self {
+            url,
+            publisher: ArcSwapOption::empty(),
+            reconnect: tokio::sync::Mutex::new(None),
+        };
         let pool = queue.open_pool().await?;
         queue.publisher.store(Some(pool));
         Ok(Arc::new(queue))
@@ -146,10 +193,17 @@ impl RabbitQueue {
             if i == 0 {
                 declare_topology(&channel).await?;
             }
-            channel.confirm_select(ConfirmSelectOptions::default()).await.map_err(unavailable)?;
+            channel
+                .confirm_select(ConfirmSelectOptions::default())
+                .await
+                .map_err(unavailable)?;
             channels.push(channel);
         }
-        Ok(Arc::new(PublisherPool { connection, channels, next: AtomicUsize::new(0) }))
+        Ok(Arc::new(PublisherPool {
+            connection,
+            channels,
+            next: AtomicUsize::new(0),
+        }))
     }
 
     async fn pool(&self) -> Result<Arc<PublisherPool>, QueueError> {
@@ -161,7 +215,9 @@ impl RabbitQueue {
             return Ok(pool);
         }
         if last_failure.is_some_and(|t| t.elapsed() < RECONNECT_INTERVAL) {
-            return Err(QueueError::Unavailable("RabbitMQ is unreachable; reconnecting".into()));
+            return Err(QueueError::Unavailable(
+                "RabbitMQ is unreachable; reconnecting".into(),
+            ));
         }
         match self.open_pool().await {
             Ok(pool) => {
@@ -183,27 +239,55 @@ impl RabbitQueue {
         let i = pool.next.fetch_add(1, Ordering::Relaxed) % pool.channels.len();
         let channel = &pool.channels[i];
         let mut headers = FieldTable::default();
-        headers.insert(H_DELIVERY_ID.into(), AMQPValue::LongString(message.delivery_id.as_str().into()));
-        headers.insert(H_INTEGRATION_ID.into(), AMQPValue::LongString(message.integration_id.as_str().into()));
-        headers.insert(H_PROVIDER.into(), AMQPValue::LongString(message.provider.as_str().into()));
-        headers.insert(H_EVENT_TYPE.into(), AMQPValue::LongString(message.event_type.as_str().into()));
-        headers.insert(H_RECEIVED_AT.into(), AMQPValue::LongLongInt(message.received_at_ms));
+        headers.insert(
+            H_DELIVERY_ID.into(),
+            AMQPValue::LongString(message.delivery_id.as_str().into()),
+        );
+        headers.insert(
+            H_INTEGRATION_ID.into(),
+            AMQPValue::LongString(message.integration_id.as_str().into()),
+        );
+        headers.insert(
+            H_PROVIDER.into(),
+            AMQPValue::LongString(message.provider.as_str().into()),
+        );
+        headers.insert(
+            H_EVENT_TYPE.into(),
+            AMQPValue::LongString(message.event_type.as_str().into()),
+        );
+        headers.insert(
+            H_RECEIVED_AT.into(),
+            AMQPValue::LongLongInt(message.received_at_ms),
+        );
         let properties = BasicProperties::default()
             .with_delivery_mode(2)
             .with_content_type("application/json".into())
             .with_message_id(message.idempotency_key.as_str().into())
             .with_headers(headers);
-        let options = BasicPublishOptions { mandatory: true, ..Default::default() };
+        let options = BasicPublishOptions {
+            mandatory: true,
+            ..Default::default()
+        };
         let result = async {
             let confirm = channel
-                .basic_publish(EXCHANGE.into(), ROUTING_KEY.into(), options, &message.body, properties)
+                .basic_publish(
+                    EXCHANGE.into(),
+                    ROUTING_KEY.into(),
+                    options,
+                    &message.body,
+                    properties,
+                )
                 .await
                 .map_err(unavailable)?;
             match confirm.await.map_err(unavailable)? {
                 Confirmation::Ack(None) => Ok(()),
-                Confirmation::Ack(Some(_)) => Err(QueueError::Refused("returned as unroutable".into())),
+                Confirmation::Ack(Some(_)) => {
+                    Err(QueueError::Refused("returned as unroutable".into()))
+                }
                 Confirmation::Nack(_) => Err(QueueError::Refused("negatively acknowledged".into())),
-                Confirmation::NotRequested => Err(QueueError::Refused("publisher confirms are off".into())),
+                Confirmation::NotRequested => {
+                    Err(QueueError::Refused("publisher confirms are off".into()))
+                }
             }
         }
         .await;
@@ -219,13 +303,25 @@ impl RabbitQueue {
         let connection = open(&self.url).await?;
         let channel = connection.create_channel().await.map_err(unavailable)?;
         declare_topology(&channel).await?;
-        channel.basic_qos(prefetch, BasicQosOptions::default()).await.map_err(unavailable)?;
-        let tag = format!("inlet-worker-{}", uuid::Uuid::new_v4().simple());
-        let inner = channel
-            .basic_consume(QUEUE.into(), tag.as_str().into(), BasicConsumeOptions::default(), FieldTable::default())
+        channel
+            .basic_qos(prefetch, BasicQosOptions::default())
             .await
             .map_err(unavailable)?;
-        Ok(RabbitConsumer { connection, channel, inner })
+        let tag = format!("inlet-worker-{}", uuid::Uuid::new_v4().simple());
+        let inner = channel
+            .basic_consume(
+                QUEUE.into(),
+                tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(RabbitConsumer {
+            connection,
+            channel,
+            inner,
+        })
     }
 
     /// Readiness: a healthy publisher connection (reconnecting if needed).
@@ -236,9 +332,19 @@ impl RabbitQueue {
     /// Ready messages in the work queue.
     pub async fn depth(&self) -> Result<u64, QueueError> {
         let pool = self.pool().await?;
-        let passive = QueueDeclareOptions { passive: true, ..Default::default() };
-        let channel = pool.connection.create_channel().await.map_err(unavailable)?;
-        let queue = channel.queue_declare(QUEUE.into(), passive, FieldTable::default()).await.map_err(unavailable)?;
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        let channel = pool
+            .connection
+            .create_channel()
+            .await
+            .map_err(unavailable)?;
+        let queue = channel
+            .queue_declare(QUEUE.into(), passive, FieldTable::default())
+            .await
+            .map_err(unavailable)?;
         let _ = channel.close(200, "done".into()).await;
         Ok(u64::from(queue.message_count()))
     }
@@ -260,7 +366,11 @@ impl RabbitConsumer {
             };
             match decode(&delivery) {
                 Ok((message, redeliveries)) => {
-                    return Some(Ok(Delivery { message, redeliveries, acker: Acker::Rabbit(delivery.acker) }));
+                    return Some(Ok(Delivery {
+                        message,
+                        redeliveries,
+                        acker: Acker::Rabbit(delivery.acker),
+                    }));
                 }
                 Err(e) => {
                     // Not one of ours: it can never be processed, so it goes to the dead letters.
@@ -309,26 +419,52 @@ fn decode(delivery: &lapin::message::Delivery) -> Result<(QueueMessage, u32), Qu
     let provider = header_string(headers, H_PROVIDER).ok_or_else(|| missing(H_PROVIDER))?;
     let message = QueueMessage {
         delivery_id: header_string(headers, H_DELIVERY_ID).ok_or_else(|| missing(H_DELIVERY_ID))?,
-        integration_id: header_string(headers, H_INTEGRATION_ID).ok_or_else(|| missing(H_INTEGRATION_ID))?,
-        provider: Provider::parse(&provider).ok_or_else(|| QueueError::Malformed(format!("unknown provider {provider}")))?,
+        integration_id: header_string(headers, H_INTEGRATION_ID)
+            .ok_or_else(|| missing(H_INTEGRATION_ID))?,
+        provider: Provider::parse(&provider)
+            .ok_or_else(|| QueueError::Malformed(format!("unknown provider {provider}")))?,
         event_type: header_string(headers, H_EVENT_TYPE).ok_or_else(|| missing(H_EVENT_TYPE))?,
-        idempotency_key: props.message_id().as_ref().map(|m| m.as_str().to_owned()).ok_or_else(|| missing("message_id"))?,
+        idempotency_key: props
+            .message_id()
+            .as_ref()
+            .map(|m| m.as_str().to_owned())
+            .ok_or_else(|| missing("message_id"))?,
         received_at_ms: header_int(headers, H_RECEIVED_AT).ok_or_else(|| missing(H_RECEIVED_AT))?,
         body: bytes::Bytes::copy_from_slice(&delivery.data),
     };
     // Quorum queues count earlier deliveries in `x-delivery-count`.
-    let redeliveries = header_int(headers, "x-delivery-count").and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
+    let redeliveries = header_int(headers, "x-delivery-count")
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(0);
     Ok((message, redeliveries))
 }
 
 pub(super) async fn ack(acker: &lapin::Acker) -> Result<(), QueueError> {
-    acker.ack(BasicAckOptions::default()).await.map(|_| ()).map_err(unavailable)
+    acker
+        .ack(BasicAckOptions::default())
+        .await
+        .map(|_| ())
+        .map_err(unavailable)
 }
 
 pub(super) async fn requeue(acker: &lapin::Acker) -> Result<(), QueueError> {
-    acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await.map(|_| ()).map_err(unavailable)
+    acker
+        .nack(BasicNackOptions {
+            requeue: true,
+            ..Default::default()
+        })
+        .await
+        .map(|_| ())
+        .map_err(unavailable)
 }
 
 pub(super) async fn reject(acker: &lapin::Acker) -> Result<(), QueueError> {
-    acker.nack(BasicNackOptions { requeue: false, ..Default::default() }).await.map(|_| ()).map_err(unavailable)
+    acker
+        .nack(BasicNackOptions {
+            requeue: false,
+            ..Default::default()
+        })
+        .await
+        .map(|_| ())
+        .map_err(unavailable)
 }

@@ -43,15 +43,29 @@ pub struct FindQuery {
 }
 
 /// `GET /api/v1/contacts/find?email=…` or `?userId=…` → an array (empty when none).
-pub async fn find(state: web::Data<AppState>, query: web::Query<FindQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn find(
+    state: web::Data<AppState>,
+    query: web::Query<FindQuery>,
+) -> Result<HttpResponse, ApiError> {
     let filter = match (&query.email, &query.user_id) {
         (Some(email), None) => {
-            let email = Email::parse(email).ok_or_else(|| ApiError::BadRequest("email is not a valid email address.".into()))?;
+            let email = Email::parse(email).ok_or_else(|| {
+                ApiError::BadRequest("email is not a valid email address.".into())
+            })?;
             contact::Column::Email.eq(email.as_str())
         }
-        (None, Some(user_id)) if !user_id.is_empty() => contact::Column::UserId.eq(user_id.as_str()),
-        _ => return Err(ApiError::BadRequest("Provide exactly one of email or userId.".into())),
+        (None, Some(user_id)) if !user_id.is_empty() => {
+            contact::Column::UserId.eq(user_id.as_str())
+        }
+        _ => {
+            return Err(ApiError::BadRequest(
+                "Provide exactly one of email or userId.".into(),
+            ));
+        }
     };
-    let found = contact::Entity::find().filter(filter).all(&state.db).await?;
+    let found = contact::Entity::find()
+        .filter(filter)
+        .all(&state.db)
+        .await?;
     Ok(HttpResponse::Ok().json(found.iter().map(contact_json).collect::<Vec<_>>()))
 }

@@ -37,7 +37,12 @@ pub struct IntegrationView {
     created_at: String,
 }
 
-fn view(state: &AppState, row: integration::Model, provider: Provider, secret_count: usize) -> IntegrationView {
+fn view(
+    state: &AppState,
+    row: integration::Model,
+    provider: Provider,
+    secret_count: usize,
+) -> IntegrationView {
     let stored: EventSettingsMap = serde_json::from_str(&row.events).unwrap_or_default();
     IntegrationView {
         endpoint_url: state.config.endpoint_url(&row.id),
@@ -52,15 +57,24 @@ fn view(state: &AppState, row: integration::Model, provider: Provider, secret_co
 
 /// `POST /api/v1/integrations`.
 #[tracing::instrument(skip_all)]
-pub async fn create(state: web::Data<AppState>, body: web::Json<CreateIntegration>) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    state: web::Data<AppState>,
+    body: web::Json<CreateIntegration>,
+) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let provider = Provider::parse(&body.provider).ok_or_else(|| {
         let names: Vec<&str> = Provider::ALL.iter().map(|p| p.as_str()).collect();
-        ApiError::BadRequest(format!("Unknown provider {:?}. Supported: {}.", body.provider, names.join(", ")))
+        ApiError::BadRequest(format!(
+            "Unknown provider {:?}. Supported: {}.",
+            body.provider,
+            names.join(", ")
+        ))
     })?;
     let name = body.name.trim();
     if name.is_empty() || name.len() > 200 {
-        return Err(ApiError::BadRequest("name must be 1 to 200 characters.".into()));
+        return Err(ApiError::BadRequest(
+            "name must be 1 to 200 characters.".into(),
+        ));
     }
     if body.signing_secrets.is_empty() {
         return Err(ApiError::BadRequest(format!(
@@ -86,7 +100,9 @@ pub async fn create(state: web::Data<AppState>, body: web::Json<CreateIntegratio
         updated_at: Set(now),
     };
     let txn = state.db.begin().await?;
-    let model = integration::Entity::insert(row).exec_with_returning(&txn).await?;
+    let model = integration::Entity::insert(row)
+        .exec_with_returning(&txn)
+        .await?;
     for secret in &body.signing_secrets {
         let secret_row = integration_secret::ActiveModel {
             integration_id: Set(id.to_string()),
@@ -94,7 +110,9 @@ pub async fn create(state: web::Data<AppState>, body: web::Json<CreateIntegratio
             created_at: Set(now),
             ..Default::default()
         };
-        integration_secret::Entity::insert(secret_row).exec_without_returning(&txn).await?;
+        integration_secret::Entity::insert(secret_row)
+            .exec_without_returning(&txn)
+            .await?;
     }
     txn.commit().await?;
     state.cache.reload().await?;
