@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
 # The whole test suite: starts (or installs) PostgreSQL and RabbitMQ when they are not
-# running, then runs every unit and integration test of the workspace.
+# running, then runs every unit and integration test of the workspace and closes with one
+# line counting them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh
-cargo test --workspace --locked "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace --all-targets --locked "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+awk '/^test result:/ { for (i = 2; i <= NF; i++) { if ($i == "passed;") p += $(i-1); if ($i == "failed;") f += $(i-1) } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"

@@ -5,6 +5,8 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod test_event;
+
 use anyhow::Context;
 use inlet_migrations::{Migrator, MigratorTrait};
 use inlet_shared::config::Config;
@@ -111,6 +113,10 @@ pub fn start_ingest(
         db: services.db.clone(),
         queue: services.queue.clone(),
         cache: services.cache.clone(),
+        delivery_log: inlet_ingest::delivery_log::DeliveryLog::spawn(
+            services.db.clone(),
+            shutdown.clone(),
+        ),
     };
     listener.set_nonblocking(true)?;
     let app = inlet_ingest::Application::build(state, listener)?;

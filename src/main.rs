@@ -30,6 +30,19 @@ enum Command {
     Worker,
     /// Applies database migrations.
     Migrate,
+    /// Signs a sample event with an integration's secret and posts it to the running server.
+    SendTestEvent {
+        /// The integration's id (`int_…`).
+        integration_id: String,
+        /// The platform event type, e.g. `customer.created` or `user.created`.
+        event_type: String,
+        /// Email address of the sample person.
+        #[arg(long, default_value = "jenny.rosen@example.com")]
+        email: String,
+        /// Base URL of the server [default: http://<INLET_LISTEN>].
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 #[tokio::main]
@@ -116,6 +129,23 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 worker.await.context("worker task failed")?;
             }
             served.context("HTTP server failed")
+        }
+        Command::SendTestEvent {
+            integration_id,
+            event_type,
+            email,
+            url,
+        } => {
+            let base = inlet::test_event::local_base(&config, url.as_deref());
+            let sent =
+                inlet::test_event::send(&config, &integration_id, &event_type, &email, &base)
+                    .await?;
+            println!("{} {}", sent.status, sent.body);
+            if (200..300).contains(&sent.status) {
+                Ok(())
+            } else {
+                anyhow::bail!("the server answered {}", sent.status)
+            }
         }
         Command::Worker => {
             let services = inlet::connect(config, false).await?;

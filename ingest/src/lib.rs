@@ -2,6 +2,7 @@
 //! health and metrics. Built as an [`startup::Application`] so tests boot the real thing.
 
 pub mod auth;
+pub mod delivery_log;
 pub mod error;
 pub mod routes;
 pub mod startup;

@@ -7,6 +7,8 @@ use inlet_shared::integrations::IntegrationCache;
 use inlet_shared::queue::Queue;
 use sea_orm::DatabaseConnection;
 
+use crate::delivery_log::DeliveryLog;
+
 /// Shared state of the HTTP process.
 #[derive(Clone)]
 pub struct AppState {
@@ -18,4 +20,6 @@ pub struct AppState {
     pub queue: Queue,
     /// Integrations in memory.
     pub cache: IntegrationCache,
+    /// The webhook log writer (off the hot path).
+    pub delivery_log: Arc<DeliveryLog>,
 }

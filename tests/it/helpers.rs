@@ -500,3 +500,68 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+impl TestApp {
+    /// Signs a platform sample (see `providers::samples`) with `secret` at `now` and posts it.
+    pub async fn send_sample(
+        &self,
+        integration_id: &str,
+        provider: inlet_shared::providers::Provider,
+        secret: &str,
+        event_type: &str,
+        person: &inlet_shared::providers::samples::Person<'_>,
+        now: i64,
+    ) -> (u16, Value) {
+        use inlet_shared::providers::samples;
+        let body = samples::sample(provider, event_type, person, now).expect("sample exists");
+        let message_id = format!("msg_{}", random_suffix());
+        let headers = samples::sign(provider, secret, &body, now, &message_id).expect("sign");
+        let headers: Vec<(&str, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        self.post_webhook(integration_id, body.as_bytes(), &headers)
+            .await
+    }
+
+    /// Event names recorded on a contact, oldest first.
+    pub async fn contact_event_names(&self, contact_id: &str) -> Vec<String> {
+        use inlet_shared::db::entities::contact_event;
+        use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
+        contact_event::Entity::find()
+            .filter(contact_event::Column::ContactId.eq(contact_id))
+            .order_by_asc(contact_event::Column::Id)
+            .all(&self.services.db)
+            .await
+            .expect("events")
+            .into_iter()
+            .map(|e| e.event_name)
+            .collect()
+    }
+
+    /// Waits until the delivery reached a final state in the webhook log; returns the row.
+    pub async fn wait_for_outcome(
+        &self,
+        delivery_id: &str,
+        timeout: Duration,
+    ) -> inlet_shared::db::entities::webhook_log::Model {
+        use inlet_shared::db::entities::webhook_log;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let row = webhook_log::Entity::find_by_id(delivery_id.to_owned())
+                .one(&self.services.db)
+                .await
+                .expect("query");
+            if let Some(row) = row.filter(|r| {
+                ["processed", "ignored", "duplicate", "dead"].contains(&r.status.as_str())
+            }) {
+                return row;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "delivery {delivery_id} not finished within {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}

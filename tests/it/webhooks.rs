@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use inlet_shared::db::entities::{contact, processed_delivery, queue_message, webhook_log};
+use inlet_shared::db::entities::{contact, processed_delivery, queue_message};
 use serde_json::json;
 
 use crate::helpers::*;
@@ -234,7 +234,118 @@ async fn bad_deliveries_get_spec_answers_and_write_nothing() {
     app.wait_for_contact("bad@example.com", WAIT).await;
     assert_eq!(app.count(contact::Entity).await, 1);
     assert_eq!(app.count(processed_delivery::Entity).await, 1);
-    assert_eq!(app.count(webhook_log::Entity).await, 1);
+    // Every refused delivery to a known integration is in the log as rejected, with what the
+    // sender was told; the unknown integration's is not (nothing to attach it to).
+    eventually(WAIT, "rejected deliveries logged", || async {
+        app.api_get("/api/v1/webhook-events?status=rejected")
+            .await
+            .1["data"]
+            .as_array()
+            .map(Vec::len)
+            == Some(9)
+    })
+    .await;
+    let (_, log) = app
+        .api_get("/api/v1/webhook-events?status=rejected&limit=200")
+        .await;
+    let messages: Vec<&str> = log["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["message"].as_str().unwrap())
+        .collect();
+    assert!(messages.contains(&"Payload too large."), "{messages:?}");
+    assert!(
+        messages.contains(&"Missing Stripe-Signature header."),
+        "{messages:?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_log_pages_filters_and_caps_rejections() {
+    let app = spawn_app(AppOptions::embedded_sqlite()).await;
+    let integration = app.create_stripe_integration().await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let body = stripe_customer_event(
+            &format!("evt_1Page{i}"),
+            "customer.created",
+            &format!("page{i}@example.com"),
+            "Pa Ge",
+            now_secs(),
+        );
+        let (status, answer) = app.send_stripe(&integration, &body).await;
+        assert_eq!(status, 202);
+        ids.push(answer["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        app.wait_for_log_status(id, "processed", WAIT).await;
+    }
+    let (status, first) = app
+        .api_get(&format!(
+            "/api/v1/webhook-events?integrationId={integration}&limit=2"
+        ))
+        .await;
+    assert_eq!(status, 200, "{first}");
+    let page: Vec<&str> = first["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(page, vec![ids[2].as_str(), ids[1].as_str()], "newest first");
+    let cursor = first["nextCursor"].as_str().expect("a next page");
+    let (_, second) = app
+        .api_get(&format!(
+            "/api/v1/webhook-events?integrationId={integration}&limit=2&cursor={cursor}"
+        ))
+        .await;
+    assert_eq!(second["data"][0]["id"], ids[0].as_str());
+    assert_eq!(second["data"][0]["eventType"], "customer.created");
+    assert_eq!(second["data"][0]["idempotencyKey"], "evt_1Page0");
+    assert_eq!(second["nextCursor"], serde_json::Value::Null);
+    let (status, _) = app.api_get("/api/v1/webhook-events?status=bogus").await;
+    assert_eq!(status, 400);
+
+    // A flood of forged deliveries writes at most the cap per minute.
+    let cap = inlet_ingest::delivery_log::REJECTED_PER_MINUTE as usize;
+    let body = stripe_customer_event(
+        "evt_1Forged",
+        "customer.created",
+        "forged@example.com",
+        "For Ged",
+        now_secs(),
+    );
+    let forged = stripe_signature("whsec_attacker_guess_000000", now_secs(), &body);
+    for _ in 0..cap + 40 {
+        let (status, _) = app
+            .post_webhook(
+                &integration,
+                body.as_bytes(),
+                &[("Stripe-Signature", forged.clone())],
+            )
+            .await;
+        assert_eq!(status, 401);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, log) = app
+        .api_get("/api/v1/webhook-events?status=rejected&limit=200")
+        .await;
+    // Count rows per minute of arrival: the cap is per minute, and the flood may straddle two.
+    let mut per_minute = std::collections::BTreeMap::<String, usize>::new();
+    for row in log["data"].as_array().unwrap() {
+        *per_minute
+            .entry(row["receivedAt"].as_str().unwrap()[..16].to_owned())
+            .or_default() += 1;
+    }
+    assert!(
+        per_minute.values().all(|n| *n <= cap),
+        "over the cap: {per_minute:?}"
+    );
+    if per_minute.len() == 1 {
+        assert_eq!(per_minute.values().sum::<usize>(), cap, "{per_minute:?}");
+    }
     app.stop().await;
 }
 

@@ -96,7 +96,7 @@ impl Handler {
             }
         };
         let settings = integration.settings(&msg.event_type);
-        let mapping = msg.provider.map(&msg.body)?;
+        let mapping = msg.provider.map(&msg.body, msg.received_at_ms)?;
 
         let txn = self.db.begin().await?;
         let claimed = processed_delivery::Entity::insert(processed_delivery::ActiveModel {
@@ -138,8 +138,19 @@ impl Handler {
         let outcome = match mapping {
             Mapping::Ignore(reason) => Outcome::Ignored(reason),
             Mapping::Contact(change) => {
-                let applied = contacts::apply(&txn, &change, &settings, msg.provider).await?;
-                Outcome::Processed(applied.describe())
+                let source = contacts::Source {
+                    integration_id: &msg.integration_id,
+                    provider: msg.provider,
+                    event_type: &msg.event_type,
+                    delivery_id: &msg.delivery_id,
+                    settings: &settings,
+                };
+                let applied = contacts::apply(&txn, &change, &source).await?;
+                if applied.applied() {
+                    Outcome::Processed(applied.describe())
+                } else {
+                    Outcome::Ignored(applied.describe())
+                }
             }
         };
         let (status, text) = match &outcome {

@@ -10,9 +10,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::BytesMut;
 use futures_util::StreamExt;
 use inlet_shared::domain::{new_id, now_ms};
+use inlet_shared::integrations::IntegrationRuntime;
 use inlet_shared::providers::Headers;
-use inlet_shared::queue::QueueMessage;
+use inlet_shared::queue::{QueueError, QueueMessage};
 
+use crate::delivery_log::Entry;
 use crate::error::{IngestError, outcome};
 use crate::state::AppState;
 
@@ -50,6 +52,20 @@ async fn read_body(
     Ok(body.freeze())
 }
 
+/// What ingest decided about a delivery it did not refuse.
+struct Decision {
+    status: StatusCode,
+    log_status: &'static str,
+    message: String,
+}
+
+/// What was read from the delivery before a decision (for the webhook log).
+#[derive(Default)]
+struct Seen {
+    event_type: Option<String>,
+    idempotency_key: Option<String>,
+}
+
 /// Receives one delivery.
 #[tracing::instrument(name = "webhook", skip_all, fields(integration = %path.as_str()))]
 pub async fn receive(
@@ -58,25 +74,65 @@ pub async fn receive(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, IngestError> {
-    let result = accept(&req, path.as_str(), payload, &state).await;
-    if let Err(e) = &result {
-        tracing::debug!(reason = e.reason(), "Rejected webhook.");
+    let Some(integration) = state.cache.get(path.as_str()) else {
+        tracing::debug!(reason = "unknown_integration", "Rejected webhook.");
+        return Err(IngestError::UnknownIntegration);
+    };
+    let received_at_ms = now_ms();
+    let delivery_id = new_id("wh_");
+    let mut seen = Seen::default();
+    let result = decide(
+        &req,
+        &integration,
+        payload,
+        &state,
+        &delivery_id,
+        received_at_ms,
+        &mut seen,
+    )
+    .await;
+    let entry = |status: &'static str, message: String| Entry {
+        id: delivery_id.clone(),
+        integration_id: integration.id.clone(),
+        provider: integration.provider.as_str(),
+        event_type: seen.event_type.clone(),
+        idempotency_key: seen.idempotency_key.clone(),
+        status,
+        message,
+        received_at_ms,
+    };
+    match result {
+        Ok(decision) => {
+            state
+                .delivery_log
+                .record(entry(decision.log_status, decision.message.clone()));
+            Ok(outcome(
+                decision.status,
+                true,
+                &decision.message,
+                Some(&delivery_id),
+            ))
+        }
+        Err(e) => {
+            tracing::debug!(reason = e.reason(), "Rejected webhook.");
+            state
+                .delivery_log
+                .record_rejected(e.reason(), entry("rejected", e.to_string()));
+            Err(e)
+        }
     }
-    result
 }
 
-async fn accept(
+async fn decide(
     req: &HttpRequest,
-    integration_id: &str,
+    integration: &IntegrationRuntime,
     payload: web::Payload,
     state: &AppState,
-) -> Result<HttpResponse, IngestError> {
-    let integration = state
-        .cache
-        .get(integration_id)
-        .ok_or(IngestError::UnknownIntegration)?;
+    delivery_id: &str,
+    received_at_ms: i64,
+    seen: &mut Seen,
+) -> Result<Decision, IngestError> {
     let body = read_body(req, payload, state.config.max_body_bytes).await?;
-    let received_at_ms = now_ms();
     let headers = RequestHeaders(req.headers());
     let tolerance = i64::try_from(state.config.signature_tolerance.as_secs()).unwrap_or(i64::MAX);
     let provider = integration.provider;
@@ -89,23 +145,31 @@ async fn accept(
     )?;
     let envelope = provider.envelope(&headers, &body)?;
     let event_type = envelope.event_type;
+    seen.event_type = Some(event_type.clone());
+    seen.idempotency_key = Some(envelope.idempotency_key.clone());
+    let ignored = |message: String| Decision {
+        status: StatusCode::OK,
+        log_status: "ignored",
+        message,
+    };
 
+    if let Some(reason) = envelope.ignore {
+        return Ok(ignored(reason));
+    }
     if !provider.supports(&event_type) {
-        let message = format!(
+        return Ok(ignored(format!(
             "Ignored: {event_type} is not a supported {} event.",
             provider.display_name()
-        );
-        tracing::debug!(event_type, "Ignored unsupported event type.");
-        return Ok(outcome(StatusCode::OK, true, &message, None));
+        )));
     }
     if !integration.settings(&event_type).enabled {
-        let message = format!("Ignored: {event_type} is turned off for this integration.");
-        tracing::debug!(event_type, "Ignored disabled event type.");
-        return Ok(outcome(StatusCode::OK, true, &message, None));
+        return Ok(ignored(format!(
+            "Ignored: {event_type} is turned off for this integration."
+        )));
     }
 
     let message = QueueMessage {
-        delivery_id: new_id("wh_"),
+        delivery_id: delivery_id.to_owned(),
         integration_id: integration.id.clone(),
         provider,
         event_type,
@@ -121,20 +185,18 @@ async fn accept(
         }
         Err(_) => {
             tracing::warn!("Enqueueing timed out; answering 503.");
-            return Err(IngestError::QueueUnavailable(
-                inlet_shared::queue::QueueError::Unavailable("publish timed out".into()),
-            ));
+            return Err(IngestError::QueueUnavailable(QueueError::Unavailable(
+                "publish timed out".into(),
+            )));
         }
     }
     tracing::debug!(event_type = %message.event_type, delivery = %message.delivery_id, "Enqueued webhook.");
-    let text = format!(
-        "Accepted {}; it will be processed shortly.",
-        message.event_type
-    );
-    Ok(outcome(
-        StatusCode::ACCEPTED,
-        true,
-        &text,
-        Some(&message.delivery_id),
-    ))
+    Ok(Decision {
+        status: StatusCode::ACCEPTED,
+        log_status: "accepted",
+        message: format!(
+            "Accepted {}; it will be processed shortly.",
+            message.event_type
+        ),
+    })
 }

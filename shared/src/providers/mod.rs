@@ -3,7 +3,12 @@
 //!
 //! One file per platform, behind the one [`Provider`] enum.
 
+pub mod clerk;
+pub mod polar;
+pub mod samples;
 pub mod stripe;
+pub mod supabase;
+pub mod webhook_sig;
 
 use std::fmt;
 
@@ -32,11 +37,22 @@ impl Headers for Vec<(&str, &str)> {
 pub enum Provider {
     /// Stripe (`Stripe-Signature`, HMAC-SHA256 hex).
     Stripe,
+    /// Clerk, delivered by Svix (`svix-*` or `webhook-*` headers).
+    Clerk,
+    /// Polar (Standard Webhooks, two key derivations).
+    Polar,
+    /// Supabase database webhooks (shared-secret header).
+    Supabase,
 }
 
 impl Provider {
     /// Every provider, for listings and validation messages.
-    pub const ALL: [Provider; 1] = [Provider::Stripe];
+    pub const ALL: [Provider; 4] = [
+        Provider::Stripe,
+        Provider::Clerk,
+        Provider::Polar,
+        Provider::Supabase,
+    ];
 
     /// Parses the lowercase name used in the API (`stripe`).
     pub fn parse(name: &str) -> Option<Self> {
@@ -47,6 +63,9 @@ impl Provider {
     pub fn as_str(self) -> &'static str {
         match self {
             Provider::Stripe => "stripe",
+            Provider::Clerk => "clerk",
+            Provider::Polar => "polar",
+            Provider::Supabase => "supabase",
         }
     }
 
@@ -54,6 +73,9 @@ impl Provider {
     pub fn display_name(self) -> &'static str {
         match self {
             Provider::Stripe => "Stripe",
+            Provider::Clerk => "Clerk",
+            Provider::Polar => "Polar",
+            Provider::Supabase => "Supabase",
         }
     }
 
@@ -66,6 +88,9 @@ impl Provider {
     pub fn supported_events(self) -> &'static [&'static str] {
         match self {
             Provider::Stripe => stripe::SUPPORTED_EVENTS,
+            Provider::Clerk => clerk::SUPPORTED_EVENTS,
+            Provider::Polar => polar::SUPPORTED_EVENTS,
+            Provider::Supabase => supabase::SUPPORTED_EVENTS,
         }
     }
 
@@ -78,7 +103,15 @@ impl Provider {
     pub fn signing_key(self, secret: &str) -> Result<SigningKey, SecretError> {
         match self {
             Provider::Stripe => stripe::signing_key(secret),
+            Provider::Clerk => clerk::signing_key(secret),
+            Provider::Polar => polar::signing_key(secret),
+            Provider::Supabase => supabase::signing_key(secret),
         }
+    }
+
+    /// True when Inlet generates the secret (Supabase) instead of the user pasting one.
+    pub fn generates_secret(self) -> bool {
+        matches!(self, Provider::Supabase)
     }
 
     /// Verifies a delivery's signature on the raw body against every key (any match passes).
@@ -92,6 +125,9 @@ impl Provider {
     ) -> Result<(), SignatureError> {
         match self {
             Provider::Stripe => stripe::verify(keys, headers, body, now_secs, tolerance_secs),
+            Provider::Clerk => clerk::verify(keys, headers, body, now_secs, tolerance_secs),
+            Provider::Polar => polar::verify(keys, headers, body, now_secs, tolerance_secs),
+            Provider::Supabase => supabase::verify(keys, headers, body, now_secs, tolerance_secs),
         }
     }
 
@@ -99,13 +135,20 @@ impl Provider {
     pub fn envelope(self, headers: &dyn Headers, body: &[u8]) -> Result<Envelope, EnvelopeError> {
         match self {
             Provider::Stripe => stripe::envelope(headers, body),
+            Provider::Clerk => clerk::envelope(headers, body),
+            Provider::Polar => polar::envelope(headers, body),
+            Provider::Supabase => supabase::envelope(headers, body),
         }
     }
 
-    /// Maps a verified body to what it changes (worker side).
-    pub fn map(self, body: &[u8]) -> Result<Mapping, EnvelopeError> {
+    /// Maps a verified body to what it changes (worker side). `received_at_ms` stands in for
+    /// the platform time when the event carries none.
+    pub fn map(self, body: &[u8], received_at_ms: i64) -> Result<Mapping, EnvelopeError> {
         match self {
-            Provider::Stripe => stripe::map(body),
+            Provider::Stripe => stripe::map(body, received_at_ms),
+            Provider::Clerk => clerk::map(body, received_at_ms),
+            Provider::Polar => polar::map(body, received_at_ms),
+            Provider::Supabase => supabase::map(body, received_at_ms),
         }
     }
 }
@@ -116,11 +159,17 @@ impl fmt::Display for Provider {
     }
 }
 
+/// An HMAC-SHA256 state already keyed, cloned per verification (saves the key schedule).
+pub type KeyedMac = hmac::Hmac<sha2::Sha256>;
+
 /// A decoded signing secret. Its `Debug` never shows the key.
 #[derive(Clone)]
 pub enum SigningKey {
-    /// An HMAC-SHA256 state already keyed, cloned per verification (saves the key schedule).
-    HmacSha256(hmac::Hmac<sha2::Sha256>),
+    /// HMAC-SHA256 keys; one secret may give several candidates (Polar's two derivations):
+    /// a signature matching any of them verifies.
+    Hmac(Vec<KeyedMac>),
+    /// A shared token compared as it is (Supabase's header secret).
+    Token(Vec<u8>),
 }
 
 impl fmt::Debug for SigningKey {
@@ -180,6 +229,9 @@ pub struct Envelope {
     pub event_type: String,
     /// The delivery's idempotency key (SPEC §3.2).
     pub idempotency_key: String,
+    /// Set when the delivery is valid but never processed, with the message to answer
+    /// (e.g. a Supabase change on a table other than `auth.users`).
+    pub ignore: Option<String>,
 }
 
 /// The body is not the provider's envelope (400).
@@ -206,19 +258,74 @@ pub enum Mapping {
 pub enum ContactAction {
     /// Create the contact, or update the one that matches.
     Upsert,
+    /// A deletion event: apply the integration's `onDelete` policy to the matching contact.
+    Delete,
+    /// Only record the event on an existing contact (no contact fields change).
+    Touch,
+}
+
+/// How the contact of a change is found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContactKey {
+    /// By email address (Stripe, Polar, Clerk waitlist entries).
+    Email(Email),
+    /// By the platform's user id, stored as the contact's `userId` (Clerk, Supabase). When
+    /// no contact has it yet, `email` of the change (if any) finds one to attach it to.
+    UserId(String),
+    /// By a Stripe customer id learned from earlier events of the same integration; an
+    /// unknown customer means the event is ignored with a message.
+    StripeCustomer(String),
 }
 
 /// A change to one contact, as read from a platform event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContactChange {
-    /// Create/update or remove.
+    /// Create/update, remove, or record only.
     pub action: ContactAction,
+    /// How to find the contact.
+    pub key: ContactKey,
     /// The address, when the event carries a usable one.
     pub email: Option<Email>,
+    /// The platform's user id to store as `userId` (Clerk, Supabase).
+    pub user_id: Option<String>,
     /// First name, when present and not empty.
     pub first_name: Option<String>,
     /// Last name, when present and not empty.
     pub last_name: Option<String>,
+    /// Custom contact properties to set (e.g. Polar's `externalId`).
+    pub properties: serde_json::Map<String, serde_json::Value>,
+    /// A Stripe customer id to remember for this contact (customer, checkout, invoice events).
+    pub stripe_customer: Option<String>,
+    /// Properties of the recorded event: amounts, currency, plan/product, status, ids.
+    pub event_properties: serde_json::Map<String, serde_json::Value>,
     /// Platform time of the event, in epoch milliseconds (ordering guard).
     pub occurred_at_ms: i64,
+}
+
+impl ContactChange {
+    /// A change with only the key and time set; providers fill in the rest.
+    pub fn new(action: ContactAction, key: ContactKey, occurred_at_ms: i64) -> Self {
+        Self {
+            action,
+            key,
+            email: None,
+            user_id: None,
+            first_name: None,
+            last_name: None,
+            properties: serde_json::Map::new(),
+            stripe_customer: None,
+            event_properties: serde_json::Map::new(),
+            occurred_at_ms,
+        }
+    }
+
+    /// Sets first and last name from a single `name` field (split at the first space).
+    pub fn with_full_name(mut self, name: Option<&str>) -> Self {
+        if let Some(name) = name {
+            let (first, last) = crate::domain::split_name(name);
+            self.first_name = first;
+            self.last_name = last;
+        }
+        self
+    }
 }

@@ -1,7 +1,7 @@
 //! `/api/v1/contacts/*` (Loops-compatible shapes).
 
 use actix_web::{HttpResponse, web};
-use inlet_shared::db::entities::contact;
+use inlet_shared::db::entities::{contact, contact_list};
 use inlet_shared::domain::Email;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
@@ -10,9 +10,9 @@ use serde_json::{Map, Value, json};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// A contact as `contacts/find` shows it: standard fields, then custom properties at the top
-/// level (as Loops does).
-pub fn contact_json(c: &contact::Model) -> Value {
+/// A contact as `contacts/find` shows it: standard fields, its mailing lists as
+/// `{listId: true}`, and custom properties at the top level (as Loops does).
+pub fn contact_json(c: &contact::Model, lists: &[String]) -> Value {
     let mut out = Map::new();
     if let Ok(Value::Object(custom)) = serde_json::from_str::<Value>(&c.properties) {
         out.extend(custom);
@@ -26,7 +26,7 @@ pub fn contact_json(c: &contact::Model) -> Value {
         "subscribed": c.subscribed,
         "userGroup": c.user_group,
         "userId": c.user_id,
-        "mailingLists": {},
+        "mailingLists": lists.iter().map(|l| (l.clone(), Value::Bool(true))).collect::<Map<String, Value>>(),
     });
     if let Value::Object(standard) = standard {
         out.extend(standard);
@@ -67,5 +67,16 @@ pub async fn find(
         .filter(filter)
         .all(&state.db)
         .await?;
-    Ok(HttpResponse::Ok().json(found.iter().map(contact_json).collect::<Vec<_>>()))
+    let mut out = Vec::with_capacity(found.len());
+    for c in &found {
+        let lists: Vec<String> = contact_list::Entity::find()
+            .filter(contact_list::Column::ContactId.eq(c.id.as_str()))
+            .all(&state.db)
+            .await?
+            .into_iter()
+            .map(|m| m.list_id)
+            .collect();
+        out.push(contact_json(c, &lists));
+    }
+    Ok(HttpResponse::Ok().json(out))
 }

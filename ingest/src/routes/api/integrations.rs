@@ -1,16 +1,24 @@
-//! `/api/v1/integrations`: connect a platform, list connections.
+//! `/api/v1/integrations`: connect a platform, tune its events, rotate its secrets.
+
+use std::collections::HashMap;
 
 use actix_web::{HttpResponse, web};
-use inlet_shared::db::entities::{integration, integration_secret};
+use inlet_shared::db::entities::{integration, integration_secret, mailing_list};
 use inlet_shared::domain::{IntegrationId, format_ms, now_ms};
 use inlet_shared::integrations::{EventSettingsMap, effective_settings, parse_event_settings};
-use inlet_shared::providers::Provider;
-use sea_orm::{ActiveValue::Set, EntityTrait, QueryOrder, TransactionTrait};
+use inlet_shared::providers::{Provider, supabase};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, TransactionTrait,
+};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
 use crate::state::AppState;
+
+/// The header Supabase database webhooks must send with the generated secret.
+const SUPABASE_HEADER: &str = "Loops-Secret";
 
 /// Body of `POST /api/v1/integrations`.
 #[derive(Debug, Deserialize)]
@@ -21,10 +29,35 @@ pub struct CreateIntegration {
     #[serde(default)]
     signing_secrets: Vec<String>,
     #[serde(default)]
-    events: serde_json::Map<String, serde_json::Value>,
+    events: Map<String, Value>,
 }
 
-/// An integration as the API shows it. Secrets are never shown, only counted.
+/// Body of `PATCH /api/v1/integrations/{id}`: only what changes.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateIntegration {
+    name: Option<String>,
+    /// Per event type, the settings fields to change (others keep their values).
+    #[serde(default)]
+    events: Map<String, Value>,
+}
+
+/// Body of `POST /api/v1/integrations/{id}/secrets`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AddSecret {
+    /// The new signing secret (Stripe, Clerk, Polar); Supabase secrets are generated.
+    secret: Option<String>,
+}
+
+/// The header and value a Supabase webhook must send, shown once.
+#[derive(Debug, Serialize)]
+pub struct SecretHeader {
+    name: &'static str,
+    value: String,
+}
+
+/// An integration as the API shows it. Secrets are never shown after creation, only counted.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IntegrationView {
@@ -35,6 +68,13 @@ pub struct IntegrationView {
     events: EventSettingsMap,
     secret_count: usize,
     created_at: String,
+    updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_header: Option<SecretHeader>,
+}
+
+fn stored_events(row: &integration::Model) -> EventSettingsMap {
+    serde_json::from_str(&row.events).unwrap_or_default()
 }
 
 fn view(
@@ -43,16 +83,95 @@ fn view(
     provider: Provider,
     secret_count: usize,
 ) -> IntegrationView {
-    let stored: EventSettingsMap = serde_json::from_str(&row.events).unwrap_or_default();
     IntegrationView {
         endpoint_url: state.config.endpoint_url(&row.id),
-        events: effective_settings(provider, &stored),
+        events: effective_settings(provider, &stored_events(&row)),
         id: row.id,
         provider,
         name: row.name,
         secret_count,
         created_at: format_ms(row.created_at),
+        updated_at: format_ms(row.updated_at),
+        secret_header: None,
     }
+}
+
+fn parse_provider(name: &str) -> Result<Provider, ApiError> {
+    Provider::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = Provider::ALL.iter().map(|p| p.as_str()).collect();
+        ApiError::BadRequest(format!(
+            "Unknown provider {name:?}. Supported: {}.",
+            names.join(", ")
+        ))
+    })
+}
+
+fn check_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::BadRequest(
+            "name must be 1 to 200 characters.".into(),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// Refuses settings that name mailing lists that do not exist.
+async fn check_lists<C: ConnectionTrait>(
+    db: &C,
+    events: &EventSettingsMap,
+) -> Result<(), ApiError> {
+    let mut wanted: Vec<&String> = events
+        .values()
+        .flat_map(|s| s.mailing_lists.keys())
+        .collect();
+    wanted.sort();
+    wanted.dedup();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let found = mailing_list::Entity::find()
+        .filter(mailing_list::Column::Id.is_in(wanted.iter().map(|s| s.as_str())))
+        .all(db)
+        .await?;
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|id| !found.iter().any(|l| l.id.as_str() == id.as_str()))
+        .map(|s| s.as_str())
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "Unknown mailing list id(s): {}.",
+            missing.join(", ")
+        )))
+    }
+}
+
+async fn load(state: &AppState, id: &str) -> Result<(integration::Model, Provider), ApiError> {
+    let row = integration::Entity::find_by_id(id.to_owned())
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("No integration with this id.".into()))?;
+    let provider = parse_provider(&row.provider)?;
+    Ok((row, provider))
+}
+
+async fn secrets_of<C: ConnectionTrait>(
+    db: &C,
+    id: &str,
+) -> Result<Vec<integration_secret::Model>, ApiError> {
+    Ok(integration_secret::Entity::find()
+        .filter(integration_secret::Column::IntegrationId.eq(id))
+        .order_by_asc(integration_secret::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// A strictly later `updated_at`, so other processes' change detection never misses an edit.
+fn touched(previous: i64) -> i64 {
+    now_ms().max(previous + 1)
 }
 
 /// `POST /api/v1/integrations`.
@@ -62,48 +181,51 @@ pub async fn create(
     body: web::Json<CreateIntegration>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let provider = Provider::parse(&body.provider).ok_or_else(|| {
-        let names: Vec<&str> = Provider::ALL.iter().map(|p| p.as_str()).collect();
-        ApiError::BadRequest(format!(
-            "Unknown provider {:?}. Supported: {}.",
-            body.provider,
-            names.join(", ")
-        ))
-    })?;
-    let name = body.name.trim();
-    if name.is_empty() || name.len() > 200 {
-        return Err(ApiError::BadRequest(
-            "name must be 1 to 200 characters.".into(),
-        ));
-    }
-    if body.signing_secrets.is_empty() {
+    let provider = parse_provider(&body.provider)?;
+    let name = check_name(&body.name)?;
+    let mut secrets = body.signing_secrets;
+    let mut secret_header = None;
+    if provider.generates_secret() {
+        if !secrets.is_empty() {
+            return Err(ApiError::BadRequest(
+                "signingSecrets: Supabase secrets are generated by Inlet; leave it out.".into(),
+            ));
+        }
+        let value = supabase::generate_secret();
+        secrets.push(value.clone());
+        secret_header = Some(SecretHeader {
+            name: SUPABASE_HEADER,
+            value,
+        });
+    } else if secrets.is_empty() {
         return Err(ApiError::BadRequest(format!(
             "signingSecrets: paste the {} signing secret (whsec_…).",
             provider.display_name()
         )));
     }
-    for (i, secret) in body.signing_secrets.iter().enumerate() {
+    for (i, secret) in secrets.iter().enumerate() {
         provider
             .signing_key(secret)
             .map_err(|e| ApiError::BadRequest(format!("signingSecrets[{i}]: {e}.")))?;
     }
     let events = parse_event_settings(provider, &body.events).map_err(ApiError::BadRequest)?;
+    check_lists(&state.db, &events).await?;
 
     let id = IntegrationId::generate();
     let now = now_ms();
     let row = integration::ActiveModel {
         id: Set(id.to_string()),
         provider: Set(provider.as_str().to_owned()),
-        name: Set(name.to_owned()),
+        name: Set(name),
         events: Set(serde_json::to_string(&events).unwrap_or_else(|_| "{}".into())),
         created_at: Set(now),
         updated_at: Set(now),
     };
     let txn = state.db.begin().await?;
-    let model = integration::Entity::insert(row)
-        .exec_with_returning(&txn)
+    integration::Entity::insert(row)
+        .exec_without_returning(&txn)
         .await?;
-    for secret in &body.signing_secrets {
+    for secret in &secrets {
         let secret_row = integration_secret::ActiveModel {
             integration_id: Set(id.to_string()),
             secret: Set(secret.trim().to_owned()),
@@ -114,10 +236,16 @@ pub async fn create(
             .exec_without_returning(&txn)
             .await?;
     }
+    let model = integration::Entity::find_by_id(id.to_string())
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("No integration with this id.".into()))?;
     txn.commit().await?;
     state.cache.reload().await?;
     tracing::info!(integration = %id, provider = %provider, "Created integration.");
-    Ok(HttpResponse::Created().json(view(&state, model, provider, body.signing_secrets.len())))
+    let mut created = view(&state, model, provider, secrets.len());
+    created.secret_header = secret_header;
+    Ok(HttpResponse::Created().json(created))
 }
 
 /// `GET /api/v1/integrations`.
@@ -140,4 +268,164 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
         })
         .collect();
     Ok(HttpResponse::Ok().json(views))
+}
+
+/// `GET /api/v1/integrations/{id}`.
+pub async fn get(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (row, provider) = load(&state, &path).await?;
+    let count = secrets_of(&state.db, &row.id).await?.len();
+    Ok(HttpResponse::Ok().json(view(&state, row, provider, count)))
+}
+
+/// `PATCH /api/v1/integrations/{id}`: rename, or change event settings field by field.
+#[tracing::instrument(skip_all, fields(integration = %path.as_str()))]
+pub async fn update(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<UpdateIntegration>,
+) -> Result<HttpResponse, ApiError> {
+    let (row, provider) = load(&state, &path).await?;
+    let body = body.into_inner();
+    let mut stored = stored_events(&row);
+    if !body.events.is_empty() {
+        // Overlay the given fields on each type's current settings, then validate the whole.
+        let mut merged = Map::new();
+        for (event_type, patch) in &body.events {
+            let Value::Object(patch) = patch else {
+                return Err(ApiError::BadRequest(format!(
+                    "Settings for {event_type} must be an object."
+                )));
+            };
+            let current = stored.get(event_type).cloned().unwrap_or_default();
+            let mut value = match serde_json::to_value(current) {
+                Ok(Value::Object(m)) => m,
+                _ => Map::new(),
+            };
+            value.extend(patch.clone());
+            merged.insert(event_type.clone(), Value::Object(value));
+        }
+        let parsed = parse_event_settings(provider, &merged).map_err(ApiError::BadRequest)?;
+        check_lists(&state.db, &parsed).await?;
+        stored.extend(parsed);
+    }
+    let mut active: integration::ActiveModel = row.clone().into();
+    if let Some(name) = &body.name {
+        active.name = Set(check_name(name)?);
+    }
+    active.events = Set(serde_json::to_string(&stored).unwrap_or_else(|_| "{}".into()));
+    active.updated_at = Set(touched(row.updated_at));
+    let saved = active.update(&state.db).await?;
+    state.cache.reload().await?;
+    tracing::info!("Updated integration settings.");
+    let count = secrets_of(&state.db, &saved.id).await?.len();
+    Ok(HttpResponse::Ok().json(view(&state, saved, provider, count)))
+}
+
+/// `DELETE /api/v1/integrations/{id}`.
+pub async fn delete(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (row, _) = load(&state, &path).await?;
+    let txn = state.db.begin().await?;
+    integration_secret::Entity::delete_many()
+        .filter(integration_secret::Column::IntegrationId.eq(row.id.as_str()))
+        .exec(&txn)
+        .await?;
+    integration::Entity::delete_by_id(row.id.clone())
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    state.cache.reload().await?;
+    tracing::info!(integration = %row.id, "Deleted integration.");
+    Ok(HttpResponse::Ok().json(json!({"success": true, "message": "Integration deleted."})))
+}
+
+/// `POST /api/v1/integrations/{id}/secrets`: adds a secret (rotation); old ones keep working
+/// until deleted.
+pub async fn add_secret(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<AddSecret>,
+) -> Result<HttpResponse, ApiError> {
+    let (row, provider) = load(&state, &path).await?;
+    let (secret, header) = match (provider.generates_secret(), body.into_inner().secret) {
+        (true, None) => {
+            let value = supabase::generate_secret();
+            (
+                value.clone(),
+                Some(SecretHeader {
+                    name: SUPABASE_HEADER,
+                    value,
+                }),
+            )
+        }
+        (true, Some(_)) => {
+            return Err(ApiError::BadRequest(
+                "secret: Supabase secrets are generated by Inlet; leave it out.".into(),
+            ));
+        }
+        (false, Some(secret)) => (secret, None),
+        (false, None) => return Err(ApiError::BadRequest("secret is required.".into())),
+    };
+    provider
+        .signing_key(&secret)
+        .map_err(|e| ApiError::BadRequest(format!("secret: {e}.")))?;
+    let txn = state.db.begin().await?;
+    let secret_row = integration_secret::ActiveModel {
+        integration_id: Set(row.id.clone()),
+        secret: Set(secret.trim().to_owned()),
+        created_at: Set(now_ms()),
+        ..Default::default()
+    };
+    integration_secret::Entity::insert(secret_row)
+        .exec_without_returning(&txn)
+        .await?;
+    let mut active: integration::ActiveModel = row.clone().into();
+    active.updated_at = Set(touched(row.updated_at));
+    active.update(&txn).await?;
+    let count = secrets_of(&txn, &row.id).await?.len();
+    txn.commit().await?;
+    state.cache.reload().await?;
+    tracing::info!(integration = %row.id, "Added a signing secret.");
+    let mut body = json!({"success": true, "secretCount": count});
+    if let Some(header) = header {
+        body["secretHeader"] = json!(header);
+    }
+    Ok(HttpResponse::Created().json(body))
+}
+
+/// `DELETE /api/v1/integrations/{id}/secrets/{n}`: removes the n-th secret (0 = oldest).
+pub async fn delete_secret(
+    state: web::Data<AppState>,
+    path: web::Path<(String, usize)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, n) = path.into_inner();
+    let (row, _) = load(&state, &id).await?;
+    let txn = state.db.begin().await?;
+    let secrets = secrets_of(&txn, &row.id).await?;
+    let Some(target) = secrets.get(n) else {
+        return Err(ApiError::NotFound(format!(
+            "No secret {n}; this integration has {}.",
+            secrets.len()
+        )));
+    };
+    if secrets.len() == 1 {
+        return Err(ApiError::BadRequest(
+            "An integration keeps at least one secret; add the new one first.".into(),
+        ));
+    }
+    integration_secret::Entity::delete_by_id(target.id)
+        .exec(&txn)
+        .await?;
+    let mut active: integration::ActiveModel = row.clone().into();
+    active.updated_at = Set(touched(row.updated_at));
+    active.update(&txn).await?;
+    txn.commit().await?;
+    state.cache.reload().await?;
+    tracing::info!(integration = %row.id, "Removed a signing secret.");
+    Ok(HttpResponse::Ok().json(json!({"success": true, "secretCount": secrets.len() - 1})))
 }

@@ -2,6 +2,8 @@
 
 pub mod contacts;
 pub mod integrations;
+pub mod lists;
+pub mod webhook_events;
 
 use actix_web::{Scope, middleware::from_fn, web};
 
@@ -19,5 +21,26 @@ pub fn scope() -> Scope<
         .wrap(from_fn(crate::auth::require_api_key))
         .route("/v1/integrations", web::post().to(integrations::create))
         .route("/v1/integrations", web::get().to(integrations::list))
+        .route("/v1/integrations/{id}", web::get().to(integrations::get))
+        .route(
+            "/v1/integrations/{id}",
+            web::patch().to(integrations::update),
+        )
+        .route(
+            "/v1/integrations/{id}",
+            web::delete().to(integrations::delete),
+        )
+        .route(
+            "/v1/integrations/{id}/secrets",
+            web::post().to(integrations::add_secret),
+        )
+        .route(
+            "/v1/integrations/{id}/secrets/{n}",
+            web::delete().to(integrations::delete_secret),
+        )
         .route("/v1/contacts/find", web::get().to(contacts::find))
+        .route("/v1/lists", web::get().to(lists::list))
+        .route("/v1/lists", web::post().to(lists::create))
+        .route("/v1/lists/{id}", web::delete().to(lists::delete))
+        .route("/v1/webhook-events", web::get().to(webhook_events::list))
 }

@@ -2,8 +2,12 @@
 
 pub mod api_key;
 pub mod contact;
+pub mod contact_event;
+pub mod contact_list;
 pub mod integration;
 pub mod integration_secret;
+pub mod mailing_list;
 pub mod processed_delivery;
 pub mod queue_message;
+pub mod stripe_customer;
 pub mod webhook_log;

@@ -1,0 +1,92 @@
+//! `/api/v1/lists`: mailing lists (Loops-compatible listing, Inlet's create/delete).
+
+use actix_web::{HttpResponse, web};
+use inlet_shared::db::entities::{contact_list, mailing_list};
+use inlet_shared::domain::{new_id, now_ms};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Body of `POST /api/v1/lists`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateList {
+    name: String,
+    description: Option<String>,
+    #[serde(default)]
+    is_public: bool,
+}
+
+/// `GET /api/v1/lists` → `[{id, name, description, isPublic}]`.
+pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let lists = mailing_list::Entity::find()
+        .order_by_asc(mailing_list::Column::CreatedAt)
+        .all(&state.db)
+        .await?;
+    let out: Vec<_> = lists
+        .into_iter()
+        .map(|l| json!({"id": l.id, "name": l.name, "description": l.description, "isPublic": l.is_public}))
+        .collect();
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// `POST /api/v1/lists` → `{success, id}`.
+pub async fn create(
+    state: web::Data<AppState>,
+    body: web::Json<CreateList>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::BadRequest(
+            "name must be 1 to 200 characters.".into(),
+        ));
+    }
+    if body
+        .description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > 500)
+    {
+        return Err(ApiError::BadRequest(
+            "description must be at most 500 characters.".into(),
+        ));
+    }
+    let id = new_id("list_");
+    let row = mailing_list::ActiveModel {
+        id: Set(id.clone()),
+        name: Set(name.to_owned()),
+        description: Set(body.description),
+        is_public: Set(body.is_public),
+        created_at: Set(now_ms()),
+    };
+    mailing_list::Entity::insert(row)
+        .exec_without_returning(&state.db)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({"success": true, "id": id})))
+}
+
+/// `DELETE /api/v1/lists/{id}`: removes the list and its memberships.
+pub async fn delete(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let txn = state.db.begin().await?;
+    let deleted = mailing_list::Entity::delete_by_id(id.clone())
+        .exec(&txn)
+        .await?;
+    if deleted.rows_affected == 0 {
+        return Err(ApiError::NotFound("No mailing list with this id.".into()));
+    }
+    contact_list::Entity::delete_many()
+        .filter(contact_list::Column::ListId.eq(id.as_str()))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(HttpResponse::Ok().json(json!({"success": true, "message": "Mailing list deleted."})))
+}

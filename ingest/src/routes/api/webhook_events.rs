@@ -1,0 +1,98 @@
+//! `GET /api/v1/webhook-events`: the delivery log, newest first, with filters and a cursor.
+
+use actix_web::{HttpResponse, web};
+use inlet_shared::db::entities::webhook_log;
+use inlet_shared::domain::format_ms;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+const STATUSES: [&str; 7] = [
+    "accepted",
+    "ignored",
+    "rejected",
+    "duplicate",
+    "processed",
+    "failed",
+    "dead",
+];
+
+/// Filters of the delivery log.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LogQuery {
+    integration_id: Option<String>,
+    status: Option<String>,
+    event_type: Option<String>,
+    /// Rows per page, 1–200 [50].
+    limit: Option<u64>,
+    /// `nextCursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// `GET /api/v1/webhook-events` → `{data: [...], nextCursor}`. Delivery ids are time-ordered,
+/// so the cursor is the last id of a page.
+pub async fn list(
+    state: web::Data<AppState>,
+    query: web::Query<LogQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::BadRequest(
+            "limit must be between 1 and 200.".into(),
+        ));
+    }
+    let mut select = webhook_log::Entity::find();
+    if let Some(id) = &query.integration_id {
+        select = select.filter(webhook_log::Column::IntegrationId.eq(id.as_str()));
+    }
+    if let Some(status) = &query.status {
+        if !STATUSES.contains(&status.as_str()) {
+            return Err(ApiError::BadRequest(format!(
+                "status must be one of {}.",
+                STATUSES.join(", ")
+            )));
+        }
+        select = select.filter(webhook_log::Column::Status.eq(status.as_str()));
+    }
+    if let Some(event_type) = &query.event_type {
+        select = select.filter(webhook_log::Column::EventType.eq(event_type.as_str()));
+    }
+    if let Some(cursor) = &query.cursor {
+        select = select.filter(webhook_log::Column::Id.lt(cursor.as_str()));
+    }
+    let rows = select
+        .order_by_desc(webhook_log::Column::Id)
+        .limit(limit + 1)
+        .all(&state.db)
+        .await?;
+    let has_more = rows.len() as u64 > limit;
+    let page: Vec<_> = rows.into_iter().take(limit as usize).collect();
+    let next = if has_more {
+        page.last().map(|r| r.id.clone())
+    } else {
+        None
+    };
+    let data: Vec<_> = page
+        .into_iter()
+        .map(|r| {
+            json!({
+                "id": r.id,
+                "integrationId": r.integration_id,
+                "provider": r.provider,
+                "eventType": r.event_type,
+                "idempotencyKey": r.idempotency_key,
+                "status": r.status,
+                "message": r.message,
+                "attempts": r.attempts,
+                "receivedAt": format_ms(r.received_at),
+                "updatedAt": format_ms(r.updated_at),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"data": data, "nextCursor": next})))
+}
