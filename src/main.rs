@@ -66,33 +66,35 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Cancels the token on SIGTERM or SIGINT.
+/// Cancels the token on the first SIGTERM or SIGINT (graceful: in-flight work finishes);
+/// a second signal exits at once (unacknowledged messages are redelivered).
 fn shutdown_on_signals() -> CancellationToken {
     let token = CancellationToken::new();
     let cancel = token.clone();
     tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::error!(error = %e, "Cannot listen for SIGTERM.");
-                        let _ = ctrl_c.await;
-                        cancel.cancel();
-                        return;
-                    }
-                };
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
+        let mut term = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "Cannot listen for SIGTERM; stopping only on Ctrl-C.");
+                let _ = tokio::signal::ctrl_c().await;
+                cancel.cancel();
+                return;
             }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
         }
-        #[cfg(not(unix))]
-        let _ = ctrl_c.await;
-        tracing::info!("Shutting down.");
+        tracing::info!("Shutting down; a second signal stops at once.");
         cancel.cancel();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::warn!("Second signal: stopping now.");
+        std::process::exit(130);
     });
     token
 }
@@ -107,13 +109,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Serve | Command::Ingest => {
             let with_worker = matches!(command, Command::Serve);
+            // Bind first: a taken port must fail before a first API key is made and shown.
+            let listen = config.listen;
+            let listener =
+                TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
             let services = inlet::connect(config, with_worker).await?;
             if let Some(key) = inlet::bootstrap_api_key(&services).await? {
                 println!("Created an API key (shown once, keep it): {key}");
             }
-            let listen = services.config.listen;
-            let listener =
-                TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
             let shutdown = shutdown_on_signals();
             let (port, http) = inlet::start_ingest(&services, listener, shutdown.clone())?;
             tracing::info!(

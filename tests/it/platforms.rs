@@ -576,5 +576,32 @@ async fn user_group_and_mailing_lists_apply_as_configured_and_settings_change_li
             "{answer}"
         );
     }
+
+    // Deleting the list removes the memberships; deleting the integration retires its URL.
+    let delete = |path: String| {
+        let request = app
+            .client
+            .delete(format!("{}{path}", app.address))
+            .bearer_auth(&app.api_key);
+        async move { request.send().await.expect("delete").status().as_u16() }
+    };
+    assert_eq!(delete(format!("/api/v1/lists/{list_id}")).await, 200);
+    assert_eq!(delete(format!("/api/v1/lists/{list_id}")).await, 404);
+    assert_eq!(
+        app.find_contacts("grouped@example.com").await[0]["mailingLists"],
+        json!({})
+    );
+    assert_eq!(delete(format!("/api/v1/integrations/{id}")).await, 200);
+    let (status, answer) = app
+        .send_sample(
+            &id,
+            Provider::Stripe,
+            &secret,
+            "customer.created",
+            &who,
+            now + 2,
+        )
+        .await;
+    assert_eq!(status, 404, "{answer}");
     app.stop().await;
 }
