@@ -5,6 +5,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod dlq;
 pub mod test_event;
 
 use anyhow::Context;
@@ -66,7 +67,7 @@ pub async fn connect(config: Config, run_migrations: bool) -> anyhow::Result<Ser
             let rabbit = retry::retry_transient(
                 STARTUP_PATIENCE,
                 |e: &QueueError| matches!(e, QueueError::Unavailable(_)),
-                || RabbitQueue::connect(url.clone()),
+                || RabbitQueue::connect(url.clone(), config.retry_delays.clone()),
             )
             .await
             .context("cannot connect to RabbitMQ")?;
@@ -132,6 +133,10 @@ pub fn start_worker(services: &Services, shutdown: CancellationToken) -> JoinHan
         services.cache.clone(),
         services.config.worker_concurrency,
         services.config.prefetch,
+        inlet_shared::queue::RetryPolicy {
+            delays: services.config.retry_delays.clone(),
+            max_attempts: services.config.max_attempts,
+        },
     );
     // Picks up settings changed by other processes (one cheap aggregate query per tick).
     services

@@ -30,6 +30,9 @@ enum Command {
     Worker,
     /// Applies database migrations.
     Migrate,
+    /// Dead letters: list them, replay them.
+    #[command(subcommand)]
+    Dlq(inlet::dlq::DlqCommand),
     /// Signs a sample event with an integration's secret and posts it to the running server.
     SendTestEvent {
         /// The integration's id (`int_…`).
@@ -133,6 +136,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             served.context("HTTP server failed")
         }
+        Command::Dlq(command) => inlet::dlq::run(config, command).await,
         Command::SendTestEvent {
             integration_id,
             event_type,

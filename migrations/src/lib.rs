@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_initial;
 mod m20261127_000002_lists_events;
+mod m20261127_000003_reliability;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261127_000001_initial::Migration),
             Box::new(m20261127_000002_lists_events::Migration),
+            Box::new(m20261127_000003_reliability::Migration),
         ]
     }
 }

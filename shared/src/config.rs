@@ -62,6 +62,14 @@ pub struct Config {
     /// `INLET_CACHE_REFRESH_MS` [1000]: how often ingest looks for integration changes made
     /// by other processes (its own API changes apply at once).
     pub cache_refresh: Duration,
+    /// `INLET_RETRY_DELAYS_MS` [10000,30000,60000,180000,300000,600000,2400000]: waits
+    /// before the 2nd, 3rd, … attempt of a delivery that failed transiently (±20 % jitter).
+    pub retry_delays: Vec<Duration>,
+    /// `INLET_MAX_ATTEMPTS` [8]: attempts before a delivery goes to the dead letters
+    /// (the defaults spread them over about an hour).
+    pub max_attempts: u32,
+    /// `INLET_WORKER_LISTEN` [unset]: address of a worker's /metrics and /health server.
+    pub worker_listen: Option<SocketAddr>,
     /// `INLET_HTTP_WORKERS` [number of cores]: HTTP worker threads.
     pub http_workers: usize,
     /// `INLET_LOG_FORMAT` [pretty on a terminal, else json].
@@ -170,6 +178,11 @@ impl Config {
                 "INLET_CACHE_REFRESH_MS",
             )?),
             http_workers: positive(get("INLET_HTTP_WORKERS"), cores, "INLET_HTTP_WORKERS")?,
+            retry_delays: retry_delays(get("INLET_RETRY_DELAYS_MS"))?,
+            max_attempts: positive(get("INLET_MAX_ATTEMPTS"), 8, "INLET_MAX_ATTEMPTS")?,
+            worker_listen: get("INLET_WORKER_LISTEN")
+                .map(|v| parse(v, "INLET_WORKER_LISTEN"))
+                .transpose()?,
             log_format,
             log_filter: get("RUST_LOG").unwrap_or("info").to_owned(),
         })
@@ -184,6 +197,23 @@ impl Config {
     pub fn endpoint_url(&self, integration_id: &str) -> String {
         format!("{}/webhooks/{integration_id}", self.public_url)
     }
+}
+
+fn retry_delays(value: Option<&str>) -> Result<Vec<Duration>, ConfigError> {
+    let value = value.unwrap_or("10000,30000,60000,180000,300000,600000,2400000");
+    let delays: Vec<Duration> = value
+        .split(',')
+        .map(|ms| {
+            positive(Some(ms.trim()), 1u64, "INLET_RETRY_DELAYS_MS").map(Duration::from_millis)
+        })
+        .collect::<Result<_, _>>()?;
+    if delays.is_empty() {
+        return Err(ConfigError {
+            name: "INLET_RETRY_DELAYS_MS",
+            reason: "needs at least one delay".into(),
+        });
+    }
+    Ok(delays)
 }
 
 fn parse<T: std::str::FromStr>(value: &str, name: &'static str) -> Result<T, ConfigError>
@@ -259,6 +289,8 @@ mod tests {
         assert_eq!(err.name, "INLET_PREFETCH");
         let err = Config::from_vars(vars(&[("INLET_DATABASE_URL", "mysql://x")])).unwrap_err();
         assert_eq!(err.name, "INLET_DATABASE_URL");
+        let err = Config::from_vars(vars(&[("INLET_RETRY_DELAYS_MS", "100,x")])).unwrap_err();
+        assert_eq!(err.name, "INLET_RETRY_DELAYS_MS");
         let err = Config::from_vars(vars(&[("INLET_LISTEN", "nope")])).unwrap_err();
         assert_eq!(err.name, "INLET_LISTEN");
     }

@@ -4,6 +4,7 @@
 pub mod apikeys;
 pub mod config;
 pub mod db;
+pub mod dead_letters;
 pub mod domain;
 pub mod integrations;
 pub mod providers;

@@ -7,4 +7,5 @@ mod helpers;
 mod platforms;
 mod processes;
 mod proxy;
+mod reliability;
 mod webhooks;

@@ -9,13 +9,13 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 /// A child process killed if the test ends early.
-struct Process {
+pub struct Process {
     name: &'static str,
     child: Option<Child>,
 }
 
 impl Process {
-    fn spawn(name: &'static str, args: &[&str], env: &[(&str, String)]) -> Self {
+    pub fn spawn(name: &'static str, args: &[&str], env: &[(&str, String)]) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_inlet"));
         cmd.args(args)
             .stdin(Stdio::null())
@@ -37,7 +37,7 @@ impl Process {
     }
 
     /// Sends SIGTERM and returns the exit code.
-    fn terminate(mut self) -> Option<i32> {
+    pub fn terminate(mut self) -> Option<i32> {
         let mut child = self.child.take()?;
         let status = Command::new("kill")
             .arg("-TERM")
@@ -60,6 +60,33 @@ impl Process {
     }
 }
 
+impl Process {
+    /// SIGKILL: no shutdown, no acks; unacknowledged messages must come back.
+    pub fn kill(mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("kill");
+            child.wait().expect("wait");
+        }
+    }
+
+    /// Runs an `inlet` command to completion; returns its exit code and stdout.
+    pub fn run(args: &[&str], env: &[(&str, String)]) -> (Option<i32>, String) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_inlet"));
+        cmd.args(args).stdin(Stdio::null()).stderr(Stdio::inherit());
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("INLET_")) {
+            cmd.env_remove(k);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run inlet");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+}
+
 impl Drop for Process {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -69,7 +96,7 @@ impl Drop for Process {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()

@@ -4,14 +4,16 @@
 
 use std::collections::BTreeMap;
 
-use inlet_shared::db::entities::{contact, contact_event, contact_list, stripe_customer};
+use inlet_shared::db::entities::{
+    contact, contact_event, contact_list, contact_tombstone, stripe_customer,
+};
 use inlet_shared::domain::{new_id, now_ms};
 use inlet_shared::integrations::{EventSettings, OnDelete};
 use inlet_shared::providers::{ContactAction, ContactChange, ContactKey, Provider};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    QueryFilter,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr,
+    EntityTrait, QueryFilter,
 };
 use serde_json::{Map, Value};
 
@@ -158,6 +160,28 @@ pub async fn apply<C: ConnectionTrait>(
     Ok(applied)
 }
 
+/// The deletion time of a contact deleted earlier with this email or user id, if any.
+async fn tombstone<C: ConnectionTrait>(
+    db: &C,
+    change: &ContactChange,
+) -> Result<Option<i64>, DbErr> {
+    let mut any = Condition::any();
+    if let Some(email) = &change.email {
+        any = any.add(contact_tombstone::Column::Email.eq(email.as_str()));
+    }
+    if let Some(user_id) = &change.user_id {
+        any = any.add(contact_tombstone::Column::UserId.eq(user_id.as_str()));
+    }
+    if any.is_empty() {
+        return Ok(None);
+    }
+    let found = contact_tombstone::Entity::find()
+        .filter(any)
+        .all(db)
+        .await?;
+    Ok(found.iter().map(|t| t.deleted_at).max())
+}
+
 async fn create<C: ConnectionTrait>(
     db: &C,
     change: &ContactChange,
@@ -166,6 +190,19 @@ async fn create<C: ConnectionTrait>(
     let Some(email) = &change.email else {
         return Ok(Applied::Ignored("Ignored: no usable email.".into()));
     };
+    // A deleted contact comes back only through an event newer than its deletion.
+    if let Some(deleted_at) = tombstone(db, change).await? {
+        if change.occurred_at_ms <= deleted_at {
+            return Ok(Applied::Ignored(format!(
+                "Ignored: the contact was deleted at {} and this event is not newer.",
+                inlet_shared::domain::format_ms(deleted_at)
+            )));
+        }
+        contact_tombstone::Entity::delete_many()
+            .filter(contact_tombstone::Column::Email.eq(email.as_str()))
+            .exec(db)
+            .await?;
+    }
     let now = now_ms();
     let id = new_id("c_");
     let names = source.settings.update_names;
@@ -246,6 +283,7 @@ async fn delete<C: ConnectionTrait>(
         return Ok(Applied::Stale(existing.id));
     }
     let id = existing.id.clone();
+    let (existing_email, existing_user_id) = (existing.email.clone(), existing.user_id.clone());
     match source.settings.on_delete {
         OnDelete::Unsubscribe => {
             let mut row: contact::ActiveModel = existing.into();
@@ -269,6 +307,23 @@ async fn delete<C: ConnectionTrait>(
                 .exec(db)
                 .await?;
             contact::Entity::delete_by_id(id.clone()).exec(db).await?;
+            let tombstone = contact_tombstone::ActiveModel {
+                email: Set(existing_email),
+                user_id: Set(existing_user_id),
+                deleted_at: Set(change.occurred_at_ms),
+                ..Default::default()
+            };
+            contact_tombstone::Entity::insert(tombstone)
+                .on_conflict(
+                    OnConflict::column(contact_tombstone::Column::Email)
+                        .update_columns([
+                            contact_tombstone::Column::UserId,
+                            contact_tombstone::Column::DeletedAt,
+                        ])
+                        .to_owned(),
+                )
+                .exec_without_returning(db)
+                .await?;
             Ok(Applied::Deleted(id))
         }
     }

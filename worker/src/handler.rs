@@ -2,14 +2,11 @@
 //! transaction, then acknowledge. Redeliveries and resent events find the processed row
 //! and change nothing.
 
-use std::time::Duration;
-
 use inlet_shared::db::entities::{processed_delivery, webhook_log};
 use inlet_shared::domain::now_ms;
 use inlet_shared::integrations::IntegrationCache;
 use inlet_shared::providers::Mapping;
-use inlet_shared::queue::{Delivery, QueueMessage};
-use inlet_shared::retry;
+use inlet_shared::queue::{Delivery, QueueMessage, RetryPolicy};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
@@ -18,11 +15,6 @@ use sea_orm::{
 
 use crate::contacts;
 use crate::error::WorkerError;
-
-/// First delay of a message-level retry; doubles per attempt.
-const RETRY_BASE: Duration = Duration::from_secs(1);
-/// Longest delay between two attempts.
-const RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// What processing a delivery ended in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,12 +31,13 @@ pub enum Outcome {
 pub struct Handler {
     db: DatabaseConnection,
     cache: IntegrationCache,
+    retry: RetryPolicy,
 }
 
 impl Handler {
-    /// A handler writing to `db`, reading integrations from `cache`.
-    pub fn new(db: DatabaseConnection, cache: IntegrationCache) -> Self {
-        Self { db, cache }
+    /// A handler writing to `db`, reading integrations from `cache`, retrying per `retry`.
+    pub fn new(db: DatabaseConnection, cache: IntegrationCache, retry: RetryPolicy) -> Self {
+        Self { db, cache, retry }
     }
 
     /// Processes, then acks, retries later, or dead-letters.
@@ -52,34 +45,52 @@ impl Handler {
         delivery = %delivery.message.delivery_id,
         integration = %delivery.message.integration_id,
         event_type = %delivery.message.event_type,
+        attempt = delivery.attempt,
     ))]
     pub async fn handle(&self, delivery: Delivery) {
-        let attempt = delivery.redeliveries.saturating_add(1);
-        match self.process(&delivery.message, attempt).await {
+        let attempt = delivery.attempt;
+        let error = match self.process(&delivery.message, attempt).await {
             Ok(outcome) => {
                 tracing::debug!(?outcome, "Applied delivery.");
                 if let Err(e) = delivery.ack().await {
                     tracing::warn!(error = %e, "Ack failed; the delivery will come again and be deduplicated.");
                 }
+                return;
             }
-            Err(e) if e.is_transient() => {
-                let delay = retry::message_delay(attempt, RETRY_BASE, RETRY_MAX);
-                tracing::warn!(error = %e, attempt, retry_in_ms = delay.as_millis() as u64, "Transient failure; retrying later.");
-                if let Err(e) = delivery.retry_later(delay).await {
-                    tracing::warn!(error = %e, "Could not requeue; the delivery will come again.");
-                }
+            Err(e) => e,
+        };
+        let message = delivery.message.clone();
+        let reason = error.to_string();
+        if error.is_transient() && !self.retry.exhausted(attempt) {
+            let delay = self.retry.delay_after(attempt);
+            tracing::warn!(error = %reason, retry_in_ms = delay.as_millis() as u64, "Transient failure; retrying later.");
+            let text = format!(
+                "Attempt {attempt} failed: {reason}. Retrying in {} s.",
+                delay.as_secs()
+            );
+            // Best effort: the database may be what is failing.
+            let _ = record(&self.db, &message, "failed", &text, attempt).await;
+            if let Err(e) = delivery.retry_later(delay, &reason).await {
+                tracing::warn!(error = %e, "Could not schedule the retry; the delivery will come again.");
             }
-            Err(e) => {
-                tracing::error!(error = %e, attempt, "Permanent failure; dead-lettering.");
-                let message = delivery.message.clone();
-                let reason = e.to_string();
-                if let Err(e) = record(&self.db, &message, "dead", &reason, attempt).await {
-                    tracing::warn!(error = %e, "Could not log the dead letter.");
-                }
-                if let Err(e) = delivery.dead_letter(&reason).await {
-                    tracing::warn!(error = %e, "Could not dead-letter; the delivery will come again.");
-                }
-            }
+            return;
+        }
+        let reason = if error.is_transient() {
+            format!("gave up after {attempt} attempts: {reason}")
+        } else {
+            reason
+        };
+        tracing::error!(error = %reason, "Dead-lettering the delivery.");
+        let _ = record(
+            &self.db,
+            &message,
+            "dead",
+            &format!("Dead-lettered: {reason}"),
+            attempt,
+        )
+        .await;
+        if let Err(e) = delivery.dead_letter(&reason).await {
+            tracing::warn!(error = %e, "Could not dead-letter; the delivery will come again.");
         }
     }
 

@@ -1,8 +1,9 @@
 //! Inlet's worker: consumes deliveries, applies their effects exactly once (the processed
 //! delivery row commits with the effects; the message is acked after that commit), retries
-//! transient failures and dead-letters permanent ones.
+//! transient failures after a delay and dead-letters permanent ones.
 
 pub mod contacts;
+pub mod dead_letters;
 pub mod error;
 pub mod handler;
 
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use inlet_shared::integrations::IntegrationCache;
-use inlet_shared::queue::Queue;
+use inlet_shared::queue::{Queue, RetryPolicy};
 use sea_orm::DatabaseConnection;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -21,9 +22,11 @@ pub use handler::Handler;
 /// How long shutdown waits for in-flight deliveries before leaving them to redelivery.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A worker: a consumer loop feeding a bounded set of concurrent handlers.
+/// A worker: a consumer loop feeding a bounded set of concurrent handlers, plus (with
+/// RabbitMQ) the archiver that stores dead letters in the database.
 pub struct Worker {
     queue: Queue,
+    db: DatabaseConnection,
     handler: Arc<Handler>,
     concurrency: usize,
     prefetch: u16,
@@ -37,10 +40,12 @@ impl Worker {
         cache: IntegrationCache,
         concurrency: usize,
         prefetch: u16,
+        retry: RetryPolicy,
     ) -> Self {
         Self {
             queue,
-            handler: Arc::new(Handler::new(db, cache)),
+            handler: Arc::new(Handler::new(db.clone(), cache, retry)),
+            db,
             concurrency: concurrency.max(1),
             prefetch,
         }
@@ -49,6 +54,11 @@ impl Worker {
     /// Consumes until `shutdown`: then takes no new message, lets in-flight ones finish
     /// (or, past a timeout, leaves them unacked for redelivery) and returns.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) {
+        let archiver = tokio::spawn(dead_letters::archive(
+            self.queue.clone(),
+            self.db.clone(),
+            shutdown.clone(),
+        ));
         let permits = Arc::new(Semaphore::new(self.concurrency));
         let mut tasks = JoinSet::new();
         let mut failures: u32 = 0;
@@ -120,6 +130,7 @@ impl Worker {
         if let Some(consumer) = stopping {
             consumer.close().await;
         }
+        let _ = archiver.await;
         tracing::info!("Worker stopped.");
     }
 }

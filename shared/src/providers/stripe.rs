@@ -188,6 +188,7 @@ pub fn map(body: &[u8], _received_at_ms: i64) -> Result<Mapping, EnvelopeError> 
         serde_json::from_str(event.data.object.get()).map_err(|e| not_stripe(e.to_string()))?;
     let at = event.created.saturating_mul(1000);
     let family = event_type.rsplit_once('.').map_or("", |(family, _)| family);
+    check_email_type(family, &object)?;
     Ok(match family {
         "customer" => customer(event_type, &object, at),
         "checkout.session" => checkout_session(event_type, &object, at),
@@ -199,6 +200,27 @@ pub fn map(body: &[u8], _received_at_ms: i64) -> Result<Mapping, EnvelopeError> 
             "Ignored: {event_type} is not a supported Stripe event."
         )),
     })
+}
+
+/// A present email field that is not text means the payload is not shaped as this code
+/// expects (an API change, a forged sender): an error for the dead letters, where it can be
+/// replayed once handled — unlike a missing email, which is an ordinary ignore.
+fn check_email_type(family: &str, object: &Object) -> Result<(), EnvelopeError> {
+    let (path, value) = match family {
+        "customer" => ("email", object.get("email")),
+        "checkout.session" => (
+            "customer_details.email",
+            object.get("customer_details").and_then(|d| d.get("email")),
+        ),
+        "invoice" => ("customer_email", object.get("customer_email")),
+        _ => return Ok(()),
+    };
+    match value {
+        None | Some(Value::Null | Value::String(_)) => Ok(()),
+        Some(_) => Err(not_stripe(format!(
+            "invalid type: `data.object.{path}` is not a string"
+        ))),
+    }
 }
 
 /// `customer.*`: the customer object itself (as it was, for `customer.deleted`).
@@ -1794,5 +1816,22 @@ mod tests {
                 "{event_type}"
             );
         }
+    }
+
+    #[test]
+    fn an_email_of_the_wrong_type_is_an_error_not_an_ignore() {
+        let body = serde_json::json!({"id": "evt_1", "object": "event", "type": "customer.created", "created": 1,
+            "data": {"object": {"id": "cus_1", "object": "customer", "email": 12345}}})
+        .to_string();
+        let err = map(body.as_bytes(), 0).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Body is not a Stripe event: invalid type: `data.object.email` is not a string"
+        );
+        let body = body.replace("12345", "null");
+        assert!(matches!(
+            map(body.as_bytes(), 0).unwrap(),
+            Mapping::Ignore(_)
+        ));
     }
 }

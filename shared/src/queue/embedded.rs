@@ -14,17 +14,16 @@ use std::time::Duration;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, Order,
-    PaginatorTrait, QueryFilter, QueryOrder,
+    PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
 };
 use tokio::sync::Notify;
 
-use super::{Acker, Delivery, QueueError, QueueMessage};
+use super::{Acker, DeadLetterRecord, Delivery, QueueError, QueueMessage};
 use crate::db::entities::queue_message::{self, Column, Entity};
 use crate::domain::now_ms;
 use crate::providers::Provider;
 
 const WORK: &str = "webhooks";
-const DEAD: &str = "dead-letters";
 /// How long a consumer may hold a message before another may take it.
 const LEASE: Duration = Duration::from_secs(60);
 /// How often an idle consumer looks for messages published by other processes.
@@ -103,15 +102,6 @@ impl EmbeddedQueue {
             .map_err(unavailable)
     }
 
-    /// Messages in the dead letters.
-    pub async fn dead_letter_count(&self) -> Result<u64, QueueError> {
-        Entity::find()
-            .filter(Column::Queue.eq(DEAD))
-            .count(&self.db)
-            .await
-            .map_err(unavailable)
-    }
-
     async fn claim(&self, limit: u64) -> Result<Vec<Delivery>, QueueError> {
         let now = now_ms();
         let token = uuid::Uuid::new_v4().simple().to_string();
@@ -157,7 +147,8 @@ impl EmbeddedQueue {
                 let provider = Provider::parse(&row.provider).ok_or_else(|| {
                     QueueError::Malformed(format!("unknown provider {}", row.provider))
                 })?;
-                let redeliveries = u32::try_from(row.attempts.saturating_sub(1)).unwrap_or(0);
+                // Every claim is an attempt: retries and crashed consumers' leases alike.
+                let attempt = Ord::max(u32::try_from(row.attempts).unwrap_or(1), 1);
                 Ok(Delivery {
                     message: QueueMessage {
                         delivery_id: row.delivery_id,
@@ -168,7 +159,8 @@ impl EmbeddedQueue {
                         received_at_ms: row.received_at,
                         body: row.body.into(),
                     },
-                    redeliveries,
+                    attempt,
+                    first_failed_at_ms: row.first_failed_at,
                     acker: Acker::Embedded(Lease {
                         queue: self.clone(),
                         id: row.id,
@@ -254,16 +246,39 @@ impl Lease {
         Ok(())
     }
 
-    pub(super) async fn dead_letter(self, reason: &str) -> Result<(), QueueError> {
-        tracing::warn!(message_id = self.id, reason, "Dead-lettering message.");
+    pub(super) async fn release_after_failure(
+        self,
+        delay: Duration,
+        first_failed_at_ms: i64,
+        error: &str,
+    ) -> Result<(), QueueError> {
         Entity::update_many()
-            .col_expr(Column::Queue, Expr::value(DEAD))
+            .col_expr(Column::AvailableAt, Expr::value(now_ms() + millis(delay)))
             .col_expr(Column::LeaseUntil, Expr::value(Option::<i64>::None))
             .col_expr(Column::LeaseToken, Expr::value(Option::<String>::None))
+            .col_expr(Column::FirstFailedAt, Expr::value(first_failed_at_ms))
+            .col_expr(
+                Column::LastError,
+                Expr::value(error.chars().take(1000).collect::<String>()),
+            )
             .filter(self.mine())
             .exec(&self.queue.db)
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    /// Stores the dead letter and removes the message in one transaction.
+    pub(super) async fn dead_letter(self, record: &DeadLetterRecord) -> Result<(), QueueError> {
+        let txn = self.queue.db.begin().await.map_err(unavailable)?;
+        crate::dead_letters::store(&txn, record)
+            .await
+            .map_err(unavailable)?;
+        Entity::delete_many()
+            .filter(self.mine())
+            .exec(&txn)
+            .await
+            .map_err(unavailable)?;
+        txn.commit().await.map_err(unavailable)
     }
 }

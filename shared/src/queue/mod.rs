@@ -16,6 +16,48 @@ use bytes::Bytes;
 
 use crate::providers::Provider;
 
+/// When failed deliveries are tried again, and when they go to the dead letters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Wait before attempt n + 1 after attempt n failed is `delays[n - 1]` (the last one
+    /// repeats).
+    pub delays: Vec<Duration>,
+    /// Attempts before the dead letters.
+    pub max_attempts: u32,
+}
+
+impl RetryPolicy {
+    /// The wait after `attempt` (1-based) failed.
+    pub fn delay_after(&self, attempt: u32) -> Duration {
+        let i = usize::try_from(attempt.saturating_sub(1)).unwrap_or(usize::MAX);
+        self.delays
+            .get(i)
+            .or(self.delays.last())
+            .copied()
+            .unwrap_or(Duration::from_secs(10))
+    }
+
+    /// True when `attempt` was the last one allowed.
+    pub fn exhausted(&self, attempt: u32) -> bool {
+        attempt >= self.max_attempts
+    }
+}
+
+/// A delivery that could not be applied, as it is kept in the dead letters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetterRecord {
+    /// The message, as it was accepted.
+    pub message: QueueMessage,
+    /// The last error.
+    pub error: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// When the first attempt failed (epoch ms).
+    pub first_failed_at_ms: i64,
+    /// When the last attempt failed (epoch ms).
+    pub last_failed_at_ms: i64,
+}
+
 /// One accepted webhook delivery, as it travels from ingest to a worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueMessage {
@@ -64,6 +106,17 @@ impl Queue {
         match self {
             Queue::Rabbit(q) => q.publish(message).await,
             Queue::Embedded(q) => q.publish(message).await,
+        }
+    }
+
+    /// RabbitMQ only: consumes the broker's dead-letter queue, so workers can archive dead
+    /// letters in the database (where they are listed and replayed).
+    pub async fn consume_dead_letters(
+        &self,
+    ) -> Result<Option<rabbitmq::DeadLetterConsumer>, QueueError> {
+        match self {
+            Queue::Rabbit(q) => q.consume_dead_letters().await.map(Some),
+            Queue::Embedded(_) => Ok(None),
         }
     }
 
@@ -127,13 +180,15 @@ impl Consumer {
 pub struct Delivery {
     /// The message.
     pub message: QueueMessage,
-    /// How many times it was delivered before this one (0 on the first delivery).
-    pub redeliveries: u32,
+    /// Which attempt this is (1 on the first delivery; retries and redeliveries count).
+    pub attempt: u32,
+    /// When an earlier attempt first failed (epoch ms).
+    pub first_failed_at_ms: Option<i64>,
     acker: Acker,
 }
 
 enum Acker {
-    Rabbit(lapin::Acker),
+    Rabbit(lapin::Acker, std::sync::Arc<rabbitmq::RabbitQueue>),
     Embedded(embedded::Lease),
 }
 
@@ -141,25 +196,56 @@ impl Delivery {
     /// Done: removes the message for good. Call only after the effects committed.
     pub async fn ack(self) -> Result<(), QueueError> {
         match self.acker {
-            Acker::Rabbit(a) => rabbitmq::ack(&a).await,
+            Acker::Rabbit(a, _) => rabbitmq::ack(&a).await,
             Acker::Embedded(lease) => lease.ack().await,
         }
     }
 
-    /// Gives the message back to be tried again after `delay` (embedded) or at once
-    /// (RabbitMQ, whose quorum queue counts deliveries and dead-letters past its limit).
-    pub async fn retry_later(self, delay: Duration) -> Result<(), QueueError> {
+    /// Puts the message back to be tried again after `delay` without holding a worker:
+    /// RabbitMQ parks it in a delay queue that dead-letters it back to the work queue;
+    /// the embedded queue makes it available again at `now + delay`.
+    pub async fn retry_later(self, delay: Duration, error: &str) -> Result<(), QueueError> {
+        let now = crate::domain::now_ms();
+        let first_failed = self.first_failed_at_ms.unwrap_or(now);
         match self.acker {
-            Acker::Rabbit(a) => rabbitmq::requeue(&a).await,
-            Acker::Embedded(lease) => lease.release(delay).await,
+            Acker::Rabbit(a, queue) => {
+                queue
+                    .retry(&self.message, self.attempt + 1, first_failed, error, delay)
+                    .await?;
+                rabbitmq::ack(&a).await
+            }
+            Acker::Embedded(lease) => {
+                lease
+                    .release_after_failure(delay, first_failed, error)
+                    .await
+            }
         }
     }
 
-    /// Moves the message to the dead letters.
-    pub async fn dead_letter(self, reason: &str) -> Result<(), QueueError> {
+    /// Moves the message to the dead letters with its last error.
+    pub async fn dead_letter(self, error: &str) -> Result<(), QueueError> {
+        let now = crate::domain::now_ms();
+        let record = DeadLetterRecord {
+            error: error.to_owned(),
+            attempts: self.attempt,
+            first_failed_at_ms: self.first_failed_at_ms.unwrap_or(now),
+            last_failed_at_ms: now,
+            message: self.message,
+        };
         match self.acker {
-            Acker::Rabbit(a) => rabbitmq::reject(&a).await,
-            Acker::Embedded(lease) => lease.dead_letter(reason).await,
+            Acker::Rabbit(a, queue) => {
+                queue.dead_letter(&record).await?;
+                rabbitmq::ack(&a).await
+            }
+            Acker::Embedded(lease) => lease.dead_letter(&record).await,
+        }
+    }
+
+    /// Returns the message to the queue at once, as if it had not been taken (shutdown).
+    pub async fn release(self) -> Result<(), QueueError> {
+        match self.acker {
+            Acker::Rabbit(a, _) => rabbitmq::requeue(&a).await,
+            Acker::Embedded(lease) => lease.release(Duration::ZERO).await,
         }
     }
 }

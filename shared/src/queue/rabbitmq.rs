@@ -4,8 +4,12 @@
 //! - `inlet.webhooks` — durable direct exchange that ingest publishes to.
 //! - `inlet.webhooks` — quorum queue bound to it with routing key `webhook`: replicated and
 //!   fsynced before the publisher confirm, with a delivery limit and a dead-letter target.
-//! - `inlet.dead-letters` — durable exchange and quorum queue that receive messages rejected
-//!   by a worker or redelivered past the delivery limit.
+//! - `inlet.retry.<ms>` — one durable queue per retry delay, without consumers: a message
+//!   parked there expires after the delay (per-message expiration adds jitter) and is
+//!   dead-lettered back to `inlet.webhooks`, so a retry never blocks a worker.
+//! - `inlet.dead-letters` — durable exchange and quorum queue that receive deliveries that
+//!   failed for good (with their error) and messages redelivered past the delivery limit;
+//!   workers archive them in the database, where they are listed and replayed.
 //!
 //! Publishing uses a small pool of confirm-mode channels on one connection; a broken
 //! connection is rebuilt on the next publish (at most one attempt per second, so a down
@@ -27,7 +31,7 @@ use lapin::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Acker, Delivery, QueueError, QueueMessage};
+use super::{Acker, DeadLetterRecord, Delivery, QueueError, QueueMessage};
 use crate::providers::Provider;
 
 /// Exchange ingest publishes deliveries to.
@@ -51,6 +55,17 @@ const H_INTEGRATION_ID: &str = "x-inlet-integration-id";
 const H_PROVIDER: &str = "x-inlet-provider";
 const H_EVENT_TYPE: &str = "x-inlet-event-type";
 const H_RECEIVED_AT: &str = "x-inlet-received-at-ms";
+const H_ATTEMPT: &str = "x-inlet-attempt";
+const H_FIRST_FAILED: &str = "x-inlet-first-failed-at-ms";
+const H_LAST_FAILED: &str = "x-inlet-last-failed-at-ms";
+const H_ERROR: &str = "x-inlet-error";
+/// Errors carried in headers are cut to this many characters.
+const ERROR_CHARS: usize = 1000;
+
+/// Name of the delay queue for `delay`.
+pub fn retry_queue(delay: Duration) -> String {
+    format!("inlet.retry.{}ms", delay.as_millis())
+}
 
 fn unavailable(e: impl std::fmt::Display) -> QueueError {
     QueueError::Unavailable(e.to_string())
@@ -59,6 +74,7 @@ fn unavailable(e: impl std::fmt::Display) -> QueueError {
 /// The RabbitMQ queue: a publisher pool plus the URL to open consumers.
 pub struct RabbitQueue {
     url: SecretString,
+    retry_delays: Vec<Duration>,
     publisher: ArcSwapOption<PublisherPool>,
     /// Serializes reconnects; holds the time of the last failed attempt.
     reconnect: tokio::sync::Mutex<Option<Instant>>,
@@ -121,7 +137,10 @@ fn quorum_args(dead_letter_exchange: Option<&str>) -> FieldTable {
 }
 
 /// Declares the exchanges and queues. Idempotent: the same declarations at every start.
-pub async fn declare_topology(channel: &Channel) -> Result<(), QueueError> {
+pub async fn declare_topology(
+    channel: &Channel,
+    retry_delays: &[Duration],
+) -> Result<(), QueueError> {
     let durable_exchange = ExchangeDeclareOptions {
         durable: true,
         ..Default::default()
@@ -169,14 +188,38 @@ pub async fn declare_topology(channel: &Channel) -> Result<(), QueueError> {
         )
         .await
         .map_err(unavailable)?;
+    for delay in retry_delays {
+        let mut args = FieldTable::default();
+        // Expired messages go back to the work queue.
+        let ttl = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+        args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
+        args.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(EXCHANGE.into()),
+        );
+        args.insert(
+            "x-dead-letter-routing-key".into(),
+            AMQPValue::LongString(ROUTING_KEY.into()),
+        );
+        // Classic durable queue: nothing consumes it; persistent messages only wait to expire.
+        channel
+            .queue_declare(retry_queue(*delay).as_str().into(), durable_queue, args)
+            .await
+            .map_err(unavailable)?;
+    }
     Ok(())
 }
 
 impl RabbitQueue {
-    /// Connects, declares the topology and opens the publisher pool.
-    pub async fn connect(url: SecretString) -> Result<Arc<Self>, QueueError> {
+    /// Connects, declares the topology (with a delay queue per retry delay) and opens the
+    /// publisher pool.
+    pub async fn connect(
+        url: SecretString,
+        retry_delays: Vec<Duration>,
+    ) -> Result<Arc<Self>, QueueError> {
         let queue = Self {
             url,
+            retry_delays,
             publisher: ArcSwapOption::empty(),
             reconnect: tokio::sync::Mutex::new(None),
         };
@@ -191,7 +234,7 @@ impl RabbitQueue {
         for i in 0..PUBLISH_CHANNELS {
             let channel = connection.create_channel().await.map_err(unavailable)?;
             if i == 0 {
-                declare_topology(&channel).await?;
+                declare_topology(&channel, &self.retry_delays).await?;
             }
             channel
                 .confirm_select(ConfirmSelectOptions::default())
@@ -235,10 +278,82 @@ impl RabbitQueue {
 
     /// Publishes a persistent, mandatory message and waits for the publisher confirm.
     pub async fn publish(&self, message: &QueueMessage) -> Result<(), QueueError> {
+        self.publish_to(EXCHANGE, ROUTING_KEY, message, FieldTable::default(), None)
+            .await
+    }
+
+    /// Parks a failed message in the delay queue for `delay`; it comes back as `attempt`.
+    pub(super) async fn retry(
+        &self,
+        message: &QueueMessage,
+        attempt: u32,
+        first_failed_at_ms: i64,
+        error: &str,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
+        // The delay queue whose TTL is the smallest at least `delay`, else the longest.
+        let level = self
+            .retry_delays
+            .iter()
+            .copied()
+            .filter(|d| *d >= delay)
+            .min()
+            .or_else(|| self.retry_delays.iter().copied().max())
+            .unwrap_or(delay);
+        let mut extra = FieldTable::default();
+        extra.insert(H_ATTEMPT.into(), AMQPValue::LongLongInt(i64::from(attempt)));
+        extra.insert(
+            H_FIRST_FAILED.into(),
+            AMQPValue::LongLongInt(first_failed_at_ms),
+        );
+        extra.insert(
+            H_ERROR.into(),
+            AMQPValue::LongString(truncate(error).into()),
+        );
+        // Jitter below the queue's TTL spreads a failed burst's retries.
+        let jittered = delay
+            .min(level)
+            .mul_f64(rand::Rng::random_range(&mut rand::rng(), 0.8..=1.0));
+        let expiration = jittered.as_millis().max(1).to_string();
+        self.publish_to("", &retry_queue(level), message, extra, Some(expiration))
+            .await
+    }
+
+    /// Publishes a delivery that failed for good to the dead-letter queue, with its error.
+    pub(super) async fn dead_letter(&self, record: &DeadLetterRecord) -> Result<(), QueueError> {
+        let mut extra = FieldTable::default();
+        extra.insert(
+            H_ATTEMPT.into(),
+            AMQPValue::LongLongInt(i64::from(record.attempts)),
+        );
+        extra.insert(
+            H_FIRST_FAILED.into(),
+            AMQPValue::LongLongInt(record.first_failed_at_ms),
+        );
+        extra.insert(
+            H_LAST_FAILED.into(),
+            AMQPValue::LongLongInt(record.last_failed_at_ms),
+        );
+        extra.insert(
+            H_ERROR.into(),
+            AMQPValue::LongString(truncate(&record.error).into()),
+        );
+        self.publish_to(DEAD_LETTERS, ROUTING_KEY, &record.message, extra, None)
+            .await
+    }
+
+    async fn publish_to(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        message: &QueueMessage,
+        extra: FieldTable,
+        expiration: Option<String>,
+    ) -> Result<(), QueueError> {
         let pool = self.pool().await?;
         let i = pool.next.fetch_add(1, Ordering::Relaxed) % pool.channels.len();
         let channel = &pool.channels[i];
-        let mut headers = FieldTable::default();
+        let mut headers = extra;
         headers.insert(
             H_DELIVERY_ID.into(),
             AMQPValue::LongString(message.delivery_id.as_str().into()),
@@ -259,11 +374,14 @@ impl RabbitQueue {
             H_RECEIVED_AT.into(),
             AMQPValue::LongLongInt(message.received_at_ms),
         );
-        let properties = BasicProperties::default()
+        let mut properties = BasicProperties::default()
             .with_delivery_mode(2)
             .with_content_type("application/json".into())
             .with_message_id(message.idempotency_key.as_str().into())
             .with_headers(headers);
+        if let Some(expiration) = expiration {
+            properties = properties.with_expiration(expiration.as_str().into());
+        }
         let options = BasicPublishOptions {
             mandatory: true,
             ..Default::default()
@@ -271,8 +389,8 @@ impl RabbitQueue {
         let result = async {
             let confirm = channel
                 .basic_publish(
-                    EXCHANGE.into(),
-                    ROUTING_KEY.into(),
+                    exchange.into(),
+                    routing_key.into(),
                     options,
                     &message.body,
                     properties,
@@ -298,28 +416,49 @@ impl RabbitQueue {
         result
     }
 
-    /// Opens a consumer on its own connection with `prefetch` unacknowledged messages.
-    pub async fn consume(&self, prefetch: u16) -> Result<RabbitConsumer, QueueError> {
+    async fn consume_queue(
+        &self,
+        queue: &str,
+        prefetch: u16,
+    ) -> Result<(Connection, Channel, lapin::Consumer), QueueError> {
         let connection = open(&self.url).await?;
         let channel = connection.create_channel().await.map_err(unavailable)?;
-        declare_topology(&channel).await?;
+        declare_topology(&channel, &self.retry_delays).await?;
         channel
             .basic_qos(prefetch, BasicQosOptions::default())
             .await
             .map_err(unavailable)?;
-        let tag = format!("inlet-worker-{}", uuid::Uuid::new_v4().simple());
+        let tag = format!("inlet-{}", uuid::Uuid::new_v4().simple());
         let inner = channel
             .basic_consume(
-                QUEUE.into(),
+                queue.into(),
                 tag.as_str().into(),
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
             )
             .await
             .map_err(unavailable)?;
+        Ok((connection, channel, inner))
+    }
+
+    /// Opens a consumer of the work queue on its own connection with `prefetch`
+    /// unacknowledged messages.
+    pub async fn consume(self: &Arc<Self>, prefetch: u16) -> Result<RabbitConsumer, QueueError> {
+        let (connection, channel, inner) = self.consume_queue(QUEUE, prefetch).await?;
         Ok(RabbitConsumer {
             connection,
             channel,
+            inner,
+            queue: self.clone(),
+        })
+    }
+
+    /// Opens a consumer of the dead-letter queue.
+    pub async fn consume_dead_letters(&self) -> Result<DeadLetterConsumer, QueueError> {
+        let (connection, channel, inner) = self.consume_queue(DEAD_LETTERS, 32).await?;
+        Ok(DeadLetterConsumer {
+            _connection: connection,
+            _channel: channel,
             inner,
         })
     }
@@ -355,6 +494,7 @@ pub struct RabbitConsumer {
     connection: Connection,
     channel: Channel,
     inner: lapin::Consumer,
+    queue: Arc<RabbitQueue>,
 }
 
 impl RabbitConsumer {
@@ -365,11 +505,14 @@ impl RabbitConsumer {
                 Err(e) => return Some(Err(unavailable(e))),
             };
             match decode(&delivery) {
-                Ok((message, redeliveries)) => {
+                Ok(decoded) => {
+                    // Crash redeliveries (x-delivery-count) count as attempts too.
+                    let attempt = decoded.attempt.saturating_add(decoded.redeliveries);
                     return Some(Ok(Delivery {
-                        message,
-                        redeliveries,
-                        acker: Acker::Rabbit(delivery.acker),
+                        message: decoded.message,
+                        attempt,
+                        first_failed_at_ms: decoded.first_failed_at_ms,
+                        acker: Acker::Rabbit(delivery.acker, self.queue.clone()),
                     }));
                 }
                 Err(e) => {
@@ -411,7 +554,16 @@ fn header_int(table: &FieldTable, key: &str) -> Option<i64> {
     }
 }
 
-fn decode(delivery: &lapin::message::Delivery) -> Result<(QueueMessage, u32), QueueError> {
+struct Decoded {
+    message: QueueMessage,
+    attempt: u32,
+    redeliveries: u32,
+    first_failed_at_ms: Option<i64>,
+    last_failed_at_ms: Option<i64>,
+    error: Option<String>,
+}
+
+fn decode(delivery: &lapin::message::Delivery) -> Result<Decoded, QueueError> {
     let props = &delivery.properties;
     let empty = FieldTable::default();
     let headers = props.headers().as_ref().unwrap_or(&empty);
@@ -432,11 +584,86 @@ fn decode(delivery: &lapin::message::Delivery) -> Result<(QueueMessage, u32), Qu
         received_at_ms: header_int(headers, H_RECEIVED_AT).ok_or_else(|| missing(H_RECEIVED_AT))?,
         body: bytes::Bytes::copy_from_slice(&delivery.data),
     };
-    // Quorum queues count earlier deliveries in `x-delivery-count`.
-    let redeliveries = header_int(headers, "x-delivery-count")
-        .and_then(|n| u32::try_from(n).ok())
-        .unwrap_or(0);
-    Ok((message, redeliveries))
+    let count = |key: &str| header_int(headers, key).and_then(|n| u32::try_from(n).ok());
+    Ok(Decoded {
+        message,
+        attempt: count(H_ATTEMPT).unwrap_or(1).max(1),
+        // Quorum queues count earlier deliveries of the same message in `x-delivery-count`.
+        redeliveries: count("x-delivery-count").unwrap_or(0),
+        first_failed_at_ms: header_int(headers, H_FIRST_FAILED),
+        last_failed_at_ms: header_int(headers, H_LAST_FAILED),
+        error: header_string(headers, H_ERROR),
+    })
+}
+
+fn truncate(error: &str) -> String {
+    error.chars().take(ERROR_CHARS).collect()
+}
+
+/// A consumer of the dead-letter queue.
+pub struct DeadLetterConsumer {
+    _connection: Connection,
+    _channel: Channel,
+    inner: lapin::Consumer,
+}
+
+/// A dead letter taken from the broker, to be archived and then acknowledged.
+pub struct DeadLetter {
+    /// What is known of the failure.
+    pub record: DeadLetterRecord,
+    acker: lapin::Acker,
+}
+
+impl DeadLetter {
+    /// Acknowledges after the record was stored.
+    pub async fn ack(self) -> Result<(), QueueError> {
+        ack(&self.acker).await
+    }
+
+    /// Gives it back (storing failed; try again later).
+    pub async fn requeue(self) -> Result<(), QueueError> {
+        requeue(&self.acker).await
+    }
+}
+
+impl DeadLetterConsumer {
+    /// The next dead letter; unreadable messages are dropped with an error log (they are not
+    /// Inlet's and cannot be replayed).
+    pub async fn next(&mut self) -> Option<Result<DeadLetter, QueueError>> {
+        loop {
+            let delivery = match self.inner.next().await? {
+                Ok(d) => d,
+                Err(e) => return Some(Err(unavailable(e))),
+            };
+            match decode(&delivery) {
+                Ok(d) => {
+                    let now = crate::domain::now_ms();
+                    let has_error = d.error.is_some();
+                    let record = DeadLetterRecord {
+                        // Without our error header the broker dead-lettered it itself.
+                        error: d.error.unwrap_or_else(|| {
+                            format!("redelivered more than {DELIVERY_LIMIT} times without being acknowledged (crash loop?)")
+                        }),
+                        // Our header counts the attempts; requeues while archiving do not.
+                        attempts: if has_error { d.attempt } else { d.attempt.saturating_add(d.redeliveries) },
+                        first_failed_at_ms: d.first_failed_at_ms.unwrap_or(now),
+                        last_failed_at_ms: d.last_failed_at_ms.unwrap_or(now),
+                        message: d.message,
+                    };
+                    return Some(Ok(DeadLetter {
+                        record,
+                        acker: delivery.acker,
+                    }));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "Dropping an unreadable dead letter.");
+                    if let Err(e) = ack(&delivery.acker).await {
+                        return Some(Err(e));
+                    }
+                }
+            }
+        }
+    }
 }
 
 pub(super) async fn ack(acker: &lapin::Acker) -> Result<(), QueueError> {

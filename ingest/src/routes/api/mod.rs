@@ -1,6 +1,7 @@
 //! The REST API under `/api/v1`, every route behind an API key.
 
 pub mod contacts;
+pub mod dead_letters;
 pub mod integrations;
 pub mod lists;
 pub mod webhook_events;
@@ -42,5 +43,10 @@ pub fn scope() -> Scope<
         .route("/v1/lists", web::get().to(lists::list))
         .route("/v1/lists", web::post().to(lists::create))
         .route("/v1/lists/{id}", web::delete().to(lists::delete))
+        .route("/v1/dead-letters", web::get().to(dead_letters::list))
+        .route(
+            "/v1/dead-letters/replay",
+            web::post().to(dead_letters::replay),
+        )
         .route("/v1/webhook-events", web::get().to(webhook_events::list))
 }

@@ -4,6 +4,8 @@ pub mod api_key;
 pub mod contact;
 pub mod contact_event;
 pub mod contact_list;
+pub mod contact_tombstone;
+pub mod dead_letter;
 pub mod integration;
 pub mod integration_secret;
 pub mod mailing_list;

@@ -21,6 +21,11 @@ pub struct Model {
     /// Epoch ms until which a consumer holds it; a crashed consumer's lease expires.
     pub lease_until: Option<i64>,
     pub lease_token: Option<String>,
+    /// When the first attempt failed (epoch ms), once one has.
+    pub first_failed_at: Option<i64>,
+    /// The last attempt's error.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub last_error: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

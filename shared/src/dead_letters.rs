@@ -1,0 +1,198 @@
+//! Dead letters in the database: stored when a delivery fails for good (directly in embedded
+//! mode; archived from the broker's dead-letter queue in production), listed, and replayed
+//! through the normal queue — where the processed-delivery record keeps effects exactly-once.
+
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use crate::db::entities::dead_letter;
+use crate::domain::{new_id, now_ms};
+use crate::providers::Provider;
+use crate::queue::{DeadLetterRecord, Queue, QueueError, QueueMessage};
+
+/// Stores (or, for a delivery that died again after a replay, refreshes) a dead letter.
+pub async fn store<C: ConnectionTrait>(db: &C, record: &DeadLetterRecord) -> Result<(), DbErr> {
+    let m = &record.message;
+    let row = dead_letter::ActiveModel {
+        id: Set(new_id("dl_")),
+        delivery_id: Set(m.delivery_id.clone()),
+        integration_id: Set(m.integration_id.clone()),
+        provider: Set(m.provider.as_str().to_owned()),
+        event_type: Set(m.event_type.clone()),
+        idempotency_key: Set(m.idempotency_key.clone()),
+        received_at: Set(m.received_at_ms),
+        body: Set(m.body.to_vec()),
+        error: Set(record.error.clone()),
+        attempts: Set(i32::try_from(record.attempts).unwrap_or(i32::MAX)),
+        first_failed_at: Set(record.first_failed_at_ms),
+        last_failed_at: Set(record.last_failed_at_ms),
+        dead_at: Set(now_ms()),
+        replayed_at: Set(None),
+        replay_count: Set(0),
+    };
+    dead_letter::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(dead_letter::Column::DeliveryId)
+                .update_columns([
+                    dead_letter::Column::Error,
+                    dead_letter::Column::Attempts,
+                    dead_letter::Column::LastFailedAt,
+                    dead_letter::Column::DeadAt,
+                    dead_letter::Column::ReplayedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// Which dead letters to list or replay.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only these ids (`dl_…`) or delivery ids (`wh_…`).
+    pub ids: Vec<String>,
+    /// Only this integration.
+    pub integration_id: Option<String>,
+    /// Only this event type.
+    pub event_type: Option<String>,
+    /// Dead at or after (epoch ms).
+    pub since_ms: Option<i64>,
+    /// Dead before (epoch ms).
+    pub until_ms: Option<i64>,
+    /// Include those already replayed (listing only; replay never repeats a replay).
+    pub include_replayed: bool,
+    /// At most this many (newest first).
+    pub limit: Option<u64>,
+}
+
+impl Filter {
+    fn condition(&self) -> Condition {
+        let mut c = Condition::all();
+        if !self.ids.is_empty() {
+            c = c.add(
+                Condition::any()
+                    .add(dead_letter::Column::Id.is_in(self.ids.clone()))
+                    .add(dead_letter::Column::DeliveryId.is_in(self.ids.clone())),
+            );
+        }
+        if let Some(id) = &self.integration_id {
+            c = c.add(dead_letter::Column::IntegrationId.eq(id.as_str()));
+        }
+        if let Some(t) = &self.event_type {
+            c = c.add(dead_letter::Column::EventType.eq(t.as_str()));
+        }
+        if let Some(since) = self.since_ms {
+            c = c.add(dead_letter::Column::DeadAt.gte(since));
+        }
+        if let Some(until) = self.until_ms {
+            c = c.add(dead_letter::Column::DeadAt.lt(until));
+        }
+        if !self.include_replayed {
+            c = c.add(dead_letter::Column::ReplayedAt.is_null());
+        }
+        c
+    }
+}
+
+/// Dead letters matching `filter`, newest first.
+pub async fn list(
+    db: &DatabaseConnection,
+    filter: &Filter,
+) -> Result<Vec<dead_letter::Model>, DbErr> {
+    let mut q = dead_letter::Entity::find()
+        .filter(filter.condition())
+        .order_by_desc(dead_letter::Column::DeadAt);
+    if let Some(limit) = filter.limit {
+        q = q.limit(limit);
+    }
+    q.all(db).await
+}
+
+/// Why a replay stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] DbErr),
+    /// The queue refused; `replayed` went through before it did.
+    #[error("queue error after {replayed} replayed: {source}")]
+    Queue {
+        /// How many were replayed before the failure.
+        replayed: usize,
+        /// The queue's error.
+        source: QueueError,
+    },
+}
+
+/// Puts the matching dead letters back on the queue (each once) and marks them replayed.
+/// Returns how many were replayed.
+pub async fn replay(
+    db: &DatabaseConnection,
+    queue: &Queue,
+    filter: &Filter,
+) -> Result<usize, ReplayError> {
+    let rows = list(
+        db,
+        &Filter {
+            include_replayed: false,
+            ..filter.clone()
+        },
+    )
+    .await?;
+    let mut replayed = 0;
+    for row in rows {
+        let Some(provider) = Provider::parse(&row.provider) else {
+            tracing::warn!(dead_letter = %row.id, "Skipping a dead letter of an unknown provider.");
+            continue;
+        };
+        let message = QueueMessage {
+            delivery_id: row.delivery_id.clone(),
+            integration_id: row.integration_id.clone(),
+            provider,
+            event_type: row.event_type.clone(),
+            idempotency_key: row.idempotency_key.clone(),
+            received_at_ms: row.received_at,
+            body: row.body.clone().into(),
+        };
+        // Mark first, publish second: if the publish fails the mark is undone, and a crash in
+        // between leaves it marked but not queued (visible with --include-replayed), never
+        // queued twice.
+        let marked = dead_letter::Entity::update_many()
+            .col_expr(
+                dead_letter::Column::ReplayedAt,
+                sea_orm::sea_query::Expr::value(now_ms()),
+            )
+            .col_expr(
+                dead_letter::Column::ReplayCount,
+                sea_orm::sea_query::Expr::value(row.replay_count.saturating_add(1)),
+            )
+            .filter(dead_letter::Column::Id.eq(row.id.as_str()))
+            .filter(dead_letter::Column::ReplayedAt.is_null())
+            .exec(db)
+            .await?;
+        if marked.rows_affected == 0 {
+            continue; // replayed concurrently by someone else
+        }
+        if let Err(source) = queue.publish(&message).await {
+            dead_letter::Entity::update_many()
+                .col_expr(
+                    dead_letter::Column::ReplayedAt,
+                    sea_orm::sea_query::Expr::value(Option::<i64>::None),
+                )
+                .col_expr(
+                    dead_letter::Column::ReplayCount,
+                    sea_orm::sea_query::Expr::value(row.replay_count),
+                )
+                .filter(dead_letter::Column::Id.eq(row.id.as_str()))
+                .exec(db)
+                .await?;
+            return Err(ReplayError::Queue { replayed, source });
+        }
+        replayed += 1;
+    }
+    Ok(replayed)
+}

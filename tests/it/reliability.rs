@@ -1,0 +1,365 @@
+//! Worker reliability against real PostgreSQL and RabbitMQ, with workers as real processes:
+//! SIGKILL and SIGTERM mid-burst, competing workers, a database outage (through a proxy the
+//! test cuts), dead letters and their replay, poison messages, and the ordering guard.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use inlet_shared::db::entities::{contact, contact_event, dead_letter, processed_delivery};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::json;
+
+use crate::helpers::*;
+use crate::processes::Process;
+use crate::proxy::TcpProxy;
+
+const WAIT: Duration = Duration::from_secs(30);
+const BURST: usize = 2000;
+
+/// Sends `n` signed customer.created events (distinct customers) with 32 in flight; every
+/// one must be answered 202.
+async fn send_burst(app: &TestApp, integration: &str, prefix: &str, n: usize) {
+    let now = now_secs();
+    let results: Vec<u16> = futures_util::stream::iter(0..n)
+        .map(|i| {
+            let body = stripe_customer_event(
+                &format!("evt_{prefix}{i:05}"),
+                "customer.created",
+                &format!("{prefix}{i:05}@example.com"),
+                "Bur St",
+                now,
+            );
+            async move { app.send_stripe(integration, &body).await.0 }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    let refused = results.iter().filter(|s| **s != 202).count();
+    assert_eq!(refused, 0, "{refused} of {n} deliveries were not accepted");
+}
+
+async fn processed(app: &TestApp) -> u64 {
+    app.count(processed_delivery::Entity).await
+}
+
+/// Every delivery of the burst applied exactly once: one processed row, one contact and one
+/// recorded event each.
+async fn assert_exactly_once(app: &TestApp, n: usize) {
+    eventually(
+        Duration::from_secs(120),
+        "every delivery processed",
+        || async { processed(app).await >= n as u64 },
+    )
+    .await;
+    // Give any duplicate work a moment to show up before counting.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(processed(app).await, n as u64, "processed deliveries");
+    assert_eq!(app.count(contact::Entity).await, n as u64, "contacts");
+    assert_eq!(
+        app.count(contact_event::Entity).await,
+        n as u64,
+        "recorded events"
+    );
+}
+
+async fn wait_for_dead_letter(app: &TestApp, delivery_id: &str) -> dead_letter::Model {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let found = dead_letter::Entity::find()
+            .filter(dead_letter::Column::DeliveryId.eq(delivery_id))
+            .one(&app.services.db)
+            .await
+            .unwrap();
+        if let Some(found) = found {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{delivery_id} was not dead-lettered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn worker_env(app: &TestApp, database_url: &str, vhost: &TestVhost) -> Vec<(&'static str, String)> {
+    let _ = app;
+    vec![
+        ("INLET_DATABASE_URL", database_url.to_owned()),
+        ("INLET_DATABASE_POOL", "4".into()),
+        ("INLET_AMQP_URL", vhost.amqp_url.clone()),
+        ("INLET_WORKER_CONCURRENCY", "8".into()),
+        ("INLET_PREFETCH", "32".into()),
+        ("INLET_RETRY_DELAYS_MS", "300,600".into()),
+        ("INLET_MAX_ATTEMPTS", "6".into()),
+        ("INLET_LOG_FORMAT", "json".into()),
+        ("RUST_LOG", "error".into()),
+    ]
+}
+
+/// Ingest in-process, no worker: workers run as processes.
+async fn ingest_only() -> (TestApp, std::sync::Arc<TestVhost>) {
+    let vhost = TestVhost::new().await;
+    let mut options = AppOptions::production();
+    options.worker = false;
+    options.vhost = Some(vhost.clone());
+    options
+        .vars
+        .push(("INLET_RETRY_DELAYS_MS".into(), "300,600".into()));
+    (spawn_app(options).await, vhost)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_killed_mid_burst_then_replaced_applies_every_event_once() {
+    let (app, vhost) = ingest_only().await;
+    let integration = app.create_stripe_integration().await;
+    send_burst(&app, &integration, "kill", BURST).await;
+    let env = worker_env(&app, &app.db.url, &vhost);
+    let first = Process::spawn("worker", &["worker"], &env);
+    eventually(WAIT, "the first worker to be busy", || async {
+        processed(&app).await >= 200
+    })
+    .await;
+    first.kill();
+    let done_before = processed(&app).await;
+    assert!(
+        done_before < BURST as u64,
+        "the kill came after the burst was done; nothing was proven"
+    );
+    let second = Process::spawn("worker", &["worker"], &env);
+    assert_exactly_once(&app, BURST).await;
+    assert_eq!(second.terminate(), Some(0));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers_on_one_queue_apply_every_event_once() {
+    let (app, vhost) = ingest_only().await;
+    let integration = app.create_stripe_integration().await;
+    let env = worker_env(&app, &app.db.url, &vhost);
+    let workers: Vec<Process> = (0..3)
+        .map(|_| Process::spawn("worker", &["worker"], &env))
+        .collect();
+    send_burst(&app, &integration, "three", BURST).await;
+    assert_exactly_once(&app, BURST).await;
+    for worker in workers {
+        assert_eq!(worker.terminate(), Some(0));
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_burst_exits_zero_and_loses_nothing() {
+    let (app, vhost) = ingest_only().await;
+    let integration = app.create_stripe_integration().await;
+    send_burst(&app, &integration, "term", BURST).await;
+    let env = worker_env(&app, &app.db.url, &vhost);
+    let first = Process::spawn("worker", &["worker"], &env);
+    eventually(WAIT, "the worker to be busy", || async {
+        processed(&app).await >= 200
+    })
+    .await;
+    assert_eq!(first.terminate(), Some(0), "exit code after SIGTERM");
+    assert!(
+        processed(&app).await < BURST as u64,
+        "SIGTERM came after the burst was done; nothing was proven"
+    );
+    let second = Process::spawn("worker", &["worker"], &env);
+    assert_exactly_once(&app, BURST).await;
+    assert_eq!(second.terminate(), Some(0));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_outage_is_retried_and_dead_letters_replay_once() {
+    let (app, vhost) = ingest_only().await;
+    let integration = app.create_stripe_integration().await;
+    let proxy = TcpProxy::start("127.0.0.1:5432").await;
+    let proxied = app
+        .db
+        .url
+        .replace("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port));
+    let env = worker_env(&app, &proxied, &vhost);
+    let worker = Process::spawn("worker", &["worker"], &env);
+    let send = |id: &'static str, email: &'static str| {
+        let body = stripe_customer_event(id, "customer.created", email, "Out Age", now_secs());
+        let app = &app;
+        let integration = integration.clone();
+        async move {
+            let (status, answer) = app.send_stripe(&integration, &body).await;
+            assert_eq!(status, 202, "{answer}");
+            answer["id"].as_str().unwrap().to_owned()
+        }
+    };
+
+    // A short outage: the delivery is retried and applied once the database is back.
+    send("evt_1Warmup", "warmup@example.com").await;
+    app.wait_for_contact("warmup@example.com", WAIT).await;
+    proxy.cut().await;
+    let brief = send("evt_1Brief", "brief@example.com").await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    proxy.restore();
+    app.wait_for_contact("brief@example.com", WAIT).await;
+    let row = app.wait_for_outcome(&brief, WAIT).await;
+    assert_eq!(row.status, "processed");
+    assert!(row.attempts > 1, "it took retries: {row:?}");
+
+    // A long outage: every attempt fails, the delivery is dead-lettered with its error, and
+    // stays safe in the broker until the database is back to archive it.
+    proxy.cut().await;
+    let long = send("evt_1Long", "long@example.com").await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    proxy.restore();
+    let dead = wait_for_dead_letter(&app, &long).await;
+    assert_eq!(dead.attempts, 6, "{dead:?}");
+    assert!(
+        dead.error
+            .starts_with("gave up after 6 attempts: database error"),
+        "{}",
+        dead.error
+    );
+    assert!(dead.first_failed_at < dead.last_failed_at);
+    assert!(app.find_contacts("long@example.com").await.is_empty());
+    let (_, listed) = app.api_get("/api/v1/dead-letters").await;
+    assert_eq!(listed[0]["deliveryId"], long.as_str(), "{listed}");
+
+    // The cause is fixed: replay applies it, once, and a second replay finds nothing to do.
+    let (code, out) = Process::run(&["dlq", "replay", "--id", &long], &env);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("Replayed 1 dead letter"), "{out}");
+    app.wait_for_contact("long@example.com", WAIT).await;
+    let (code, out) = Process::run(&["dlq", "replay", "--all"], &env);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("Replayed 0 dead letter"), "{out}");
+    let (_, out) = Process::run(&["dlq", "list", "--include-replayed"], &env);
+    assert!(out.contains(&dead.id) && out.contains("replayed"), "{out}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(processed(&app).await, 3);
+    assert_eq!(app.count(contact::Entity).await, 3);
+    assert_eq!(worker.terminate(), Some(0));
+    app.stop().await;
+}
+
+async fn poison_is_dead_lettered_at_once(options: AppOptions) {
+    let app = spawn_app(options).await;
+    let integration = app.create_stripe_integration().await;
+    // Signed and a Stripe event, but `email` is a number: the mapping cannot read it.
+    let body = json!({"id": "evt_1Poison", "object": "event", "type": "customer.created", "created": now_secs(),
+        "data": {"object": {"id": "cus_Poison", "object": "customer", "email": 12345, "name": "Poi Son"}}})
+    .to_string();
+    let (status, answer) = app.send_stripe(&integration, &body).await;
+    assert_eq!(status, 202, "{answer}");
+    let id = answer["id"].as_str().unwrap().to_owned();
+    let dead = wait_for_dead_letter(&app, &id).await;
+    assert_eq!(dead.attempts, 1, "dead-lettered at once, not retried");
+    assert!(
+        dead.error
+            .starts_with("Body is not a Stripe event: invalid type"),
+        "{}",
+        dead.error
+    );
+    app.wait_for_log_status(&id, "dead", WAIT).await;
+    let (_, listed) = app.api_get("/api/v1/dead-letters").await;
+    assert_eq!(listed[0]["eventType"], "customer.created");
+    assert_eq!(listed[0]["attempts"], 1);
+
+    // A replay goes through the normal path: still poison, so it dies again (no loop).
+    let (status, replayed) = app
+        .api_post("/api/v1/dead-letters/replay", json!({"ids": [dead.id]}))
+        .await;
+    assert_eq!(
+        (status, replayed["replayed"].as_u64()),
+        (200, Some(1)),
+        "{replayed}"
+    );
+    eventually(WAIT, "dead again after the replay", || async {
+        dead_letter::Entity::find_by_id(dead.id.clone())
+            .one(&app.services.db)
+            .await
+            .unwrap()
+            .is_some_and(|d| d.replayed_at.is_none() && d.dead_at > dead.dead_at)
+    })
+    .await;
+    assert_eq!(app.count(contact::Entity).await, 0);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_message_is_dead_lettered_at_once_rabbitmq() {
+    poison_is_dead_lettered_at_once(AppOptions::production()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_message_is_dead_lettered_at_once_embedded() {
+    poison_is_dead_lettered_at_once(AppOptions::embedded_sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn older_events_never_overwrite_newer_ones_nor_resurrect_deleted_contacts() {
+    let app = spawn_app(AppOptions::production()).await;
+    let created = app
+        .create_integration(
+            json!({"provider": "stripe", "name": "Order", "signingSecrets": [STRIPE_SECRET],
+            "events": {"customer.deleted": {"onDelete": "delete"}}}),
+        )
+        .await;
+    let integration = created["id"].as_str().unwrap().to_owned();
+    let t0 = now_secs() - 100;
+    let email = "order@example.com";
+    let send = |n: u32, kind: &'static str, name: &'static str, at: i64| {
+        let body = stripe_customer_event(&format!("evt_1Order{n}"), kind, email, name, at);
+        let app = &app;
+        let integration = integration.clone();
+        async move {
+            let (status, answer) = app.send_stripe(&integration, &body).await;
+            assert_eq!(status, 202, "{answer}");
+            app.wait_for_outcome(answer["id"].as_str().unwrap(), WAIT)
+                .await
+        }
+    };
+    send(1, "customer.created", "Ada First", t0).await;
+    send(2, "customer.updated", "Ada Newest", t0 + 20).await;
+    let late = send(3, "customer.updated", "Ada Older", t0 + 10).await;
+    assert!(late.message.contains("newer change"), "{}", late.message);
+    assert_eq!(app.find_contacts(email).await[0]["lastName"], "Newest");
+
+    send(4, "customer.deleted", "Ada Newest", t0 + 30).await;
+    assert!(app.find_contacts(email).await.is_empty(), "deleted");
+    let stale = send(5, "customer.updated", "Ada Stale", t0 + 25).await;
+    assert_eq!(stale.status, "ignored");
+    assert!(stale.message.contains("deleted"), "{}", stale.message);
+    assert!(
+        app.find_contacts(email).await.is_empty(),
+        "a stale event must not resurrect the contact"
+    );
+
+    send(6, "customer.created", "Ada Again", t0 + 40).await;
+    assert_eq!(
+        app.find_contacts(email).await[0]["lastName"],
+        "Again",
+        "a newer creation brings it back"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_queue_declares_its_delivery_limit_and_dead_letter_target() {
+    let vhost = TestVhost::new().await;
+    let mut options = AppOptions::production();
+    options.vhost = Some(vhost.clone());
+    let app = spawn_app(options).await;
+    let url = format!(
+        "http://guest:guest@127.0.0.1:15672/api/queues/{}/inlet.webhooks",
+        vhost.name
+    );
+    let queue: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+    let args = &queue["arguments"];
+    assert_eq!(args["x-queue-type"], "quorum");
+    assert_eq!(
+        args["x-delivery-limit"],
+        inlet_shared::queue::rabbitmq::DELIVERY_LIMIT
+    );
+    assert_eq!(args["x-dead-letter-exchange"], "inlet.dead-letters");
+    assert_eq!(args["x-dead-letter-strategy"], "at-least-once");
+    assert_eq!(queue["durable"], true);
+    app.stop().await;
+}
