@@ -363,3 +363,74 @@ async fn work_queue_declares_its_delivery_limit_and_dead_letter_target() {
     assert_eq!(queue["durable"], true);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_queue_retries_after_a_delay_dead_letters_and_replays_once() {
+    let mut options = AppOptions::embedded_sqlite();
+    options.worker = false;
+    let app = spawn_app(options).await;
+    let integration = app.create_stripe_integration().await;
+    let body = stripe_customer_event(
+        "evt_1EmbeddedRetry",
+        "customer.created",
+        "embedded@example.com",
+        "Em Bed",
+        now_secs(),
+    );
+    let (status, answer) = app.send_stripe(&integration, &body).await;
+    assert_eq!(status, 202, "{answer}");
+
+    // Taken, failed: it comes back only after the delay, as attempt 2, with its first failure.
+    let mut consumer = app.services.queue.consume(8).await.unwrap();
+    let first = consumer.next().await.unwrap().unwrap();
+    assert_eq!((first.attempt, first.first_failed_at_ms), (1, None));
+    let failed_at = std::time::Instant::now();
+    first
+        .retry_later(
+            Duration::from_millis(800),
+            "database error: connection refused",
+        )
+        .await
+        .unwrap();
+    let second = consumer.next().await.unwrap().unwrap();
+    assert!(
+        failed_at.elapsed() >= Duration::from_millis(700),
+        "came back after {:?}",
+        failed_at.elapsed()
+    );
+    assert_eq!(second.attempt, 2);
+    assert!(second.first_failed_at_ms.is_some());
+
+    // Failed for good: stored with its error and attempts, and gone from the queue.
+    second
+        .dead_letter("gave up after 2 attempts: database error: connection refused")
+        .await
+        .unwrap();
+    consumer.close().await;
+    assert_eq!(app.services.queue.depth().await.unwrap(), 0);
+    let dead = wait_for_dead_letter(&app, answer["id"].as_str().unwrap()).await;
+    assert_eq!(dead.attempts, 2);
+    assert!(dead.error.contains("connection refused"));
+    assert!(app.find_contacts("embedded@example.com").await.is_empty());
+
+    // Replayed with the CLI, applied once by a worker; a second replay finds nothing.
+    let env = vec![
+        ("INLET_DATABASE_URL", app.db.url.clone()),
+        ("RUST_LOG", "error".to_owned()),
+    ];
+    let (code, out) = Process::run(&["dlq", "replay", "--integration", &integration], &env);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("Replayed 1 dead letter"), "{out}");
+    let db = app.db.clone();
+    app.stop().await;
+    let mut options = AppOptions::embedded_sqlite();
+    options.db = Some(db);
+    let worker = spawn_app(options).await;
+    worker.wait_for_contact("embedded@example.com", WAIT).await;
+    let (code, out) = Process::run(&["dlq", "replay", "--all"], &env);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("Replayed 0 dead letter"), "{out}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(processed(&worker).await, 1);
+    worker.stop().await;
+}
