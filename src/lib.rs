@@ -12,6 +12,7 @@ use anyhow::Context;
 use inlet_migrations::{Migrator, MigratorTrait};
 use inlet_shared::config::Config;
 use inlet_shared::integrations::IntegrationCache;
+use inlet_shared::metrics::Metrics;
 use inlet_shared::queue::embedded::EmbeddedQueue;
 use inlet_shared::queue::rabbitmq::RabbitQueue;
 use inlet_shared::queue::{Queue, QueueError};
@@ -35,6 +36,8 @@ pub struct Services {
     pub queue: Queue,
     /// Integrations in memory.
     pub cache: IntegrationCache,
+    /// The process's metrics (shared by ingest and worker in `serve`).
+    pub metrics: Arc<Metrics>,
 }
 
 /// Connects to the database (waiting for it to come up).
@@ -82,6 +85,7 @@ pub async fn connect(config: Config, run_migrations: bool) -> anyhow::Result<Ser
         db,
         queue,
         cache,
+        metrics: Metrics::new(),
     })
 }
 
@@ -118,6 +122,7 @@ pub fn start_ingest(
             services.db.clone(),
             shutdown.clone(),
         ),
+        metrics: services.metrics.clone(),
     };
     listener.set_nonblocking(true)?;
     let app = inlet_ingest::Application::build(state, listener)?;
@@ -126,7 +131,11 @@ pub fn start_ingest(
 }
 
 /// Starts a worker; the task ends after `shutdown`, once in-flight deliveries are done.
-pub fn start_worker(services: &Services, shutdown: CancellationToken) -> JoinHandle<()> {
+/// With `INLET_WORKER_LISTEN` set, it also serves `/metrics` and `/health/*` there.
+pub fn start_worker(
+    services: &Services,
+    shutdown: CancellationToken,
+) -> std::io::Result<JoinHandle<()>> {
     let worker = inlet_worker::Worker::new(
         services.db.clone(),
         services.queue.clone(),
@@ -137,10 +146,29 @@ pub fn start_worker(services: &Services, shutdown: CancellationToken) -> JoinHan
             delays: services.config.retry_delays.clone(),
             max_attempts: services.config.max_attempts,
         },
+        services.metrics.clone(),
     );
     // Picks up settings changed by other processes (one cheap aggregate query per tick).
     services
         .cache
         .spawn_refresher(services.config.cache_refresh, shutdown.clone());
-    tokio::spawn(worker.run_until_stopped(shutdown))
+    if let Some(addr) = services.config.worker_listen {
+        let listener = TcpListener::bind(addr)?;
+        let ops = inlet_ingest::routes::health::Ops {
+            db: services.db.clone(),
+            queue: services.queue.clone(),
+            metrics: services.metrics.clone(),
+            log_dropped: None,
+        };
+        let server = inlet_ingest::routes::health::ops_server(ops, listener)?;
+        let handle = server.handle();
+        let stop = shutdown.clone();
+        tokio::spawn(server);
+        tokio::spawn(async move {
+            stop.cancelled().await;
+            handle.stop(true).await;
+        });
+        tracing::info!(%addr, "Worker metrics and health listening.");
+    }
+    Ok(tokio::spawn(worker.run_until_stopped(shutdown)))
 }

@@ -128,7 +128,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 embedded_queue = services.config.embedded_queue(),
                 "Inlet is listening."
             );
-            let worker = with_worker.then(|| inlet::start_worker(&services, shutdown.clone()));
+            let worker = with_worker
+                .then(|| inlet::start_worker(&services, shutdown.clone()))
+                .transpose()?;
             let served = http.await.context("HTTP task failed")?;
             shutdown.cancel();
             if let Some(worker) = worker {
@@ -157,7 +159,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Worker => {
             let services = inlet::connect(config, false).await?;
             let shutdown = shutdown_on_signals();
-            inlet::start_worker(&services, shutdown)
+            inlet::start_worker(&services, shutdown)?
                 .await
                 .context("worker task failed")
         }

@@ -20,10 +20,17 @@ impl Application {
     pub fn build(state: AppState, listener: TcpListener) -> std::io::Result<Self> {
         let port = listener.local_addr()?.port();
         let workers = state.config.http_workers;
+        let ops = web::Data::new(crate::routes::health::Ops {
+            db: state.db.clone(),
+            queue: state.queue.clone(),
+            metrics: state.metrics.clone(),
+            log_dropped: Some(state.delivery_log.clone()),
+        });
         let data = web::Data::new(state);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .app_data(ops.clone())
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
         })

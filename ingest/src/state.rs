@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use inlet_shared::config::Config;
 use inlet_shared::integrations::IntegrationCache;
+use inlet_shared::metrics::Metrics;
 use inlet_shared::queue::Queue;
 use sea_orm::DatabaseConnection;
 
@@ -22,4 +23,6 @@ pub struct AppState {
     pub cache: IntegrationCache,
     /// The webhook log writer (off the hot path).
     pub delivery_log: Arc<DeliveryLog>,
+    /// The process's metrics.
+    pub metrics: Arc<Metrics>,
 }

@@ -7,6 +7,7 @@ pub mod db;
 pub mod dead_letters;
 pub mod domain;
 pub mod integrations;
+pub mod metrics;
 pub mod providers;
 pub mod queue;
 pub mod retry;

@@ -289,7 +289,7 @@ pub async fn spawn_app(options: AppOptions) -> TestApp {
         inlet::start_ingest(&services, listener, shutdown.clone()).expect("start ingest");
     let worker = options
         .worker
-        .then(|| inlet::start_worker(&services, shutdown.clone()));
+        .then(|| inlet::start_worker(&services, shutdown.clone()).expect("start worker"));
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         api_key,

@@ -127,7 +127,10 @@ async fn ingest_and_worker_processes_turn_a_signed_event_into_a_contact() {
     assert!(migrate.success(), "inlet migrate failed");
 
     let ingest = Process::spawn("ingest", &["ingest"], &env);
-    let worker = Process::spawn("worker", &["worker"], &env);
+    let worker_port = free_port();
+    let mut worker_env = env.clone();
+    worker_env.push(("INLET_WORKER_LISTEN", format!("127.0.0.1:{worker_port}")));
+    let worker = Process::spawn("worker", &["worker"], &worker_env);
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     eventually(Duration::from_secs(30), "ingest ready", || async {
@@ -193,6 +196,50 @@ async fn ingest_and_worker_processes_turn_a_signed_event_into_a_contact() {
     let found = find().await;
     assert_eq!(found["firstName"], "Olga");
     assert_eq!(found["source"], "Stripe webhook");
+
+    // Both processes expose what they did.
+    let scrape = |url: String| {
+        let client = client.clone();
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .expect("scrape")
+                .text()
+                .await
+                .expect("text")
+        }
+    };
+    let ingest_metrics = scrape(format!("{base}/metrics")).await;
+    assert!(
+        ingest_metrics.contains("inlet_webhooks_accepted_total{provider=\"stripe\"} 1"),
+        "{ingest_metrics}"
+    );
+    assert!(
+        ingest_metrics.contains("inlet_ingest_latency_seconds_count"),
+        "{ingest_metrics}"
+    );
+    let worker_base = format!("http://127.0.0.1:{worker_port}");
+    let worker_metrics = scrape(format!("{worker_base}/metrics")).await;
+    assert!(
+        worker_metrics.contains("inlet_deliveries_processed_total{outcome=\"processed\"} 1"),
+        "{worker_metrics}"
+    );
+    assert!(
+        worker_metrics.contains("inlet_queue_depth 0"),
+        "{worker_metrics}"
+    );
+    assert!(
+        worker_metrics.contains("inlet_end_to_end_latency_seconds_count 1"),
+        "{worker_metrics}"
+    );
+    let ready = client
+        .get(format!("{worker_base}/health/ready"))
+        .send()
+        .await
+        .expect("ready");
+    assert_eq!(ready.status().as_u16(), 200);
 
     assert_eq!(
         worker.terminate(),

@@ -4,7 +4,10 @@
 
 use inlet_shared::db::entities::{processed_delivery, webhook_log};
 use inlet_shared::domain::now_ms;
+use std::sync::Arc;
+
 use inlet_shared::integrations::IntegrationCache;
+use inlet_shared::metrics::{Metrics, label};
 use inlet_shared::providers::Mapping;
 use inlet_shared::queue::{Delivery, QueueMessage, RetryPolicy};
 use sea_orm::sea_query::OnConflict;
@@ -32,12 +35,23 @@ pub struct Handler {
     db: DatabaseConnection,
     cache: IntegrationCache,
     retry: RetryPolicy,
+    metrics: Arc<Metrics>,
 }
 
 impl Handler {
     /// A handler writing to `db`, reading integrations from `cache`, retrying per `retry`.
-    pub fn new(db: DatabaseConnection, cache: IntegrationCache, retry: RetryPolicy) -> Self {
-        Self { db, cache, retry }
+    pub fn new(
+        db: DatabaseConnection,
+        cache: IntegrationCache,
+        retry: RetryPolicy,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            db,
+            cache,
+            retry,
+            metrics,
+        }
     }
 
     /// Processes, then acks, retries later, or dead-letters.
@@ -49,9 +63,26 @@ impl Handler {
     ))]
     pub async fn handle(&self, delivery: Delivery) {
         let attempt = delivery.attempt;
+        let started = std::time::Instant::now();
         let error = match self.process(&delivery.message, attempt).await {
             Ok(outcome) => {
                 tracing::debug!(?outcome, "Applied delivery.");
+                let name = match outcome {
+                    Outcome::Processed(_) => "processed",
+                    Outcome::Ignored(_) => "ignored",
+                    Outcome::Duplicate => "duplicate",
+                };
+                self.metrics
+                    .processed
+                    .get_or_create(&label("outcome", name))
+                    .inc();
+                self.metrics
+                    .apply_latency
+                    .observe(started.elapsed().as_secs_f64());
+                let waited = now_ms().saturating_sub(delivery.message.received_at_ms);
+                self.metrics
+                    .end_to_end_latency
+                    .observe(waited as f64 / 1000.0);
                 if let Err(e) = delivery.ack().await {
                     tracing::warn!(error = %e, "Ack failed; the delivery will come again and be deduplicated.");
                 }
@@ -68,6 +99,7 @@ impl Handler {
                 "Attempt {attempt} failed: {reason}. Retrying in {} s.",
                 delay.as_secs()
             );
+            self.metrics.retried.inc();
             // Best effort: the database may be what is failing.
             let _ = record(&self.db, &message, "failed", &text, attempt).await;
             if let Err(e) = delivery.retry_later(delay, &reason).await {
@@ -81,6 +113,7 @@ impl Handler {
             reason
         };
         tracing::error!(error = %reason, "Dead-lettering the delivery.");
+        self.metrics.dead_lettered.inc();
         let _ = record(
             &self.db,
             &message,

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use inlet_shared::integrations::IntegrationCache;
+use inlet_shared::metrics::Metrics;
 use inlet_shared::queue::{Queue, RetryPolicy};
 use sea_orm::DatabaseConnection;
 use tokio::sync::Semaphore;
@@ -41,10 +42,11 @@ impl Worker {
         concurrency: usize,
         prefetch: u16,
         retry: RetryPolicy,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             queue,
-            handler: Arc::new(Handler::new(db.clone(), cache, retry)),
+            handler: Arc::new(Handler::new(db.clone(), cache, retry, metrics)),
             db,
             concurrency: concurrency.max(1),
             prefetch,

@@ -1,9 +1,28 @@
-//! Liveness and readiness.
+//! Liveness, readiness and metrics: served by ingest and by a worker's ops server.
 
-use actix_web::{HttpResponse, web};
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use inlet_shared::db::entities::dead_letter;
+use inlet_shared::metrics::Metrics;
+use inlet_shared::queue::Queue;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
 
-use crate::state::AppState;
+/// What health and metrics look at.
+#[derive(Clone)]
+pub struct Ops {
+    /// The database.
+    pub db: DatabaseConnection,
+    /// The queue.
+    pub queue: Queue,
+    /// The process's metrics.
+    pub metrics: Arc<Metrics>,
+    /// Entries the webhook log dropped (ingest only).
+    pub log_dropped: Option<Arc<crate::delivery_log::DeliveryLog>>,
+}
 
 /// `GET /health/live`: the process answers.
 pub async fn live() -> HttpResponse {
@@ -11,9 +30,9 @@ pub async fn live() -> HttpResponse {
 }
 
 /// `GET /health/ready`: 200 when the database and the queue are reachable, 503 otherwise.
-pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    let database = state.db.ping().await.is_ok();
-    let queue = state.queue.check().await.is_ok();
+pub async fn ready(ops: web::Data<Ops>) -> HttpResponse {
+    let database = ops.db.ping().await.is_ok();
+    let queue = ops.queue.check().await.is_ok();
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
     let body = json!({
         "status": word(database && queue),
@@ -25,4 +44,48 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     } else {
         HttpResponse::ServiceUnavailable().json(body)
     }
+}
+
+/// `GET /metrics`: Prometheus text format. Queue depth and the dead-letter count are read
+/// now; a source that cannot be read keeps its last value.
+pub async fn metrics(ops: web::Data<Ops>) -> HttpResponse {
+    if let Ok(depth) = ops.queue.depth().await {
+        ops.metrics
+            .queue_depth
+            .set(i64::try_from(depth).unwrap_or(i64::MAX));
+    }
+    let dead = dead_letter::Entity::find()
+        .filter(dead_letter::Column::ReplayedAt.is_null())
+        .count(&ops.db)
+        .await;
+    if let Ok(dead) = dead {
+        ops.metrics
+            .dead_letters
+            .set(i64::try_from(dead).unwrap_or(i64::MAX));
+    }
+    if let Some(log) = &ops.log_dropped {
+        ops.metrics
+            .log_dropped
+            .set(i64::try_from(log.dropped()).unwrap_or(i64::MAX));
+    }
+    HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(ops.metrics.render())
+}
+
+/// A worker's small HTTP server: `/metrics`, `/health/live`, `/health/ready`.
+pub fn ops_server(ops: Ops, listener: TcpListener) -> std::io::Result<Server> {
+    let data = web::Data::new(ops);
+    listener.set_nonblocking(true)?;
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .route("/metrics", web::get().to(metrics))
+            .route("/health/live", web::get().to(live))
+            .route("/health/ready", web::get().to(ready))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run())
 }

@@ -11,6 +11,7 @@ use bytes::BytesMut;
 use futures_util::StreamExt;
 use inlet_shared::domain::{new_id, now_ms};
 use inlet_shared::integrations::IntegrationRuntime;
+use inlet_shared::metrics::label;
 use inlet_shared::providers::Headers;
 use inlet_shared::queue::{QueueError, QueueMessage};
 
@@ -74,10 +75,18 @@ pub async fn receive(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, IngestError> {
+    let started = std::time::Instant::now();
+    let metrics = &state.metrics;
     let Some(integration) = state.cache.get(path.as_str()) else {
         tracing::debug!(reason = "unknown_integration", "Rejected webhook.");
+        metrics
+            .rejected
+            .get_or_create(&label("reason", "unknown_integration"))
+            .inc();
         return Err(IngestError::UnknownIntegration);
     };
+    let provider = label("provider", integration.provider.as_str());
+    metrics.received.get_or_create(&provider).inc();
     let received_at_ms = now_ms();
     let delivery_id = new_id("wh_");
     let mut seen = Seen::default();
@@ -101,8 +110,14 @@ pub async fn receive(
         message,
         received_at_ms,
     };
-    match result {
+    let response = match result {
         Ok(decision) => {
+            let counter = if decision.log_status == "accepted" {
+                &metrics.accepted
+            } else {
+                &metrics.ignored
+            };
+            counter.get_or_create(&provider).inc();
             state
                 .delivery_log
                 .record(entry(decision.log_status, decision.message.clone()));
@@ -115,12 +130,20 @@ pub async fn receive(
         }
         Err(e) => {
             tracing::debug!(reason = e.reason(), "Rejected webhook.");
+            metrics
+                .rejected
+                .get_or_create(&label("reason", e.reason()))
+                .inc();
             state
                 .delivery_log
                 .record_rejected(e.reason(), entry("rejected", e.to_string()));
             Err(e)
         }
-    }
+    };
+    metrics
+        .ingest_latency
+        .observe(started.elapsed().as_secs_f64());
+    response
 }
 
 async fn decide(

@@ -1,0 +1,181 @@
+//! Prometheus metrics shared by ingest and workers (`GET /metrics`, text format).
+//! One registry per process; `inlet serve` shares it between its ingest and worker.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Label pairs of a metric.
+pub type Labels = Vec<(&'static str, String)>;
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms … ~16 s.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+/// Every metric Inlet exposes.
+pub struct Metrics {
+    registry: Registry,
+    /// Webhook deliveries received, by provider.
+    pub received: Family<Labels, Counter>,
+    /// Deliveries durably enqueued (answered 202), by provider.
+    pub accepted: Family<Labels, Counter>,
+    /// Deliveries answered 2xx but not enqueued (unsupported, disabled, other table).
+    pub ignored: Family<Labels, Counter>,
+    /// Deliveries refused, by reason.
+    pub rejected: Family<Labels, Counter>,
+    /// Time to answer a webhook delivery.
+    pub ingest_latency: Histogram,
+    /// Deliveries a worker finished, by outcome (processed, ignored, duplicate).
+    pub processed: Family<Labels, Counter>,
+    /// Deliveries scheduled for another attempt.
+    pub retried: Counter,
+    /// Deliveries sent to the dead letters.
+    pub dead_lettered: Counter,
+    /// Time a worker spends applying one delivery.
+    pub apply_latency: Histogram,
+    /// From receipt at ingest to effects committed.
+    pub end_to_end_latency: Histogram,
+    /// Messages waiting in the work queue (read when scraped).
+    pub queue_depth: Gauge,
+    /// Dead letters not yet replayed (read when scraped).
+    pub dead_letters: Gauge,
+    /// Webhook log entries not written (capped rejections, full buffer).
+    pub log_dropped: Gauge,
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Arc<Self> {
+        let mut registry = Registry::with_prefix("inlet");
+        let m = Self {
+            received: Family::default(),
+            accepted: Family::default(),
+            ignored: Family::default(),
+            rejected: Family::default(),
+            ingest_latency: latency_histogram(),
+            processed: Family::default(),
+            retried: Counter::default(),
+            dead_lettered: Counter::default(),
+            apply_latency: latency_histogram(),
+            end_to_end_latency: latency_histogram(),
+            queue_depth: Gauge::default(),
+            dead_letters: Gauge::default(),
+            log_dropped: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "webhooks_received",
+            "Webhook deliveries received",
+            m.received.clone(),
+        );
+        registry.register(
+            "webhooks_accepted",
+            "Deliveries durably enqueued (202)",
+            m.accepted.clone(),
+        );
+        registry.register(
+            "webhooks_ignored",
+            "Deliveries answered 2xx without processing",
+            m.ignored.clone(),
+        );
+        registry.register(
+            "webhooks_rejected",
+            "Deliveries refused, by reason",
+            m.rejected.clone(),
+        );
+        registry.register(
+            "ingest_latency_seconds",
+            "Time to answer a delivery",
+            m.ingest_latency.clone(),
+        );
+        registry.register(
+            "deliveries_processed",
+            "Deliveries a worker finished, by outcome",
+            m.processed.clone(),
+        );
+        registry.register(
+            "deliveries_retried",
+            "Deliveries scheduled for another attempt",
+            m.retried.clone(),
+        );
+        registry.register(
+            "deliveries_dead_lettered",
+            "Deliveries sent to the dead letters",
+            m.dead_lettered.clone(),
+        );
+        registry.register(
+            "apply_latency_seconds",
+            "Time to apply one delivery",
+            m.apply_latency.clone(),
+        );
+        registry.register(
+            "end_to_end_latency_seconds",
+            "From receipt to effects committed",
+            m.end_to_end_latency.clone(),
+        );
+        registry.register(
+            "queue_depth",
+            "Messages waiting in the work queue",
+            m.queue_depth.clone(),
+        );
+        registry.register(
+            "dead_letters",
+            "Dead letters not yet replayed",
+            m.dead_letters.clone(),
+        );
+        registry.register(
+            "webhook_log_dropped",
+            "Webhook log entries not written",
+            m.log_dropped.clone(),
+        );
+        Arc::new(Self { registry, ..m })
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+/// One label.
+pub fn label(name: &'static str, value: impl Into<String>) -> Labels {
+    vec![(name, value.into())]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_show_in_the_text_format() {
+        let m = Metrics::new();
+        m.rejected.get_or_create(&label("reason", "no_match")).inc();
+        m.accepted
+            .get_or_create(&label("provider", "stripe"))
+            .inc_by(3);
+        m.ingest_latency.observe(0.002);
+        let text = m.render();
+        assert!(
+            text.contains("inlet_webhooks_rejected_total{reason=\"no_match\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("inlet_webhooks_accepted_total{provider=\"stripe\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("inlet_ingest_latency_seconds_count 1"),
+            "{text}"
+        );
+    }
+}
