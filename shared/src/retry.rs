@@ -36,14 +36,11 @@ where
     .await
 }
 
-/// Delay before message-level attempt `attempt` (1-based): exponential from `base`, capped at
-/// `max`, with ±25 % jitter so retries of a burst do not arrive together.
-pub fn message_delay(attempt: u32, base: Duration, max: Duration) -> Duration {
+/// `delay` shortened by up to 20 % at random, so the retries of a failed burst do not all
+/// come back at the same moment.
+pub fn jittered(delay: Duration) -> Duration {
     use rand::Rng;
-    let exp = base.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(20)));
-    let capped = exp.min(max);
-    let jitter = rand::rng().random_range(0.75..=1.25);
-    capped.mul_f64(jitter)
+    delay.mul_f64(rand::rng().random_range(0.8..=1.0))
 }
 
 #[cfg(test)]
@@ -84,13 +81,13 @@ mod tests {
     }
 
     #[test]
-    fn message_delays_grow_and_are_capped() {
-        let base = Duration::from_secs(10);
-        let max = Duration::from_secs(600);
-        let first = message_delay(1, base, max);
-        assert!(first >= Duration::from_millis(7500) && first <= Duration::from_millis(12500));
-        let fourth = message_delay(4, base, max);
-        assert!(fourth >= Duration::from_secs(60) && fourth <= Duration::from_secs(100));
-        assert!(message_delay(30, base, max) <= Duration::from_secs(750));
+    fn jitter_stays_within_a_fifth_below() {
+        for _ in 0..100 {
+            let d = jittered(Duration::from_secs(10));
+            assert!(
+                d >= Duration::from_secs(8) && d <= Duration::from_secs(10),
+                "{d:?}"
+            );
+        }
     }
 }

@@ -207,7 +207,8 @@ async fn database_outage_is_retried_and_dead_letters_replay_once() {
     // stays safe in the broker until the database is back to archive it.
     proxy.cut().await;
     let long = send("evt_1Long", "long@example.com").await;
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Six attempts with 300/600 ms between them (and brief in-process retries) fit in 7 s.
+    tokio::time::sleep(Duration::from_secs(7)).await;
     proxy.restore();
     let dead = wait_for_dead_letter(&app, &long).await;
     assert_eq!(dead.attempts, 6, "{dead:?}");

@@ -10,6 +10,7 @@ use inlet_shared::integrations::IntegrationCache;
 use inlet_shared::metrics::{Metrics, label};
 use inlet_shared::providers::Mapping;
 use inlet_shared::queue::{Delivery, QueueMessage, RetryPolicy};
+use inlet_shared::retry;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
@@ -18,6 +19,9 @@ use sea_orm::{
 
 use crate::contacts;
 use crate::error::WorkerError;
+
+/// How long a delivery is retried in-process before it goes back to the queue.
+const IN_PROCESS_RETRY: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// What processing a delivery ended in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +68,13 @@ impl Handler {
     pub async fn handle(&self, delivery: Delivery) {
         let attempt = delivery.attempt;
         let started = std::time::Instant::now();
-        let error = match self.process(&delivery.message, attempt).await {
+        // Brief hiccups (a lock, a lost connection, two workers creating the same contact)
+        // are retried here for a moment; longer trouble goes back to the queue with a delay.
+        let result = retry::retry_transient(IN_PROCESS_RETRY, WorkerError::is_transient, || {
+            self.process(&delivery.message, attempt)
+        })
+        .await;
+        let error = match result {
             Ok(outcome) => {
                 tracing::debug!(?outcome, "Applied delivery.");
                 let name = match outcome {
@@ -93,7 +103,7 @@ impl Handler {
         let message = delivery.message.clone();
         let reason = error.to_string();
         if error.is_transient() && !self.retry.exhausted(attempt) {
-            let delay = self.retry.delay_after(attempt);
+            let delay = retry::jittered(self.retry.delay_after(attempt));
             tracing::warn!(error = %reason, retry_in_ms = delay.as_millis() as u64, "Transient failure; retrying later.");
             let text = format!(
                 "Attempt {attempt} failed: {reason}. Retrying in {} s.",

@@ -310,11 +310,9 @@ impl RabbitQueue {
             H_ERROR.into(),
             AMQPValue::LongString(truncate(error).into()),
         );
-        // Jitter below the queue's TTL spreads a failed burst's retries.
-        let jittered = delay
-            .min(level)
-            .mul_f64(rand::Rng::random_range(&mut rand::rng(), 0.8..=1.0));
-        let expiration = jittered.as_millis().max(1).to_string();
+        // The caller's delay is already jittered below the ladder value; messages expire
+        // individually (per-message expiration) at most at the queue's TTL.
+        let expiration = delay.min(level).as_millis().max(1).to_string();
         self.publish_to("", &retry_queue(level), message, extra, Some(expiration))
             .await
     }
