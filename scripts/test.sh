@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # The whole test suite: starts (or installs) PostgreSQL and RabbitMQ when they are not
-# running, then runs every unit and integration test of the workspace and closes with one
-# line counting them all.
+# running, installs the Loops SDK that the API test drives, then runs every unit and
+# integration test of the workspace and closes with one line counting them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh
+# The Loops SDK test drives the API with the official npm package.
+if ! command -v npm >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+npm ci --prefix tests/sdk --no-audit --no-fund --loglevel=error
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e

@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261127_000001_initial;
 mod m20261127_000002_lists_events;
 mod m20261127_000003_reliability;
+mod m20261127_000004_api_idempotency;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_initial::Migration),
             Box::new(m20261127_000002_lists_events::Migration),
             Box::new(m20261127_000003_reliability::Migration),
+            Box::new(m20261127_000004_api_idempotency::Migration),
         ]
     }
 }

@@ -70,6 +70,8 @@ pub struct Config {
     pub max_attempts: u32,
     /// `INLET_WORKER_LISTEN` [unset]: address of a worker's /metrics and /health server.
     pub worker_listen: Option<SocketAddr>,
+    /// `INLET_TEAM_NAME` [Inlet]: the team name `GET /api/v1/api-key` reports.
+    pub team_name: String,
     /// `INLET_HTTP_WORKERS` [number of cores]: HTTP worker threads.
     pub http_workers: usize,
     /// `INLET_LOG_FORMAT` [pretty on a terminal, else json].
@@ -178,6 +180,7 @@ impl Config {
                 "INLET_CACHE_REFRESH_MS",
             )?),
             http_workers: positive(get("INLET_HTTP_WORKERS"), cores, "INLET_HTTP_WORKERS")?,
+            team_name: get("INLET_TEAM_NAME").unwrap_or("Inlet").to_owned(),
             retry_delays: retry_delays(get("INLET_RETRY_DELAYS_MS"))?,
             max_attempts: positive(get("INLET_MAX_ATTEMPTS"), 8, "INLET_MAX_ATTEMPTS")?,
             worker_listen: get("INLET_WORKER_LISTEN")

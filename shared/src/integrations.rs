@@ -137,6 +137,11 @@ impl IntegrationRuntime {
     pub fn settings(&self, event_type: &str) -> EventSettings {
         self.events.get(event_type).cloned().unwrap_or_default()
     }
+
+    /// Whether an event type is turned on (the hot path's check; no allocation).
+    pub fn enabled(&self, event_type: &str) -> bool {
+        self.events.get(event_type).is_none_or(|s| s.enabled)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -3,6 +3,7 @@
 
 pub mod apikeys;
 pub mod config;
+pub mod contacts;
 pub mod db;
 pub mod dead_letters;
 pub mod domain;

@@ -3,6 +3,7 @@
 // Tests fail by panicking: unwrap and expect are the point here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod api;
 mod helpers;
 mod platforms;
 mod processes;

@@ -2,11 +2,7 @@
 //! contact by its key, creates/updates/deletes it under the integration's settings, applies
 //! mailing lists, remembers Stripe customer ids, and records the events workflows start from.
 
-use std::collections::BTreeMap;
-
-use inlet_shared::db::entities::{
-    contact, contact_event, contact_list, contact_tombstone, stripe_customer,
-};
+use inlet_shared::db::entities::{contact, contact_tombstone, stripe_customer};
 use inlet_shared::domain::{new_id, now_ms};
 use inlet_shared::integrations::{EventSettings, OnDelete};
 use inlet_shared::providers::{ContactAction, ContactChange, ContactKey, Provider};
@@ -223,7 +219,7 @@ async fn create<C: ConnectionTrait>(
     contact::Entity::insert(row)
         .exec_without_returning(db)
         .await?;
-    apply_lists(db, &id, &source.settings.mailing_lists).await?;
+    inlet_shared::contacts::apply_lists(db, &id, &source.settings.mailing_lists).await?;
     Ok(Applied::Created(id))
 }
 
@@ -269,7 +265,7 @@ async fn update<C: ConnectionTrait>(
     row.last_event_at = Set(change.occurred_at_ms);
     row.updated_at = Set(now_ms());
     row.update(db).await?;
-    apply_lists(db, &id, &source.settings.mailing_lists).await?;
+    inlet_shared::contacts::apply_lists(db, &id, &source.settings.mailing_lists).await?;
     Ok(Applied::Updated(id))
 }
 
@@ -283,7 +279,6 @@ async fn delete<C: ConnectionTrait>(
         return Ok(Applied::Stale(existing.id));
     }
     let id = existing.id.clone();
-    let (existing_email, existing_user_id) = (existing.email.clone(), existing.user_id.clone());
     match source.settings.on_delete {
         OnDelete::Unsubscribe => {
             let mut row: contact::ActiveModel = existing.into();
@@ -294,75 +289,10 @@ async fn delete<C: ConnectionTrait>(
             Ok(Applied::Unsubscribed(id))
         }
         OnDelete::Delete => {
-            contact_list::Entity::delete_many()
-                .filter(contact_list::Column::ContactId.eq(id.as_str()))
-                .exec(db)
-                .await?;
-            contact_event::Entity::delete_many()
-                .filter(contact_event::Column::ContactId.eq(id.as_str()))
-                .exec(db)
-                .await?;
-            stripe_customer::Entity::delete_many()
-                .filter(stripe_customer::Column::ContactId.eq(id.as_str()))
-                .exec(db)
-                .await?;
-            contact::Entity::delete_by_id(id.clone()).exec(db).await?;
-            let tombstone = contact_tombstone::ActiveModel {
-                email: Set(existing_email),
-                user_id: Set(existing_user_id),
-                deleted_at: Set(change.occurred_at_ms),
-                ..Default::default()
-            };
-            contact_tombstone::Entity::insert(tombstone)
-                .on_conflict(
-                    OnConflict::column(contact_tombstone::Column::Email)
-                        .update_columns([
-                            contact_tombstone::Column::UserId,
-                            contact_tombstone::Column::DeletedAt,
-                        ])
-                        .to_owned(),
-                )
-                .exec_without_returning(db)
-                .await?;
+            inlet_shared::contacts::delete(db, &existing, change.occurred_at_ms).await?;
             Ok(Applied::Deleted(id))
         }
     }
-}
-
-/// Subscribes (`true`) or removes (`false`) the contact for each list.
-pub async fn apply_lists<C: ConnectionTrait>(
-    db: &C,
-    contact_id: &str,
-    lists: &BTreeMap<String, bool>,
-) -> Result<(), DbErr> {
-    for (list_id, subscribe) in lists {
-        if *subscribe {
-            let row = contact_list::ActiveModel {
-                contact_id: Set(contact_id.to_owned()),
-                list_id: Set(list_id.clone()),
-                created_at: Set(now_ms()),
-                ..Default::default()
-            };
-            contact_list::Entity::insert(row)
-                .on_conflict(
-                    OnConflict::columns([
-                        contact_list::Column::ContactId,
-                        contact_list::Column::ListId,
-                    ])
-                    .do_nothing()
-                    .to_owned(),
-                )
-                .exec_without_returning(db)
-                .await?;
-        } else {
-            contact_list::Entity::delete_many()
-                .filter(contact_list::Column::ContactId.eq(contact_id))
-                .filter(contact_list::Column::ListId.eq(list_id.as_str()))
-                .exec(db)
-                .await?;
-        }
-    }
-    Ok(())
 }
 
 async fn remember_customer<C: ConnectionTrait>(
@@ -413,20 +343,16 @@ async fn record_events<C: ConnectionTrait>(
     if let Some(custom) = &source.settings.custom_event {
         names.push(custom.clone());
     }
-    let properties = Value::Object(change.event_properties.clone()).to_string();
     for name in names {
-        let row = contact_event::ActiveModel {
-            contact_id: Set(contact_id.to_owned()),
-            event_name: Set(name),
-            properties: Set(properties.clone()),
-            occurred_at: Set(change.occurred_at_ms),
-            delivery_id: Set(Some(source.delivery_id.to_owned())),
-            created_at: Set(now_ms()),
-            ..Default::default()
-        };
-        contact_event::Entity::insert(row)
-            .exec_without_returning(db)
-            .await?;
+        inlet_shared::contacts::record_event(
+            db,
+            contact_id,
+            &name,
+            &change.event_properties,
+            change.occurred_at_ms,
+            Some(source.delivery_id),
+        )
+        .await?;
     }
     Ok(())
 }

@@ -185,7 +185,7 @@ async fn decide(
             provider.display_name()
         )));
     }
-    if !integration.settings(&event_type).enabled {
+    if !integration.enabled(&event_type) {
         return Ok(ignored(format!(
             "Ignored: {event_type} is turned off for this integration."
         )));

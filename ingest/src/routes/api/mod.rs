@@ -40,6 +40,11 @@ pub fn scope() -> Scope<
             web::delete().to(integrations::delete_secret),
         )
         .route("/v1/contacts/find", web::get().to(contacts::find))
+        .route("/v1/contacts/create", web::post().to(contacts::create))
+        .route("/v1/contacts/update", web::put().to(contacts::update))
+        .route("/v1/contacts/delete", web::post().to(contacts::delete))
+        .route("/v1/events/send", web::post().to(contacts::send_event))
+        .route("/v1/api-key", web::get().to(contacts::api_key))
         .route("/v1/lists", web::get().to(lists::list))
         .route("/v1/lists", web::post().to(lists::create))
         .route("/v1/lists/{id}", web::delete().to(lists::delete))

@@ -1,5 +1,6 @@
 //! sea-orm entities, one per table (the schema itself lives in the migrations crate).
 
+pub mod api_idempotency_key;
 pub mod api_key;
 pub mod contact;
 pub mod contact_event;

@@ -1,0 +1,317 @@
+//! The Loops-compatible REST API: every route with its error statuses, and the official
+//! `loops` SDK driving a running Inlet.
+
+use std::process::Command;
+
+use inlet_shared::db::entities::contact_event;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+async fn put(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
+    let r = app
+        .client
+        .put(format!("{}{path}", app.address))
+        .bearer_auth(&app.api_key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+fn message(answer: &Value) -> &str {
+    answer["message"].as_str().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_routes_follow_the_loops_contract() {
+    let app = spawn_app(AppOptions::production()).await;
+    let (_, list) = app.api_post("/api/v1/lists", json!({"name": "News"})).await;
+    let list_id = list["id"].as_str().unwrap().to_owned();
+
+    // create
+    let (status, created) = app
+        .api_post(
+            "/api/v1/contacts/create",
+            json!({"email": "Loops@Example.com", "firstName": "Lo", "userId": "u-1",
+            "plan": "pro", "seats": 3, "mailingLists": {list_id.clone(): true}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["success"], true);
+    let id = created["id"].as_str().unwrap().to_owned();
+    for (body, status_wanted, needle) in [
+        (json!({"email": "loops@example.com"}), 409, "already"),
+        (
+            json!({"email": "other@example.com", "userId": "u-1"}),
+            409,
+            "already",
+        ),
+        (json!({"firstName": "No Email"}), 400, "email is required"),
+        (
+            json!({"email": "not-an-email"}),
+            400,
+            "email is not a valid",
+        ),
+        (
+            json!({"email": "t@example.com", "firstName": 7}),
+            400,
+            "firstName must be a string",
+        ),
+        (
+            json!({"email": "t@example.com", "subscribed": "yes"}),
+            400,
+            "subscribed",
+        ),
+        (
+            json!({"email": "t@example.com", "mailingLists": {"list_nope": true}}),
+            400,
+            "list_nope",
+        ),
+        (
+            json!({"email": "t@example.com", "lastName": "x".repeat(501)}),
+            400,
+            "lastName must be at most 500",
+        ),
+        (
+            json!({"email": "t@example.com", "nested": {"a": 1}}),
+            400,
+            "nested must be a string, number, boolean or null",
+        ),
+        (
+            json!({"email": "t@example.com", "id": "c_forged"}),
+            400,
+            "id cannot be set",
+        ),
+        (json!(["not", "an", "object"]), 400, "JSON object"),
+    ] {
+        let (status, answer) = app.api_post("/api/v1/contacts/create", body.clone()).await;
+        assert_eq!(status, status_wanted, "{body} → {answer}");
+        assert_eq!(answer["success"], false);
+        assert!(message(&answer).contains(needle), "{body} → {answer}");
+    }
+
+    // find
+    let (status, found) = app
+        .api_get("/api/v1/contacts/find?email=loops@example.com")
+        .await;
+    assert_eq!(status, 200);
+    let found = &found[0];
+    assert_eq!(found["id"], id.as_str());
+    assert_eq!(
+        (found["plan"].clone(), found["seats"].clone()),
+        (json!("pro"), json!(3)),
+        "custom properties at the top level"
+    );
+    assert_eq!(found["mailingLists"], json!({ list_id.clone(): true }));
+    assert_eq!(found["source"], "API");
+    for query in ["", "?email=loops@example.com&userId=u-1", "?email=bad"] {
+        let (status, _) = app.api_get(&format!("/api/v1/contacts/find{query}")).await;
+        assert_eq!(status, 400, "find{query}");
+    }
+    let (_, none) = app.api_get("/api/v1/contacts/find?userId=nobody").await;
+    assert_eq!(none, json!([]));
+
+    // update: by userId, null clears, unsubscribe then re-subscribe, upsert creates
+    let (status, updated) = put(
+        &app,
+        "/api/v1/contacts/update",
+        json!({"userId": "u-1", "firstName": null, "plan": null, "subscribed": false}),
+    )
+    .await;
+    assert_eq!(
+        (status, updated["id"].as_str()),
+        (200, Some(id.as_str())),
+        "{updated}"
+    );
+    let (_, found) = app.api_get("/api/v1/contacts/find?userId=u-1").await;
+    assert_eq!(found[0]["firstName"], Value::Null);
+    assert!(found[0].get("plan").is_none(), "{found}");
+    assert_eq!(found[0]["subscribed"], false);
+    put(
+        &app,
+        "/api/v1/contacts/update",
+        json!({"email": "loops@example.com", "subscribed": true}),
+    )
+    .await;
+    assert_eq!(
+        app.find_contacts("loops@example.com").await[0]["subscribed"],
+        true
+    );
+    let (status, upserted) = put(
+        &app,
+        "/api/v1/contacts/update",
+        json!({"email": "new@example.com", "lastName": "New"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{upserted}");
+    assert_eq!(
+        app.find_contacts("new@example.com").await[0]["lastName"],
+        "New"
+    );
+    let (status, answer) = put(&app, "/api/v1/contacts/update", json!({"firstName": "Who"})).await;
+    assert_eq!(status, 400, "{answer}");
+    let (status, answer) = put(&app, "/api/v1/contacts/update", json!({"userId": "ghost"})).await;
+    assert_eq!(status, 400, "{answer}");
+    let (status, answer) = put(
+        &app,
+        "/api/v1/contacts/update",
+        json!({"userId": "u-1", "email": "new@example.com"}),
+    )
+    .await;
+    assert_eq!(status, 409, "moving onto another contact's email: {answer}");
+
+    // delete
+    let (status, answer) = app
+        .api_post(
+            "/api/v1/contacts/delete",
+            json!({"email": "new@example.com"}),
+        )
+        .await;
+    assert_eq!((status, message(&answer)), (200, "Contact deleted."));
+    let (status, _) = app
+        .api_post(
+            "/api/v1/contacts/delete",
+            json!({"email": "new@example.com"}),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = app
+        .api_post(
+            "/api/v1/contacts/delete",
+            json!({"email": "a@example.com", "userId": "u-1"}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = app.api_post("/api/v1/contacts/delete", json!({})).await;
+    assert_eq!(status, 400);
+
+    // api-key
+    let (status, key) = app.api_get("/api/v1/api-key").await;
+    assert_eq!(
+        (status, key["success"].clone(), key["teamName"].clone()),
+        (200, json!(true), json!("Inlet"))
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_send_records_the_event_and_refuses_repeated_idempotency_keys() {
+    let app = spawn_app(AppOptions::embedded_sqlite()).await;
+    let send = |body: Value, key: Option<&'static str>| {
+        let mut request = app
+            .client
+            .post(format!("{}/api/v1/events/send", app.address))
+            .bearer_auth(&app.api_key)
+            .json(&body);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        async move {
+            let r = request.send().await.unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, answer) = send(
+        json!({"email": "ev@example.com", "eventName": "signup", "eventProperties": {"plan": "pro"},
+        "firstName": "Ev"}),
+        Some("key-1"),
+    )
+    .await;
+    assert_eq!((status, answer.clone()), (200, json!({"success": true})));
+    let contact = app.find_contacts("ev@example.com").await.remove(0);
+    assert_eq!(contact["firstName"], "Ev", "created with its properties");
+    let (status, answer) = send(
+        json!({"email": "ev@example.com", "eventName": "signup"}),
+        Some("key-1"),
+    )
+    .await;
+    assert_eq!(status, 409, "{answer}");
+    let (status, _) = send(
+        json!({"email": "ev@example.com", "eventName": "upgrade"}),
+        Some("key-2"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let events = contact_event::Entity::find()
+        .filter(contact_event::Column::ContactId.eq(contact["id"].as_str().unwrap()))
+        .all(&app.services.db)
+        .await
+        .unwrap();
+    let names: Vec<&str> = events.iter().map(|e| e.event_name.as_str()).collect();
+    assert_eq!(names, vec!["signup", "upgrade"]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&events[0].properties).unwrap(),
+        json!({"plan": "pro"})
+    );
+
+    for (body, needle) in [
+        (json!({"email": "ev@example.com"}), "eventName is required"),
+        (
+            json!({"email": "ev@example.com", "eventName": "stripe:fake"}),
+            "may not contain ':'",
+        ),
+        (json!({"eventName": "signup"}), "email or a userId"),
+        (
+            json!({"userId": "nobody", "eventName": "signup"}),
+            "an email is needed",
+        ),
+        (
+            json!({"email": "ev@example.com", "eventName": "signup", "eventProperties": [1]}),
+            "eventProperties must be an object",
+        ),
+    ] {
+        let (status, answer) = send(body.clone(), None).await;
+        assert_eq!(status, 400, "{body} → {answer}");
+        assert!(message(&answer).contains(needle), "{body} → {answer}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loops_sdk_works_against_inlet() {
+    let app = spawn_app(AppOptions::embedded_sqlite()).await;
+    let (_, list) = app
+        .api_post(
+            "/api/v1/lists",
+            json!({"name": "SDK list", "isPublic": true}),
+        )
+        .await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk");
+    assert!(
+        dir.join("node_modules/loops").exists(),
+        "the loops SDK is not installed: run `npm ci --prefix tests/sdk` (./scripts/test.sh does)"
+    );
+    let api_root = format!("{}/api/", app.address);
+    let key = app.api_key.clone();
+    let list_id = list["id"].as_str().unwrap().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .args(["--test", "loops.test.mjs"])
+            .current_dir(dir)
+            .env("INLET_API_ROOT", api_root)
+            .env("INLET_API_KEY", key)
+            .env("INLET_LIST_ID", list_id)
+            .output()
+            .expect("Node.js is required for the SDK test")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "loops SDK tests failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("# pass 4") && stdout.contains("# fail 0"),
+        "{stdout}"
+    );
+    app.stop().await;
+}
