@@ -5,6 +5,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod api_key;
 pub mod dlq;
 pub mod test_event;
 

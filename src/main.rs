@@ -30,6 +30,9 @@ enum Command {
     Worker,
     /// Applies database migrations.
     Migrate,
+    /// API keys: create (shown once), list, revoke.
+    #[command(subcommand)]
+    ApiKey(inlet::api_key::ApiKeyCommand),
     /// Dead letters: list them, replay them.
     #[command(subcommand)]
     Dlq(inlet::dlq::DlqCommand),
@@ -138,6 +141,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             served.context("HTTP server failed")
         }
+        Command::ApiKey(command) => inlet::api_key::run(config, command).await,
         Command::Dlq(command) => inlet::dlq::run(config, command).await,
         Command::SendTestEvent {
             integration_id,

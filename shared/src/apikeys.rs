@@ -65,6 +65,34 @@ pub async fn verify(db: &DatabaseConnection, key: &str) -> Result<Option<api_key
         .await
 }
 
+/// Creates a key named `name`; returns its id and the key (shown once, never stored).
+pub async fn create(db: &DatabaseConnection, name: &str) -> Result<(String, String), DbErr> {
+    let key = generate();
+    let id = store(db, name, &key).await?;
+    Ok((id, key))
+}
+
+/// Every key, oldest first (hashes and prefixes only).
+pub async fn list(db: &DatabaseConnection) -> Result<Vec<api_key::Model>, DbErr> {
+    use sea_orm::QueryOrder;
+    api_key::Entity::find()
+        .order_by_asc(api_key::Column::CreatedAt)
+        .all(db)
+        .await
+}
+
+/// Revokes a key by id; false when no active key has it. Takes effect on the next request.
+pub async fn revoke(db: &DatabaseConnection, id: &str) -> Result<bool, DbErr> {
+    use sea_orm::sea_query::Expr;
+    let result = api_key::Entity::update_many()
+        .col_expr(api_key::Column::RevokedAt, Expr::value(now_ms()))
+        .filter(api_key::Column::Id.eq(id))
+        .filter(api_key::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

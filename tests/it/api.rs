@@ -315,3 +315,48 @@ async fn loops_sdk_works_against_inlet() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_from_the_cli_work_until_revoked() {
+    use crate::processes::Process;
+    let app = spawn_app(AppOptions::embedded_sqlite()).await;
+    let env = vec![
+        ("INLET_DATABASE_URL", app.db.url.clone()),
+        ("RUST_LOG", "error".to_owned()),
+    ];
+    let (code, out) = Process::run(&["api-key", "create", "--name", "ci"], &env);
+    assert_eq!(code, Some(0), "{out}");
+    let key = out.lines().last().unwrap().trim().to_owned();
+    let id = out
+        .split_whitespace()
+        .find(|w| w.starts_with("key_"))
+        .unwrap()
+        .to_owned();
+    assert!(key.starts_with("inlet_") && key.len() == 70, "{out}");
+    let with_key = |key: String| {
+        let request = app
+            .client
+            .get(format!("{}/api/v1/api-key", app.address))
+            .bearer_auth(key);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(with_key(key.clone()).await, 200);
+
+    let (_, listed) = Process::run(&["api-key", "list"], &env);
+    assert!(
+        listed.contains(&id) && listed.contains(&key[..12]),
+        "{listed}"
+    );
+    assert!(!listed.contains(&key), "the full key is never shown again");
+
+    let (code, out) = Process::run(&["api-key", "revoke", &id], &env);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        with_key(key).await,
+        401,
+        "revoked keys stop working at once"
+    );
+    let (code, _) = Process::run(&["api-key", "revoke", &id], &env);
+    assert_ne!(code, Some(0), "revoking twice is an error");
+    app.stop().await;
+}
