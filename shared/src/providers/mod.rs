@@ -222,6 +222,24 @@ impl SignatureError {
     }
 }
 
+/// A JSON error as a sentence that never quotes the payload: serde puts offending values in
+/// double quotes (`invalid type: string "ada@example.com", expected i64`), and those may be
+/// personal data that must not reach logs, the webhook log or dead letters.
+pub fn describe_json_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut quoted = false;
+    for ch in text.chars() {
+        if ch == '"' {
+            out.push_str(if quoted { "\"" } else { "\"…" });
+            quoted = !quoted;
+        } else if !quoted {
+            out.push(ch);
+        }
+    }
+    out
+}
+
 /// What ingest reads from a verified body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
@@ -327,5 +345,27 @@ impl ContactChange {
             self.last_name = last;
         }
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_json_error;
+
+    #[test]
+    fn json_errors_never_quote_the_payload() {
+        let e = serde_json::from_str::<i64>(r#""ada@example.com""#).unwrap_err();
+        let text = describe_json_error(&e);
+        assert!(!text.contains("ada@example.com"), "{text}");
+        assert!(
+            text.starts_with("invalid type: string \"…\", expected i64"),
+            "{text}"
+        );
+        let e = serde_json::from_str::<serde_json::Value>("{ nope").unwrap_err();
+        assert!(
+            describe_json_error(&e).contains("line 1 column 3"),
+            "{}",
+            describe_json_error(&e)
+        );
     }
 }

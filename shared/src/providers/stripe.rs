@@ -148,7 +148,7 @@ fn not_stripe(reason: impl Into<String>) -> EnvelopeError {
 
 fn parse_raw(body: &[u8]) -> Result<RawEvent<'_>, EnvelopeError> {
     let event: RawEvent<'_> =
-        serde_json::from_slice(body).map_err(|e| not_stripe(e.to_string()))?;
+        serde_json::from_slice(body).map_err(|e| not_stripe(super::describe_json_error(&e)))?;
     if !event.id.starts_with("evt_") {
         return Err(not_stripe("`id` is not a Stripe event id (evt_…)"));
     }
@@ -184,8 +184,8 @@ pub fn map(body: &[u8], _received_at_ms: i64) -> Result<Mapping, EnvelopeError> 
             "Ignored: {event_type} is not a supported Stripe event."
         )));
     }
-    let object: Object =
-        serde_json::from_str(event.data.object.get()).map_err(|e| not_stripe(e.to_string()))?;
+    let object: Object = serde_json::from_str(event.data.object.get())
+        .map_err(|e| not_stripe(super::describe_json_error(&e)))?;
     let at = event.created.saturating_mul(1000);
     let family = event_type.rsplit_once('.').map_or("", |(family, _)| family);
     check_email_type(family, &object)?;
