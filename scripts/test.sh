@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: starts (or installs) PostgreSQL and RabbitMQ when they are not
-# running, installs the Loops SDK that the API test drives, then runs every unit and
-# integration test of the workspace and closes with one line counting them all.
+# running, installs the Loops SDK and schemathesis that the API tests drive, then runs every
+# unit and integration test of the workspace and closes with one line counting them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh
@@ -10,6 +10,11 @@ if ! command -v npm >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
 fi
 npm ci --prefix tests/sdk --no-audit --no-fund --loglevel=error
+# The schema-driven API test runs schemathesis against the generated OpenAPI document.
+if [ ! -x tests/schemathesis/.venv/bin/st ]; then
+  python3 -m venv tests/schemathesis/.venv
+fi
+tests/schemathesis/.venv/bin/pip install -q --disable-pip-version-check -r tests/schemathesis/requirements.txt
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e

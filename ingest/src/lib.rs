@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod delivery_log;
 pub mod error;
+pub mod openapi;
 pub mod routes;
 pub mod startup;
 pub mod state;

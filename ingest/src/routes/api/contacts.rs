@@ -15,6 +15,8 @@ use sea_orm::{
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+#[allow(unused_imports)]
+use super::schemas::*;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -362,6 +364,7 @@ async fn upsert<C: ConnectionTrait>(db: &C, f: &ContactFields) -> Result<String,
 }
 
 /// `POST /api/v1/contacts/create` → `{success, id}`; 409 when the email or userId exists.
+#[utoipa::path(post, path = "/api/v1/contacts/create", tag = "contacts", request_body = ContactBody, responses((status = 200, body = Created), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message), (status = 409, description = "Email or userId exists", body = Message)), security(("apiKey" = [])))]
 pub async fn create(
     state: web::Data<AppState>,
     body: web::Json<Value>,
@@ -393,6 +396,7 @@ pub async fn create(
 }
 
 /// `PUT /api/v1/contacts/update`: upsert by `userId` or `email`; `null` clears a property.
+#[utoipa::path(put, path = "/api/v1/contacts/update", tag = "contacts", request_body = ContactBody, responses((status = 200, body = Created), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message), (status = 409, description = "Email or userId belongs to another contact", body = Message)), security(("apiKey" = [])))]
 pub async fn update(
     state: web::Data<AppState>,
     body: web::Json<Value>,
@@ -410,7 +414,7 @@ pub async fn update(
 }
 
 /// Query of `GET /api/v1/contacts/find`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
 pub struct FindQuery {
     email: Option<String>,
@@ -418,6 +422,7 @@ pub struct FindQuery {
 }
 
 /// `GET /api/v1/contacts/find?email=…` or `?userId=…` → an array (empty when none).
+#[utoipa::path(get, path = "/api/v1/contacts/find", tag = "contacts", params(FindQuery), responses((status = 200, body = Vec<Contact>), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message)), security(("apiKey" = [])))]
 pub async fn find(
     state: web::Data<AppState>,
     query: web::Query<FindQuery>,
@@ -447,7 +452,7 @@ pub async fn find(
 }
 
 /// Body of `POST /api/v1/contacts/delete`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DeleteBody {
     email: Option<String>,
@@ -455,6 +460,7 @@ pub struct DeleteBody {
 }
 
 /// `POST /api/v1/contacts/delete` with `{email}` or `{userId}`; 404 when none matches.
+#[utoipa::path(post, path = "/api/v1/contacts/delete", tag = "contacts", request_body = DeleteBody, responses((status = 200, body = Message), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message), (status = 404, description = "No such contact", body = Message)), security(("apiKey" = [])))]
 pub async fn delete(
     state: web::Data<AppState>,
     body: web::Json<DeleteBody>,
@@ -485,6 +491,7 @@ pub async fn delete(
 /// `POST /api/v1/events/send`: records a custom event on the contact (created if missing),
 /// exactly as a webhook event is recorded. An `Idempotency-Key` seen in the last 24 hours
 /// is refused with 409.
+#[utoipa::path(post, path = "/api/v1/events/send", tag = "events", request_body = EventBody, params(("Idempotency-Key" = Option<String>, Header, description = "A repeat within 24 hours is refused with 409")), responses((status = 200, body = Success), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message), (status = 409, description = "Idempotency-Key already used", body = Message)), security(("apiKey" = [])))]
 pub async fn send_event(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -561,6 +568,7 @@ pub async fn send_event(
 }
 
 /// `GET /api/v1/api-key` → `{success, teamName}` (the key was checked by the middleware).
+#[utoipa::path(get, path = "/api/v1/api-key", tag = "api key", responses((status = 200, body = ApiKeyInfo), (status = 401, description = "Missing or wrong API key", body = Message)), security(("apiKey" = [])))]
 pub async fn api_key(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(json!({"success": true, "teamName": state.config.team_name}))
 }

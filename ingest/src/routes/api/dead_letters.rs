@@ -8,6 +8,8 @@ use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+#[allow(unused_imports)]
+use super::schemas::*;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -27,7 +29,7 @@ fn parse_time(field: &str, value: &Option<String>) -> Result<Option<i64>, ApiErr
 }
 
 /// Query of `GET /api/v1/dead-letters`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListQuery {
     integration_id: Option<String>,
@@ -41,6 +43,7 @@ pub struct ListQuery {
 }
 
 /// `GET /api/v1/dead-letters`, newest first.
+#[utoipa::path(get, path = "/api/v1/dead-letters", tag = "deliveries", params(ListQuery), responses((status = 200, body = Vec<DeadLetter>), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message)), security(("apiKey" = [])))]
 pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
@@ -88,7 +91,7 @@ pub async fn list(
 
 /// Body of `POST /api/v1/dead-letters/replay`: ids, or filters (all optional; `{}` replays
 /// every dead letter not yet replayed).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReplayBody {
     #[serde(default)]
@@ -100,6 +103,7 @@ pub struct ReplayBody {
 }
 
 /// `POST /api/v1/dead-letters/replay` → `{success, replayed}`.
+#[utoipa::path(post, path = "/api/v1/dead-letters/replay", tag = "deliveries", request_body = ReplayBody, responses((status = 200, body = Replayed), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message), (status = 503, description = "Queue unavailable", body = Message)), security(("apiKey" = [])))]
 pub async fn replay(
     state: web::Data<AppState>,
     body: web::Json<ReplayBody>,

@@ -14,6 +14,8 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+#[allow(unused_imports)]
+use super::schemas::*;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -21,7 +23,7 @@ use crate::state::AppState;
 const SUPABASE_HEADER: &str = "Loops-Secret";
 
 /// Body of `POST /api/v1/integrations`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateIntegration {
     provider: String,
@@ -29,21 +31,23 @@ pub struct CreateIntegration {
     #[serde(default)]
     signing_secrets: Vec<String>,
     #[serde(default)]
+    #[schema(value_type = Object)]
     events: Map<String, Value>,
 }
 
 /// Body of `PATCH /api/v1/integrations/{id}`: only what changes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateIntegration {
     name: Option<String>,
     /// Per event type, the settings fields to change (others keep their values).
     #[serde(default)]
+    #[schema(value_type = Object)]
     events: Map<String, Value>,
 }
 
 /// Body of `POST /api/v1/integrations/{id}/secrets`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AddSecret {
     /// The new signing secret (Stripe, Clerk, Polar); Supabase secrets are generated.
@@ -51,20 +55,22 @@ pub struct AddSecret {
 }
 
 /// The header and value a Supabase webhook must send, shown once.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SecretHeader {
     name: &'static str,
     value: String,
 }
 
 /// An integration as the API shows it. Secrets are never shown after creation, only counted.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IntegrationView {
     id: String,
+    #[schema(value_type = String)]
     provider: Provider,
     name: String,
     endpoint_url: String,
+    #[schema(value_type = Object)]
     events: EventSettingsMap,
     secret_count: usize,
     created_at: String,
@@ -175,6 +181,7 @@ fn touched(previous: i64) -> i64 {
 }
 
 /// `POST /api/v1/integrations`.
+#[utoipa::path(post, path = "/api/v1/integrations", tag = "integrations", request_body = CreateIntegration, responses((status = 201, body = IntegrationView), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message)), security(("apiKey" = [])))]
 #[tracing::instrument(skip_all)]
 pub async fn create(
     state: web::Data<AppState>,
@@ -249,6 +256,7 @@ pub async fn create(
 }
 
 /// `GET /api/v1/integrations`.
+#[utoipa::path(get, path = "/api/v1/integrations", tag = "integrations", responses((status = 200, body = Vec<IntegrationView>), (status = 401, description = "Missing or wrong API key", body = Message)), security(("apiKey" = [])))]
 pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let rows = integration::Entity::find()
         .order_by_asc(integration::Column::CreatedAt)
@@ -271,6 +279,7 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
 }
 
 /// `GET /api/v1/integrations/{id}`.
+#[utoipa::path(get, path = "/api/v1/integrations/{id}", tag = "integrations", params(("id" = String, Path)), responses((status = 200, body = IntegrationView), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message), (status = 404, description = "No such integration", body = Message)), security(("apiKey" = [])))]
 pub async fn get(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -281,6 +290,7 @@ pub async fn get(
 }
 
 /// `PATCH /api/v1/integrations/{id}`: rename, or change event settings field by field.
+#[utoipa::path(patch, path = "/api/v1/integrations/{id}", tag = "integrations", params(("id" = String, Path)), request_body = UpdateIntegration, responses((status = 200, body = IntegrationView), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message), (status = 404, description = "No such integration", body = Message)), security(("apiKey" = [])))]
 #[tracing::instrument(skip_all, fields(integration = %path.as_str()))]
 pub async fn update(
     state: web::Data<AppState>,
@@ -325,6 +335,7 @@ pub async fn update(
 }
 
 /// `DELETE /api/v1/integrations/{id}`.
+#[utoipa::path(delete, path = "/api/v1/integrations/{id}", tag = "integrations", params(("id" = String, Path)), responses((status = 200, body = Message), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message), (status = 404, description = "No such integration", body = Message)), security(("apiKey" = [])))]
 pub async fn delete(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -346,6 +357,7 @@ pub async fn delete(
 
 /// `POST /api/v1/integrations/{id}/secrets`: adds a secret (rotation); old ones keep working
 /// until deleted.
+#[utoipa::path(post, path = "/api/v1/integrations/{id}/secrets", tag = "integrations", params(("id" = String, Path)), request_body = AddSecret, responses((status = 201, body = SecretCount), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message), (status = 404, description = "No such integration", body = Message)), security(("apiKey" = [])))]
 pub async fn add_secret(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -399,6 +411,7 @@ pub async fn add_secret(
 }
 
 /// `DELETE /api/v1/integrations/{id}/secrets/{n}`: removes the n-th secret (0 = oldest).
+#[utoipa::path(delete, path = "/api/v1/integrations/{id}/secrets/{n}", tag = "integrations", params(("id" = String, Path), ("n" = usize, Path, description = "0 = the oldest secret")), responses((status = 200, body = SecretCount), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message), (status = 404, description = "No such integration or secret", body = Message)), security(("apiKey" = [])))]
 pub async fn delete_secret(
     state: web::Data<AppState>,
     path: web::Path<(String, usize)>,

@@ -9,11 +9,13 @@ use sea_orm::{
 use serde::Deserialize;
 use serde_json::json;
 
+#[allow(unused_imports)]
+use super::schemas::*;
 use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Body of `POST /api/v1/lists`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateList {
     name: String,
@@ -23,6 +25,7 @@ pub struct CreateList {
 }
 
 /// `GET /api/v1/lists` → `[{id, name, description, isPublic}]`.
+#[utoipa::path(get, path = "/api/v1/lists", tag = "lists", responses((status = 200, body = Vec<MailingList>), (status = 401, description = "Missing or wrong API key", body = Message)), security(("apiKey" = [])))]
 pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let lists = mailing_list::Entity::find()
         .order_by_asc(mailing_list::Column::CreatedAt)
@@ -36,6 +39,7 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
 }
 
 /// `POST /api/v1/lists` → `{success, id}`.
+#[utoipa::path(post, path = "/api/v1/lists", tag = "lists", request_body = CreateList, responses((status = 200, body = Created), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message)), security(("apiKey" = [])))]
 pub async fn create(
     state: web::Data<AppState>,
     body: web::Json<CreateList>,
@@ -71,6 +75,7 @@ pub async fn create(
 }
 
 /// `DELETE /api/v1/lists/{id}`: removes the list and its memberships.
+#[utoipa::path(delete, path = "/api/v1/lists/{id}", tag = "lists", params(("id" = String, Path)), responses((status = 200, body = Message), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message), (status = 404, description = "No such list", body = Message)), security(("apiKey" = [])))]
 pub async fn delete(
     state: web::Data<AppState>,
     path: web::Path<String>,

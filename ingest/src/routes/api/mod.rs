@@ -4,6 +4,7 @@ pub mod contacts;
 pub mod dead_letters;
 pub mod integrations;
 pub mod lists;
+pub mod schemas;
 pub mod webhook_events;
 
 use actix_web::{Scope, middleware::from_fn, web};
@@ -53,5 +54,6 @@ pub fn scope() -> Scope<
             "/v1/dead-letters/replay",
             web::post().to(dead_letters::replay),
         )
+        .route("/openapi.json", web::get().to(crate::openapi::document))
         .route("/v1/webhook-events", web::get().to(webhook_events::list))
 }

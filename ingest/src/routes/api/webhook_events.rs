@@ -7,6 +7,8 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Deserialize;
 use serde_json::json;
 
+#[allow(unused_imports)]
+use super::schemas::*;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -21,7 +23,7 @@ const STATUSES: [&str; 7] = [
 ];
 
 /// Filters of the delivery log.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LogQuery {
     integration_id: Option<String>,
@@ -35,6 +37,7 @@ pub struct LogQuery {
 
 /// `GET /api/v1/webhook-events` → `{data: [...], nextCursor}`. Delivery ids are time-ordered,
 /// so the cursor is the last id of a page.
+#[utoipa::path(get, path = "/api/v1/webhook-events", tag = "deliveries", params(LogQuery), responses((status = 200, body = WebhookEventPage), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message)), security(("apiKey" = [])))]
 pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<LogQuery>,

@@ -1,0 +1,50 @@
+//! The OpenAPI document of the REST API, generated from the handlers' annotations and the
+//! body types (`GET /api/openapi.json`).
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes::api::{contacts, dead_letters, integrations, lists, schemas, webhook_events};
+
+/// Declares the bearer API key every route needs.
+struct BearerKey;
+
+impl Modify for BearerKey {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "apiKey",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("inlet_…")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Inlet", description = "Contacts, events, lists, integrations and deliveries. The contact, event, list and api-key routes follow the Loops REST API."),
+    paths(
+        contacts::create, contacts::update, contacts::find, contacts::delete, contacts::send_event, contacts::api_key,
+        lists::list, lists::create, lists::delete,
+        integrations::create, integrations::list, integrations::get, integrations::update, integrations::delete,
+        integrations::add_secret, integrations::delete_secret,
+        webhook_events::list, dead_letters::list, dead_letters::replay,
+    ),
+    components(schemas(
+        schemas::Message, schemas::Success, schemas::Created, schemas::ContactBody, schemas::Contact,
+        schemas::EventBody, schemas::ApiKeyInfo, schemas::MailingList, schemas::SecretCount,
+        schemas::WebhookEvent, schemas::WebhookEventPage, schemas::DeadLetter, schemas::Replayed,
+    )),
+    modifiers(&BearerKey),
+)]
+pub struct ApiDoc;
+
+/// `GET /api/openapi.json`.
+pub async fn document() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok().json(ApiDoc::openapi())
+}
