@@ -416,8 +416,13 @@ pub async fn update(
 /// Query of `GET /api/v1/contacts/find`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct FindQuery {
+    /// Exactly one of `email` and `userId`.
+    #[param(example = "ada@example.com")]
     email: Option<String>,
+    /// Exactly one of `email` and `userId`.
+    #[param(example = "user_123")]
     user_id: Option<String>,
 }
 
