@@ -4,7 +4,9 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::api::{contacts, dead_letters, integrations, lists, schemas, webhook_events};
+use crate::routes::api::{
+    contacts, dead_letters, integrations, lists, schemas, templates, webhook_events, workflows,
+};
 
 /// Declares the bearer API key every route needs.
 struct BearerKey;
@@ -34,11 +36,14 @@ impl Modify for BearerKey {
         integrations::create, integrations::list, integrations::get, integrations::update, integrations::delete,
         integrations::add_secret, integrations::delete_secret,
         webhook_events::list, dead_letters::list, dead_letters::replay,
+        templates::create, templates::list, templates::get, templates::update, templates::delete,
+        workflows::create, workflows::list, workflows::get, workflows::update, workflows::delete,
     ),
     components(schemas(
         schemas::Message, schemas::Success, schemas::Created, schemas::ContactBody, schemas::Contact,
         schemas::EventBody, schemas::ApiKeyInfo, schemas::MailingList, schemas::SecretCount,
         schemas::WebhookEvent, schemas::WebhookEventPage, schemas::DeadLetter, schemas::Replayed,
+        schemas::Template, schemas::Workflow, schemas::WorkflowAudience,
     )),
     modifiers(&BearerKey),
 )]

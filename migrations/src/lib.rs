@@ -8,6 +8,7 @@ mod m20261127_000001_initial;
 mod m20261127_000002_lists_events;
 mod m20261127_000003_reliability;
 mod m20261127_000004_api_idempotency;
+mod m20261127_000005_workflows;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_lists_events::Migration),
             Box::new(m20261127_000003_reliability::Migration),
             Box::new(m20261127_000004_api_idempotency::Migration),
+            Box::new(m20261127_000005_workflows::Migration),
         ]
     }
 }

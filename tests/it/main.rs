@@ -10,3 +10,4 @@ mod processes;
 mod proxy;
 mod reliability;
 mod webhooks;
+mod workflows_api;

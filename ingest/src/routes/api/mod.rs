@@ -5,7 +5,9 @@ pub mod dead_letters;
 pub mod integrations;
 pub mod lists;
 pub mod schemas;
+pub mod templates;
 pub mod webhook_events;
+pub mod workflows;
 
 use actix_web::{Scope, middleware::from_fn, web};
 
@@ -54,6 +56,16 @@ pub fn scope() -> Scope<
             "/v1/dead-letters/replay",
             web::post().to(dead_letters::replay),
         )
+        .route("/v1/templates", web::post().to(templates::create))
+        .route("/v1/templates", web::get().to(templates::list))
+        .route("/v1/templates/{id}", web::get().to(templates::get))
+        .route("/v1/templates/{id}", web::patch().to(templates::update))
+        .route("/v1/templates/{id}", web::delete().to(templates::delete))
+        .route("/v1/workflows", web::post().to(workflows::create))
+        .route("/v1/workflows", web::get().to(workflows::list))
+        .route("/v1/workflows/{id}", web::get().to(workflows::get))
+        .route("/v1/workflows/{id}", web::patch().to(workflows::update))
+        .route("/v1/workflows/{id}", web::delete().to(workflows::delete))
         .route("/openapi.json", web::get().to(crate::openapi::document))
         .route("/v1/webhook-events", web::get().to(webhook_events::list))
 }

@@ -153,3 +153,40 @@ pub struct Replayed {
     success: bool,
     replayed: usize,
 }
+
+/// An email template.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Template {
+    id: String,
+    name: String,
+    subject: String,
+    html: String,
+    text: Option<String>,
+    from_name: Option<String>,
+    from_email: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+/// A workflow's audience as stored.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowAudience {
+    mailing_list_id: Option<String>,
+    user_group: Option<String>,
+}
+
+/// A workflow.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Workflow {
+    id: String,
+    name: String,
+    trigger: super::workflows::Trigger,
+    audience: WorkflowAudience,
+    steps: Vec<super::workflows::Step>,
+    enabled: bool,
+    created_at: String,
+    updated_at: String,
+}

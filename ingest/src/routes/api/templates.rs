@@ -1,0 +1,243 @@
+//! `/api/v1/templates`: email templates (subject, HTML and text bodies with variables such
+//! as `{{ contact.firstName }}` and `{{ event.properties.amount }}`).
+
+use actix_web::{HttpResponse, web};
+use inlet_shared::db::entities::{email_template, workflow};
+use inlet_shared::domain::{Email, format_ms, new_id, now_ms};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, QueryOrder};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[allow(unused_imports)]
+use super::schemas::*;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Largest template body accepted.
+const MAX_BODY: usize = 512 * 1024;
+
+/// Body of `POST /api/v1/templates`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TemplateBody {
+    name: String,
+    subject: String,
+    html: String,
+    text: Option<String>,
+    from_name: Option<String>,
+    #[schema(format = "email")]
+    from_email: Option<String>,
+}
+
+/// Body of `PATCH /api/v1/templates/{id}`: only what changes.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TemplatePatch {
+    name: Option<String>,
+    subject: Option<String>,
+    html: Option<String>,
+    text: Option<String>,
+    from_name: Option<String>,
+    #[schema(format = "email")]
+    from_email: Option<String>,
+}
+
+/// Checks that `source` is a template the engine can compile; the error names the field.
+fn compiles(field: &str, source: &str) -> Result<(), ApiError> {
+    if source.len() > MAX_BODY {
+        return Err(ApiError::BadRequest(format!(
+            "{field} must be at most {MAX_BODY} bytes."
+        )));
+    }
+    minijinja::Environment::new()
+        .template_from_str(source)
+        .map(|_| ())
+        .map_err(|e| ApiError::BadRequest(format!("{field} is not a valid template: {e}")))
+}
+
+fn check_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::BadRequest(
+            "name must be 1 to 200 characters.".into(),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn check_subject(subject: &str) -> Result<(), ApiError> {
+    if subject.trim().is_empty() || subject.chars().count() > 500 {
+        return Err(ApiError::BadRequest(
+            "subject must be 1 to 500 characters.".into(),
+        ));
+    }
+    compiles("subject", subject)
+}
+
+fn check_from(from_name: Option<&String>, from_email: Option<&String>) -> Result<(), ApiError> {
+    if from_name.is_some_and(|n| n.chars().count() > 200) {
+        return Err(ApiError::BadRequest(
+            "fromName must be at most 200 characters.".into(),
+        ));
+    }
+    if let Some(email) = from_email
+        && Email::parse(email).is_none()
+    {
+        return Err(ApiError::BadRequest(
+            "fromEmail is not a valid email address.".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn view(t: &email_template::Model) -> Value {
+    json!({
+        "id": t.id,
+        "name": t.name,
+        "subject": t.subject,
+        "html": t.html,
+        "text": t.text,
+        "fromName": t.from_name,
+        "fromEmail": t.from_email,
+        "createdAt": format_ms(t.created_at),
+        "updatedAt": format_ms(t.updated_at),
+    })
+}
+
+async fn load(state: &AppState, id: &str) -> Result<email_template::Model, ApiError> {
+    email_template::Entity::find_by_id(id.to_owned())
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("No template with this id.".into()))
+}
+
+/// `POST /api/v1/templates` → `{success, id}`.
+#[utoipa::path(post, path = "/api/v1/templates", tag = "templates", request_body = TemplateBody,
+    responses((status = 200, body = Created), (status = 400, description = "Invalid input", body = Message),
+        (status = 401, description = "Missing or wrong API key", body = Message)),
+    security(("apiKey" = [])))]
+pub async fn create(
+    state: web::Data<AppState>,
+    body: web::Json<TemplateBody>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    let name = check_name(&b.name)?;
+    check_subject(&b.subject)?;
+    compiles("html", &b.html)?;
+    if let Some(text) = &b.text {
+        compiles("text", text)?;
+    }
+    check_from(b.from_name.as_ref(), b.from_email.as_ref())?;
+    let now = now_ms();
+    let id = new_id("tpl_");
+    let row = email_template::ActiveModel {
+        id: Set(id.clone()),
+        name: Set(name),
+        subject: Set(b.subject),
+        html: Set(b.html),
+        text: Set(b.text),
+        from_name: Set(b.from_name),
+        from_email: Set(b
+            .from_email
+            .as_deref()
+            .and_then(Email::parse)
+            .map(|e| e.as_str().to_owned())),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    email_template::Entity::insert(row)
+        .exec_without_returning(&state.db)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({"success": true, "id": id})))
+}
+
+/// `GET /api/v1/templates`.
+#[utoipa::path(get, path = "/api/v1/templates", tag = "templates",
+    responses((status = 200, body = Vec<Template>), (status = 401, description = "Missing or wrong API key", body = Message)),
+    security(("apiKey" = [])))]
+pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let rows = email_template::Entity::find()
+        .order_by_asc(email_template::Column::CreatedAt)
+        .all(&state.db)
+        .await?;
+    Ok(HttpResponse::Ok().json(rows.iter().map(view).collect::<Vec<_>>()))
+}
+
+/// `GET /api/v1/templates/{id}`.
+#[utoipa::path(get, path = "/api/v1/templates/{id}", tag = "templates", params(("id" = String, Path)),
+    responses((status = 200, body = Template), (status = 401, description = "Missing or wrong API key", body = Message),
+        (status = 404, description = "No such template", body = Message)),
+    security(("apiKey" = [])))]
+pub async fn get(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(view(&load(&state, &path).await?)))
+}
+
+/// `PATCH /api/v1/templates/{id}`.
+#[utoipa::path(patch, path = "/api/v1/templates/{id}", tag = "templates", params(("id" = String, Path)),
+    request_body = TemplatePatch,
+    responses((status = 200, body = Template), (status = 400, description = "Invalid input", body = Message),
+        (status = 401, description = "Missing or wrong API key", body = Message),
+        (status = 404, description = "No such template", body = Message)),
+    security(("apiKey" = [])))]
+pub async fn update(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<TemplatePatch>,
+) -> Result<HttpResponse, ApiError> {
+    let existing = load(&state, &path).await?;
+    let b = body.into_inner();
+    let mut row: email_template::ActiveModel = existing.into();
+    if let Some(name) = &b.name {
+        row.name = Set(check_name(name)?);
+    }
+    if let Some(subject) = b.subject {
+        check_subject(&subject)?;
+        row.subject = Set(subject);
+    }
+    if let Some(html) = b.html {
+        compiles("html", &html)?;
+        row.html = Set(html);
+    }
+    if let Some(text) = b.text {
+        compiles("text", &text)?;
+        row.text = Set(Some(text));
+    }
+    check_from(b.from_name.as_ref(), b.from_email.as_ref())?;
+    if let Some(from_name) = b.from_name {
+        row.from_name = Set(Some(from_name));
+    }
+    if let Some(from_email) = b.from_email.as_deref().and_then(Email::parse) {
+        row.from_email = Set(Some(from_email.as_str().to_owned()));
+    }
+    row.updated_at = Set(now_ms());
+    let saved = row.update(&state.db).await?;
+    Ok(HttpResponse::Ok().json(view(&saved)))
+}
+
+/// `DELETE /api/v1/templates/{id}`; refused (409) while a workflow sends it.
+#[utoipa::path(delete, path = "/api/v1/templates/{id}", tag = "templates", params(("id" = String, Path)),
+    responses((status = 200, body = Message), (status = 401, description = "Missing or wrong API key", body = Message),
+        (status = 404, description = "No such template", body = Message),
+        (status = 409, description = "A workflow uses it", body = Message)),
+    security(("apiKey" = [])))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let existing = load(&state, &path).await?;
+    let workflows = workflow::Entity::find().all(&state.db).await?;
+    let needle = format!("\"templateId\":\"{}\"", existing.id);
+    if let Some(user) = workflows.iter().find(|w| w.steps.contains(&needle)) {
+        return Err(ApiError::Conflict(format!(
+            "Workflow {} sends this template; change it first.",
+            user.id
+        )));
+    }
+    email_template::Entity::delete_by_id(existing.id)
+        .exec(&state.db)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({"success": true, "message": "Template deleted."})))
+}
