@@ -178,6 +178,34 @@ impl fmt::Debug for SigningKey {
     }
 }
 
+/// True when HMAC-SHA256 over `parts` under any key equals any candidate signature. Every
+/// (key, candidate) pair is compared, in constant time, with no early exit.
+pub(crate) fn any_mac_matches(
+    keys: &[SigningKey],
+    parts: &[&[u8]],
+    candidates: &[[u8; 32]],
+) -> bool {
+    use hmac::Mac;
+    use subtle::ConstantTimeEq;
+    let mut matched = subtle::Choice::from(0);
+    for key in keys {
+        let SigningKey::Hmac(macs) = key else {
+            continue;
+        };
+        for keyed in macs {
+            let mut mac = keyed.clone();
+            for part in parts {
+                mac.update(part);
+            }
+            let expected = mac.finalize().into_bytes();
+            for candidate in candidates {
+                matched |= expected.as_slice().ct_eq(candidate);
+            }
+        }
+    }
+    bool::from(matched)
+}
+
 /// A signing secret that cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

@@ -7,7 +7,6 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::Sha256;
-use subtle::ConstantTimeEq;
 
 use super::{
     ContactAction, ContactChange, ContactKey, Envelope, EnvelopeError, Headers, Mapping,
@@ -98,23 +97,7 @@ pub fn verify(
         return Err(SignatureError::TimestampTooNew);
     }
     let timestamp = timestamp.unwrap_or_default();
-    let mut matched = subtle::Choice::from(0);
-    for key in keys {
-        let SigningKey::Hmac(macs) = key else {
-            continue;
-        };
-        for keyed in macs {
-            let mut mac = keyed.clone();
-            mac.update(timestamp.as_bytes());
-            mac.update(b".");
-            mac.update(body);
-            let expected = mac.finalize().into_bytes();
-            for candidate in &candidates {
-                matched |= expected.as_slice().ct_eq(candidate);
-            }
-        }
-    }
-    if bool::from(matched) {
+    if super::any_mac_matches(keys, &[timestamp.as_bytes(), b".", body], &candidates) {
         Ok(())
     } else {
         Err(SignatureError::NoMatch)

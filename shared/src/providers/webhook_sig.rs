@@ -7,7 +7,6 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use subtle::ConstantTimeEq;
 
 use super::{Headers, KeyedMac, SecretError, SignatureError, SigningKey};
 
@@ -112,25 +111,12 @@ pub fn verify(
     if t.saturating_sub(now_secs) > tolerance_secs {
         return Err(SignatureError::TimestampTooNew);
     }
-    let mut matched = subtle::Choice::from(0);
-    for key in keys {
-        let SigningKey::Hmac(macs) = key else {
-            continue;
-        };
-        for keyed in macs {
-            let mut mac = keyed.clone();
-            mac.update(id.as_bytes());
-            mac.update(b".");
-            mac.update(timestamp.trim().as_bytes());
-            mac.update(b".");
-            mac.update(body);
-            let expected = mac.finalize().into_bytes();
-            for candidate in &candidates {
-                matched |= expected.as_slice().ct_eq(candidate);
-            }
-        }
-    }
-    if bool::from(matched) {
+    let timestamp = timestamp.trim().as_bytes();
+    if super::any_mac_matches(
+        keys,
+        &[id.as_bytes(), b".", timestamp, b".", body],
+        &candidates,
+    ) {
         Ok(())
     } else {
         Err(SignatureError::NoMatch)
