@@ -106,8 +106,8 @@ impl Handler {
             let delay = retry::jittered(self.retry.delay_after(attempt));
             tracing::warn!(error = %reason, retry_in_ms = delay.as_millis() as u64, "Transient failure; retrying later.");
             let text = format!(
-                "Attempt {attempt} failed: {reason}. Retrying in {} s.",
-                delay.as_secs()
+                "Attempt {attempt} failed: {reason}. Retrying in {:.1} s.",
+                delay.as_secs_f64()
             );
             self.metrics.retried.inc();
             // Best effort: the database may be what is failing.

@@ -9,7 +9,28 @@ pub mod templates;
 pub mod webhook_events;
 pub mod workflows;
 
-use actix_web::{Scope, middleware::from_fn, web};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{ALLOW, HeaderValue};
+use actix_web::{HttpResponse, Resource, Scope, middleware::from_fn, web};
+
+/// JSON 405 for a method a path does not have, with the `Allow` header (RFC 9110).
+fn method_not_allowed(allow: &'static str) -> HttpResponse {
+    let mut response = crate::error::outcome(
+        StatusCode::METHOD_NOT_ALLOWED,
+        false,
+        "Method not allowed for this path.",
+        None,
+    );
+    response
+        .headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+/// A path whose other methods answer 405; `allow` lists the ones it has.
+fn resource(path: &str, allow: &'static str) -> Resource {
+    web::resource(path).default_service(web::to(move || async move { method_not_allowed(allow) }))
+}
 
 /// The `/api` scope.
 pub fn scope() -> Scope<
@@ -23,49 +44,63 @@ pub fn scope() -> Scope<
 > {
     web::scope("/api")
         .wrap(from_fn(crate::auth::require_api_key))
-        .route("/v1/integrations", web::post().to(integrations::create))
-        .route("/v1/integrations", web::get().to(integrations::list))
-        .route("/v1/integrations/{id}", web::get().to(integrations::get))
-        .route(
-            "/v1/integrations/{id}",
-            web::patch().to(integrations::update),
+        .service(
+            resource("/v1/integrations", "POST, GET")
+                .route(web::post().to(integrations::create))
+                .route(web::get().to(integrations::list)),
         )
-        .route(
-            "/v1/integrations/{id}",
-            web::delete().to(integrations::delete),
+        .service(
+            resource("/v1/integrations/{id}", "GET, PATCH, DELETE")
+                .route(web::get().to(integrations::get))
+                .route(web::patch().to(integrations::update))
+                .route(web::delete().to(integrations::delete)),
         )
-        .route(
-            "/v1/integrations/{id}/secrets",
-            web::post().to(integrations::add_secret),
+        .service(
+            resource("/v1/integrations/{id}/secrets", "POST")
+                .route(web::post().to(integrations::add_secret)),
         )
-        .route(
-            "/v1/integrations/{id}/secrets/{n}",
-            web::delete().to(integrations::delete_secret),
+        .service(
+            resource("/v1/integrations/{id}/secrets/{n}", "DELETE")
+                .route(web::delete().to(integrations::delete_secret)),
         )
-        .route("/v1/contacts/find", web::get().to(contacts::find))
-        .route("/v1/contacts/create", web::post().to(contacts::create))
-        .route("/v1/contacts/update", web::put().to(contacts::update))
-        .route("/v1/contacts/delete", web::post().to(contacts::delete))
-        .route("/v1/events/send", web::post().to(contacts::send_event))
-        .route("/v1/api-key", web::get().to(contacts::api_key))
-        .route("/v1/lists", web::get().to(lists::list))
-        .route("/v1/lists", web::post().to(lists::create))
-        .route("/v1/lists/{id}", web::delete().to(lists::delete))
-        .route("/v1/dead-letters", web::get().to(dead_letters::list))
-        .route(
-            "/v1/dead-letters/replay",
-            web::post().to(dead_letters::replay),
+        .service(resource("/v1/contacts/find", "GET").route(web::get().to(contacts::find)))
+        .service(resource("/v1/contacts/create", "POST").route(web::post().to(contacts::create)))
+        .service(resource("/v1/contacts/update", "PUT").route(web::put().to(contacts::update)))
+        .service(resource("/v1/contacts/delete", "POST").route(web::post().to(contacts::delete)))
+        .service(resource("/v1/events/send", "POST").route(web::post().to(contacts::send_event)))
+        .service(resource("/v1/api-key", "GET").route(web::get().to(contacts::api_key)))
+        .service(
+            resource("/v1/lists", "GET, POST")
+                .route(web::get().to(lists::list))
+                .route(web::post().to(lists::create)),
         )
-        .route("/v1/templates", web::post().to(templates::create))
-        .route("/v1/templates", web::get().to(templates::list))
-        .route("/v1/templates/{id}", web::get().to(templates::get))
-        .route("/v1/templates/{id}", web::patch().to(templates::update))
-        .route("/v1/templates/{id}", web::delete().to(templates::delete))
-        .route("/v1/workflows", web::post().to(workflows::create))
-        .route("/v1/workflows", web::get().to(workflows::list))
-        .route("/v1/workflows/{id}", web::get().to(workflows::get))
-        .route("/v1/workflows/{id}", web::patch().to(workflows::update))
-        .route("/v1/workflows/{id}", web::delete().to(workflows::delete))
-        .route("/openapi.json", web::get().to(crate::openapi::document))
-        .route("/v1/webhook-events", web::get().to(webhook_events::list))
+        .service(resource("/v1/lists/{id}", "DELETE").route(web::delete().to(lists::delete)))
+        .service(resource("/v1/dead-letters", "GET").route(web::get().to(dead_letters::list)))
+        .service(
+            resource("/v1/dead-letters/replay", "POST").route(web::post().to(dead_letters::replay)),
+        )
+        .service(
+            resource("/v1/templates", "POST, GET")
+                .route(web::post().to(templates::create))
+                .route(web::get().to(templates::list)),
+        )
+        .service(
+            resource("/v1/templates/{id}", "GET, PATCH, DELETE")
+                .route(web::get().to(templates::get))
+                .route(web::patch().to(templates::update))
+                .route(web::delete().to(templates::delete)),
+        )
+        .service(
+            resource("/v1/workflows", "POST, GET")
+                .route(web::post().to(workflows::create))
+                .route(web::get().to(workflows::list)),
+        )
+        .service(
+            resource("/v1/workflows/{id}", "GET, PATCH, DELETE")
+                .route(web::get().to(workflows::get))
+                .route(web::patch().to(workflows::update))
+                .route(web::delete().to(workflows::delete)),
+        )
+        .service(resource("/v1/webhook-events", "GET").route(web::get().to(webhook_events::list)))
+        .service(resource("/openapi.json", "GET").route(web::get().to(crate::openapi::document)))
 }
