@@ -111,7 +111,7 @@ impl Handler {
             );
             self.metrics.retried.inc();
             // Best effort: the database may be what is failing.
-            let _ = record(&self.db, &message, "failed", &text, attempt).await;
+            note(&self.db, &message, "failed", &text, attempt).await;
             if let Err(e) = delivery.retry_later(delay, &reason).await {
                 tracing::warn!(error = %e, "Could not schedule the retry; the delivery will come again.");
             }
@@ -124,7 +124,7 @@ impl Handler {
         };
         tracing::error!(error = %reason, "Dead-lettering the delivery.");
         self.metrics.dead_lettered.inc();
-        let _ = record(
+        note(
             &self.db,
             &message,
             "dead",
@@ -215,6 +215,19 @@ impl Handler {
         record(&txn, msg, status, text, attempt).await?;
         txn.commit().await?;
         Ok(outcome)
+    }
+}
+
+/// How long a best-effort webhook-log write may hold up a failing delivery.
+const NOTE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Best effort: records a failure in the webhook log without letting a database that is
+/// itself failing hold the worker (the queue keeps the delivery either way).
+async fn note(db: &DatabaseConnection, msg: &QueueMessage, status: &str, text: &str, attempt: u32) {
+    match tokio::time::timeout(NOTE_TIMEOUT, record(db, msg, status, text, attempt)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(error = %e, "Could not log the failure in the webhook log."),
+        Err(_) => tracing::debug!("Logging the failure in the webhook log timed out."),
     }
 }
 
