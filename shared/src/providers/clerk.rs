@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 
+use super::webhook_sig::str_field;
 use super::{
     ContactAction, ContactChange, ContactKey, Envelope, EnvelopeError, Headers, Mapping,
     SecretError, SignatureError, SigningKey, webhook_sig,
@@ -43,8 +44,7 @@ pub fn verify(
     webhook_sig::verify(keys, headers, body, now_secs, tolerance_secs, true)
 }
 
-/// The parts of a Clerk event that are read; `data` stays loose JSON so a field Clerk adds,
-/// drops or retypes never rejects the whole event.
+/// The parts of a Clerk event that are read.
 struct Event {
     event_type: String,
     /// Platform time in epoch milliseconds, when present.
@@ -52,63 +52,32 @@ struct Event {
     data: Map<String, Value>,
 }
 
-fn not_clerk(reason: impl Into<String>) -> EnvelopeError {
-    EnvelopeError {
-        provider: PROVIDER,
-        reason: reason.into(),
+/// The shared envelope, with Clerk's `object` (when present) required to be `"event"`.
+fn parse_checked(body: &[u8]) -> Result<webhook_sig::JsonEvent, EnvelopeError> {
+    let event = webhook_sig::parse_event(PROVIDER, body)?;
+    if event.rest.get("object").is_some_and(|o| o != "event") {
+        return Err(EnvelopeError {
+            provider: PROVIDER,
+            reason: "`object` is not \"event\"".into(),
+        });
     }
+    Ok(event)
 }
 
-/// Parses `{"data": {…}, "object": "event", "type": "…", "timestamp": <ms>, …}`. Reasons
-/// name the offending field, never its content.
+/// Parses `{"data": {…}, "object": "event", "type": "…", "timestamp": <ms>, …}`.
 fn parse(body: &[u8]) -> Result<Event, EnvelopeError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        not_clerk(format!(
-            "not valid JSON (line {}, column {})",
-            e.line(),
-            e.column()
-        ))
-    })?;
-    let Value::Object(mut event) = value else {
-        return Err(not_clerk("the body is not a JSON object"));
-    };
-    match event.get("object") {
-        None => {}
-        Some(Value::String(object)) if object == "event" => {}
-        Some(_) => return Err(not_clerk("`object` is not \"event\"")),
-    }
-    let event_type = match event.remove("type") {
-        Some(Value::String(t)) if !t.trim().is_empty() => t,
-        _ => return Err(not_clerk("`type` is missing or not a non-empty string")),
-    };
-    let data = match event.remove("data") {
-        Some(Value::Object(data)) => data,
-        _ => return Err(not_clerk("`data` is missing or not an object")),
-    };
-    let timestamp_ms = event.get("timestamp").and_then(Value::as_i64);
+    let event = parse_checked(body)?;
     Ok(Event {
-        event_type,
-        timestamp_ms,
-        data,
+        timestamp_ms: event.rest.get("timestamp").and_then(Value::as_i64),
+        event_type: event.event_type,
+        data: event.data,
     })
 }
 
 /// Reads the event type; the idempotency key is the delivery's `svix-id` (or `webhook-id`).
 pub fn envelope(headers: &dyn Headers, body: &[u8]) -> Result<Envelope, EnvelopeError> {
-    let event = parse(body)?;
-    let id = webhook_sig::message_id(headers, true)
-        .filter(|id| !id.trim().is_empty())
-        .ok_or_else(|| not_clerk("the delivery has no svix-id (or webhook-id) header"))?;
-    Ok(Envelope {
-        event_type: event.event_type,
-        idempotency_key: id.to_owned(),
-        ignore: None,
-    })
-}
-
-/// A string field of a JSON object, when present and a string.
-fn str_field<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
-    object.get(key).and_then(Value::as_str)
+    let event = parse_checked(body)?;
+    webhook_sig::envelope(PROVIDER, headers, event, true, "svix-id (or webhook-id)")
 }
 
 /// The user's primary address: the entry of `email_addresses` whose `id` is

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use time::format_description::well_known::{Iso8601, Rfc3339};
 use time::{OffsetDateTime, PrimitiveDateTime};
 
+use super::webhook_sig::str_field;
 use super::{
     ContactAction, ContactChange, ContactKey, Envelope, EnvelopeError, Headers, Mapping,
     SecretError, SignatureError, SigningKey, webhook_sig,
@@ -68,70 +69,28 @@ pub fn verify(
     webhook_sig::verify(keys, headers, body, now_secs, tolerance_secs, false)
 }
 
-/// The parts of a Polar event that are read; `data` stays loose JSON so a field Polar adds,
-/// drops or retypes never rejects the whole event.
+/// The parts of a Polar event that are read.
 struct Event {
-    event_type: String,
     /// The envelope's ISO 8601 `timestamp`, when present and a string.
     timestamp: Option<String>,
     data: Map<String, Value>,
+    event_type: String,
 }
 
-fn not_polar(reason: impl Into<String>) -> EnvelopeError {
-    EnvelopeError {
-        provider: PROVIDER,
-        reason: reason.into(),
-    }
-}
-
-/// Parses `{"type": "…", "timestamp": "<ISO 8601>", "data": {…}}`. Reasons name the
-/// offending field, never its content.
+/// Parses `{"type": "…", "timestamp": "<ISO 8601>", "data": {…}}`.
 fn parse(body: &[u8]) -> Result<Event, EnvelopeError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        not_polar(format!(
-            "not valid JSON (line {}, column {})",
-            e.line(),
-            e.column()
-        ))
-    })?;
-    let Value::Object(mut event) = value else {
-        return Err(not_polar("the body is not a JSON object"));
-    };
-    let event_type = match event.remove("type") {
-        Some(Value::String(t)) if !t.trim().is_empty() => t,
-        _ => return Err(not_polar("`type` is missing or not a non-empty string")),
-    };
-    let data = match event.remove("data") {
-        Some(Value::Object(data)) => data,
-        _ => return Err(not_polar("`data` is missing or not an object")),
-    };
-    let timestamp = match event.remove("timestamp") {
-        Some(Value::String(t)) => Some(t),
-        _ => None,
-    };
+    let event = webhook_sig::parse_event(PROVIDER, body)?;
     Ok(Event {
-        event_type,
-        timestamp,
-        data,
+        timestamp: str_field(&event.rest, "timestamp").map(str::to_owned),
+        event_type: event.event_type,
+        data: event.data,
     })
 }
 
 /// Reads the event type; the idempotency key is the delivery's `webhook-id`.
 pub fn envelope(headers: &dyn Headers, body: &[u8]) -> Result<Envelope, EnvelopeError> {
-    let event = parse(body)?;
-    let id = webhook_sig::message_id(headers, false)
-        .filter(|id| !id.trim().is_empty())
-        .ok_or_else(|| not_polar("the delivery has no webhook-id header"))?;
-    Ok(Envelope {
-        event_type: event.event_type,
-        idempotency_key: id.to_owned(),
-        ignore: None,
-    })
-}
-
-/// A string field of a JSON object, when present and a string.
-fn str_field<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
-    object.get(key).and_then(Value::as_str)
+    let event = webhook_sig::parse_event(PROVIDER, body)?;
+    webhook_sig::envelope(PROVIDER, headers, event, false, "webhook-id")
 }
 
 /// An object field of a JSON object, when present and an object.

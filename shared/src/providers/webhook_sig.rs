@@ -8,7 +8,9 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::{Headers, KeyedMac, SecretError, SignatureError, SigningKey};
+use serde_json::{Map, Value};
+
+use super::{Envelope, EnvelopeError, Headers, KeyedMac, SecretError, SignatureError, SigningKey};
 
 /// Header names of one spelling.
 struct Names {
@@ -121,6 +123,73 @@ pub fn verify(
     } else {
         Err(SignatureError::NoMatch)
     }
+}
+
+/// The JSON envelope Svix and Standard Webhooks senders wrap events in:
+/// `{"type": "…", "data": {…}, …}`. `data` stays loose JSON, so a field the platform adds,
+/// drops or retypes never rejects the whole event; `rest` holds the other top-level fields.
+pub struct JsonEvent {
+    /// The event type.
+    pub event_type: String,
+    /// The event's object.
+    pub data: Map<String, Value>,
+    /// Every other top-level field (`timestamp`, `object`, …).
+    pub rest: Map<String, Value>,
+}
+
+/// Parses the envelope. Reasons name the offending field, never its content.
+pub fn parse_event(provider: &'static str, body: &[u8]) -> Result<JsonEvent, EnvelopeError> {
+    let error = |reason: String| EnvelopeError { provider, reason };
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        error(format!(
+            "not valid JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let Value::Object(mut rest) = value else {
+        return Err(error("the body is not a JSON object".into()));
+    };
+    let event_type = match rest.remove("type") {
+        Some(Value::String(t)) if !t.trim().is_empty() => t,
+        _ => return Err(error("`type` is missing or not a non-empty string".into())),
+    };
+    let data = match rest.remove("data") {
+        Some(Value::Object(data)) => data,
+        _ => return Err(error("`data` is missing or not an object".into())),
+    };
+    Ok(JsonEvent {
+        event_type,
+        data,
+        rest,
+    })
+}
+
+/// The envelope ingest needs: the event type, and the delivery's message id as the
+/// idempotency key (`header` names it in the error when it is missing).
+pub fn envelope(
+    provider: &'static str,
+    headers: &dyn Headers,
+    event: JsonEvent,
+    accept_svix: bool,
+    header: &str,
+) -> Result<Envelope, EnvelopeError> {
+    let id = message_id(headers, accept_svix)
+        .filter(|id| !id.trim().is_empty())
+        .ok_or_else(|| EnvelopeError {
+            provider,
+            reason: format!("the delivery has no {header} header"),
+        })?;
+    Ok(Envelope {
+        event_type: event.event_type,
+        idempotency_key: id.to_owned(),
+        ignore: None,
+    })
+}
+
+/// A string field of a JSON object, when present and a string.
+pub fn str_field<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    object.get(key).and_then(Value::as_str)
 }
 
 #[cfg(test)]
