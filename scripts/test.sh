@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: starts (or installs) PostgreSQL and RabbitMQ when they are not
-# running, installs the Loops SDK and schemathesis that the API tests drive, then runs every
-# unit and integration test of the workspace and closes with one line counting them all.
+# running, installs the Loops SDK and schemathesis that the API tests drive and the aiosmtpd
+# SMTP server that the email tests deliver to, then runs every unit and integration test of
+# the workspace and closes with one line counting them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh
@@ -15,6 +16,11 @@ if [ ! -x tests/schemathesis/.venv/bin/st ]; then
   python3 -m venv tests/schemathesis/.venv
 fi
 tests/schemathesis/.venv/bin/pip install -q --disable-pip-version-check -r tests/schemathesis/requirements.txt
+# The email tests deliver to a real SMTP server, aiosmtpd, writing into a Maildir.
+if [ ! -x tests/smtp/.venv/bin/python ]; then
+  python3 -m venv tests/smtp/.venv
+fi
+tests/smtp/.venv/bin/pip install -q --disable-pip-version-check -r tests/smtp/requirements.txt
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e

@@ -9,6 +9,7 @@ mod m20261127_000002_lists_events;
 mod m20261127_000003_reliability;
 mod m20261127_000004_api_idempotency;
 mod m20261127_000005_workflows;
+mod m20261127_000006_workflow_runs;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_reliability::Migration),
             Box::new(m20261127_000004_api_idempotency::Migration),
             Box::new(m20261127_000005_workflows::Migration),
+            Box::new(m20261127_000006_workflow_runs::Migration),
         ]
     }
 }

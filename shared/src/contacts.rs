@@ -11,12 +11,14 @@ use crate::db::entities::{
 };
 use crate::domain::now_ms;
 
-/// Subscribes (`true`) or removes (`false`) the contact for each list.
+/// Subscribes (`true`) or removes (`false`) the contact for each list. Returns the lists
+/// the contact newly joined (they start `addedToList` workflows).
 pub async fn apply_lists<C: ConnectionTrait>(
     db: &C,
     contact_id: &str,
     lists: &BTreeMap<String, bool>,
-) -> Result<(), DbErr> {
+) -> Result<Vec<String>, DbErr> {
+    let mut joined = Vec::new();
     for (list_id, subscribe) in lists {
         if *subscribe {
             let row = contact_list::ActiveModel {
@@ -25,7 +27,7 @@ pub async fn apply_lists<C: ConnectionTrait>(
                 created_at: Set(now_ms()),
                 ..Default::default()
             };
-            contact_list::Entity::insert(row)
+            let inserted = contact_list::Entity::insert(row)
                 .on_conflict(
                     OnConflict::columns([
                         contact_list::Column::ContactId,
@@ -36,6 +38,9 @@ pub async fn apply_lists<C: ConnectionTrait>(
                 )
                 .exec_without_returning(db)
                 .await?;
+            if inserted > 0 {
+                joined.push(list_id.clone());
+            }
         } else {
             contact_list::Entity::delete_many()
                 .filter(contact_list::Column::ContactId.eq(contact_id))
@@ -44,7 +49,7 @@ pub async fn apply_lists<C: ConnectionTrait>(
                 .await?;
         }
     }
-    Ok(())
+    Ok(joined)
 }
 
 /// The ids of the lists a contact belongs to.
@@ -58,7 +63,8 @@ pub async fn lists_of<C: ConnectionTrait>(db: &C, contact_id: &str) -> Result<Ve
         .collect())
 }
 
-/// Records an event on a contact (workflows start from these).
+/// Records an event on a contact and starts the workflows it triggers (in the caller's
+/// transaction, so both happen exactly once).
 pub async fn record_event<C: ConnectionTrait>(
     db: &C,
     contact_id: &str,
@@ -79,6 +85,12 @@ pub async fn record_event<C: ConnectionTrait>(
     contact_event::Entity::insert(row)
         .exec_without_returning(db)
         .await?;
+    crate::workflows::start(
+        db,
+        contact_id,
+        crate::workflows::Occurrence::Event { name, properties },
+    )
+    .await?;
     Ok(())
 }
 
@@ -124,3 +136,28 @@ pub async fn delete<C: ConnectionTrait>(
         .await?;
     Ok(())
 }
+
+/// A contact as `contacts/find` shows it: standard fields, its mailing lists as
+/// `{listId: true}`, and custom properties at the top level (as Loops does).
+pub fn contact_json(c: &contact::Model, lists: &[String]) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    if let Ok(serde_json::Value::Object(custom)) = serde_json::from_str::<serde_json::Value>(&c.properties) {
+        out.extend(custom);
+    }
+    let standard = serde_json::json!({
+        "id": c.id,
+        "email": c.email,
+        "firstName": c.first_name,
+        "lastName": c.last_name,
+        "source": c.source,
+        "subscribed": c.subscribed,
+        "userGroup": c.user_group,
+        "userId": c.user_id,
+        "mailingLists": lists.iter().map(|l| (l.clone(), serde_json::Value::Bool(true))).collect::<serde_json::Map<String, serde_json::Value>>(),
+    });
+    if let serde_json::Value::Object(standard) = standard {
+        out.extend(standard);
+    }
+    serde_json::Value::Object(out)
+}
+

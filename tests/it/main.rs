@@ -9,5 +9,6 @@ mod platforms;
 mod processes;
 mod proxy;
 mod reliability;
+mod smtp;
 mod webhooks;
 mod workflows_api;

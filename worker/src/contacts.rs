@@ -6,6 +6,7 @@ use inlet_shared::db::entities::{contact, contact_tombstone, stripe_customer};
 use inlet_shared::domain::{new_id, now_ms};
 use inlet_shared::integrations::{EventSettings, OnDelete};
 use inlet_shared::providers::{ContactAction, ContactChange, ContactKey, Provider};
+use inlet_shared::workflows;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr,
@@ -219,7 +220,9 @@ async fn create<C: ConnectionTrait>(
     contact::Entity::insert(row)
         .exec_without_returning(db)
         .await?;
-    inlet_shared::contacts::apply_lists(db, &id, &source.settings.mailing_lists).await?;
+    let joined =
+        inlet_shared::contacts::apply_lists(db, &id, &source.settings.mailing_lists).await?;
+    workflows::contact_written(db, &id, true, &joined).await?;
     Ok(Applied::Created(id))
 }
 
@@ -265,7 +268,9 @@ async fn update<C: ConnectionTrait>(
     row.last_event_at = Set(change.occurred_at_ms);
     row.updated_at = Set(now_ms());
     row.update(db).await?;
-    inlet_shared::contacts::apply_lists(db, &id, &source.settings.mailing_lists).await?;
+    let joined =
+        inlet_shared::contacts::apply_lists(db, &id, &source.settings.mailing_lists).await?;
+    workflows::contact_written(db, &id, false, &joined).await?;
     Ok(Applied::Updated(id))
 }
 

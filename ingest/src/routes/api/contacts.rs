@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use inlet_shared::contacts;
+use inlet_shared::{contacts, workflows};
 use inlet_shared::db::entities::{api_idempotency_key, contact, mailing_list};
 use inlet_shared::domain::{Email, new_id, now_ms};
 use sea_orm::sea_query::OnConflict;
@@ -37,30 +37,6 @@ const STANDARD: [&str; 8] = [
 ];
 /// Keys a client may not set as custom properties.
 const RESERVED: [&str; 4] = ["id", "createdAt", "updatedAt", "optInStatus"];
-
-/// A contact as `contacts/find` shows it: standard fields, its mailing lists as
-/// `{listId: true}`, and custom properties at the top level (as Loops does).
-pub fn contact_json(c: &contact::Model, lists: &[String]) -> Value {
-    let mut out = Map::new();
-    if let Ok(Value::Object(custom)) = serde_json::from_str::<Value>(&c.properties) {
-        out.extend(custom);
-    }
-    let standard = json!({
-        "id": c.id,
-        "email": c.email,
-        "firstName": c.first_name,
-        "lastName": c.last_name,
-        "source": c.source,
-        "subscribed": c.subscribed,
-        "userGroup": c.user_group,
-        "userId": c.user_id,
-        "mailingLists": lists.iter().map(|l| (l.clone(), Value::Bool(true))).collect::<Map<String, Value>>(),
-    });
-    if let Value::Object(standard) = standard {
-        out.extend(standard);
-    }
-    Value::Object(out)
-}
 
 /// A field of a request: absent, `null` (clear it), or a value.
 #[derive(Debug, Clone, PartialEq)]
@@ -272,7 +248,8 @@ async fn create_contact<C: ConnectionTrait>(
     contact::Entity::insert(row)
         .exec_without_returning(db)
         .await?;
-    contacts::apply_lists(db, &id, &f.mailing_lists).await?;
+    let joined = contacts::apply_lists(db, &id, &f.mailing_lists).await?;
+    workflows::contact_written(db, &id, true, &joined).await?;
     Ok(id)
 }
 
@@ -338,7 +315,8 @@ async fn update_contact<C: ConnectionTrait>(
     row.properties = Set(Value::Object(properties).to_string());
     row.updated_at = Set(now_ms());
     row.update(db).await?;
-    contacts::apply_lists(db, &id, &f.mailing_lists).await?;
+    let joined = contacts::apply_lists(db, &id, &f.mailing_lists).await?;
+    workflows::contact_written(db, &id, false, &joined).await?;
     Ok(id)
 }
 
@@ -451,7 +429,7 @@ pub async fn find(
     let mut out = Vec::new();
     if let Some(c) = found {
         let lists = contacts::lists_of(&state.db, &c.id).await?;
-        out.push(contact_json(&c, &lists));
+        out.push(inlet_shared::contacts::contact_json(&c, &lists));
     }
     Ok(HttpResponse::Ok().json(out))
 }

@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, web};
 use inlet_shared::db::entities::{email_template, mailing_list, workflow};
 use inlet_shared::domain::{format_ms, new_id, now_ms};
 use inlet_shared::providers::Provider;
+pub use inlet_shared::workflows::Step;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, QueryOrder};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -41,27 +42,6 @@ pub enum Trigger {
     AddedToList {
         /// The list.
         list_id: String,
-    },
-}
-
-/// One step.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(
-    tag = "type",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase",
-    deny_unknown_fields
-)]
-pub enum Step {
-    /// Send a template to the contact.
-    SendEmail {
-        /// The template.
-        template_id: String,
-    },
-    /// Wait before the next step.
-    Wait {
-        /// How long, 1 second to a year.
-        seconds: u64,
     },
 }
 

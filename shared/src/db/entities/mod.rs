@@ -2,11 +2,13 @@
 
 pub mod api_idempotency_key;
 pub mod api_key;
+pub mod app_secret;
 pub mod contact;
 pub mod contact_event;
 pub mod contact_list;
 pub mod contact_tombstone;
 pub mod dead_letter;
+pub mod email_send;
 pub mod email_template;
 pub mod integration;
 pub mod integration_secret;
@@ -16,3 +18,4 @@ pub mod queue_message;
 pub mod stripe_customer;
 pub mod webhook_log;
 pub mod workflow;
+pub mod workflow_run;

@@ -1,0 +1,37 @@
+//! A started workflow: which step runs next and when (a `wait` is a later `next_at`).
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "workflow_runs")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub workflow_id: String,
+    pub contact_id: String,
+    /// The event (or contact trigger) that started it.
+    pub event_name: String,
+    /// JSON object: the event's properties.
+    #[sea_orm(column_type = "Text")]
+    pub event_properties: String,
+    /// Index of the next step.
+    pub step: i32,
+    /// `pending`, `completed`, `cancelled` or `failed`.
+    pub status: String,
+    /// When the next step is due (epoch ms).
+    pub next_at: i64,
+    pub lease_until: Option<i64>,
+    pub lease_token: Option<String>,
+    /// Failed attempts of the current step.
+    pub attempts: i32,
+    pub first_failed_at: Option<i64>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,207 @@
+//! Starting workflows. Every occurrence that can start one (a recorded event, a contact
+//! added or updated, a contact joining a list) calls [`start`] inside the transaction that
+//! applies it, so a workflow run exists exactly when its cause committed: the runs table is
+//! a transactional outbox, and redeliveries or replays that change nothing start nothing.
+
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::db::entities::{contact, contact_list, workflow, workflow_run};
+use crate::domain::{new_id, now_ms};
+
+/// One step of a workflow, as stored (JSON) and as the API takes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
+)]
+pub enum Step {
+    /// Send a template to the contact.
+    SendEmail {
+        /// The template.
+        template_id: String,
+    },
+    /// Wait before the next step.
+    Wait {
+        /// How long, 1 second to a year.
+        seconds: u64,
+    },
+}
+
+/// Parses a workflow's stored steps.
+pub fn steps_of(w: &workflow::Model) -> Result<Vec<Step>, serde_json::Error> {
+    serde_json::from_str(&w.steps)
+}
+
+/// Something that happened to a contact and may start workflows.
+#[derive(Debug, Clone, Copy)]
+pub enum Occurrence<'a> {
+    /// An event was recorded (platform `{provider}:{type}` or custom).
+    Event {
+        /// Its name.
+        name: &'a str,
+        /// Its properties (templates read them as `event.properties`).
+        properties: &'a Map<String, Value>,
+    },
+    /// The contact was created.
+    ContactAdded,
+    /// The contact was updated.
+    ContactUpdated,
+    /// The contact joined this mailing list.
+    AddedToList(&'a str),
+}
+
+impl Occurrence<'_> {
+    /// The workflow trigger columns that match it.
+    fn trigger(&self) -> (&'static str, Option<&str>) {
+        match self {
+            Self::Event { name, .. } => ("event", Some(name)),
+            Self::ContactAdded => ("contactAdded", None),
+            Self::ContactUpdated => ("contactUpdated", None),
+            Self::AddedToList(list) => ("addedToList", Some(list)),
+        }
+    }
+
+    /// What templates see as `event.name` and `event.properties`.
+    fn event(&self) -> (String, Value) {
+        match self {
+            Self::Event { name, properties } => ((*name).to_owned(), Value::Object((*properties).clone())),
+            Self::ContactAdded => ("contactAdded".into(), Value::Object(Map::new())),
+            Self::ContactUpdated => ("contactUpdated".into(), Value::Object(Map::new())),
+            Self::AddedToList(list) => (
+                "addedToList".into(),
+                serde_json::json!({ "listId": list }),
+            ),
+        }
+    }
+}
+
+/// Starts one run per enabled workflow whose trigger matches and whose audience includes
+/// the contact. Call inside the transaction that applies the occurrence. Returns how many
+/// runs started.
+pub async fn start<C: ConnectionTrait>(
+    db: &C,
+    contact_id: &str,
+    occurrence: Occurrence<'_>,
+) -> Result<u32, DbErr> {
+    let (trigger_type, trigger_value) = occurrence.trigger();
+    let mut query = workflow::Entity::find()
+        .filter(workflow::Column::Enabled.eq(true))
+        .filter(workflow::Column::TriggerType.eq(trigger_type));
+    query = match trigger_value {
+        Some(v) => query.filter(workflow::Column::TriggerValue.eq(v)),
+        None => query,
+    };
+    let workflows = query.order_by_asc(workflow::Column::CreatedAt).all(db).await?;
+    if workflows.is_empty() {
+        return Ok(0);
+    }
+    let mut started = 0;
+    let (event_name, event_properties) = occurrence.event();
+    let properties = event_properties.to_string();
+    for w in workflows {
+        if !in_audience(db, contact_id, &w).await? {
+            continue;
+        }
+        let now = now_ms();
+        let run = workflow_run::ActiveModel {
+            id: Set(new_id("run_")),
+            workflow_id: Set(w.id.clone()),
+            contact_id: Set(contact_id.to_owned()),
+            event_name: Set(event_name.clone()),
+            event_properties: Set(properties.clone()),
+            step: Set(0),
+            status: Set(RunStatus::Pending.as_str().to_owned()),
+            next_at: Set(now),
+            lease_until: Set(None),
+            lease_token: Set(None),
+            attempts: Set(0),
+            first_failed_at: Set(None),
+            last_error: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        workflow_run::Entity::insert(run)
+            .exec_without_returning(db)
+            .await?;
+        started += 1;
+    }
+    Ok(started)
+}
+
+/// The audience filter: the workflow's mailing list and user group, when set.
+async fn in_audience<C: ConnectionTrait>(
+    db: &C,
+    contact_id: &str,
+    w: &workflow::Model,
+) -> Result<bool, DbErr> {
+    if let Some(list) = &w.audience_list_id {
+        let member = contact_list::Entity::find()
+            .filter(contact_list::Column::ContactId.eq(contact_id))
+            .filter(contact_list::Column::ListId.eq(list.as_str()))
+            .one(db)
+            .await?;
+        if member.is_none() {
+            return Ok(false);
+        }
+    }
+    if let Some(group) = &w.audience_user_group {
+        let found = contact::Entity::find_by_id(contact_id.to_owned())
+            .one(db)
+            .await?;
+        if found.and_then(|c| c.user_group).as_deref() != Some(group.as_str()) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Starts the contact triggers of a write: `contactAdded` or `contactUpdated`, then
+/// `addedToList` for each list the contact newly joined.
+pub async fn contact_written<C: ConnectionTrait>(
+    db: &C,
+    contact_id: &str,
+    created: bool,
+    joined_lists: &[String],
+) -> Result<(), DbErr> {
+    let occurrence = if created {
+        Occurrence::ContactAdded
+    } else {
+        Occurrence::ContactUpdated
+    };
+    start(db, contact_id, occurrence).await?;
+    for list in joined_lists {
+        start(db, contact_id, Occurrence::AddedToList(list)).await?;
+    }
+    Ok(())
+}
+
+/// Where a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    /// Its next step is due at `next_at` (or queued, or running, under a lease).
+    Pending,
+    /// Every step ran.
+    Completed,
+    /// Stopped early: the contact unsubscribed or was deleted, or the workflow is gone.
+    Cancelled,
+    /// A step failed for good; the run is in the dead letters until replayed.
+    Failed,
+}
+
+impl RunStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Completed => "completed",
+            Self::Cancelled => "cancelled",
+            Self::Failed => "failed",
+        }
+    }
+}
