@@ -12,6 +12,7 @@ pub mod test_event;
 use anyhow::Context;
 use inlet_migrations::{Migrator, MigratorTrait};
 use inlet_shared::config::Config;
+use inlet_shared::email::{Mailer, UnsubscribeKey};
 use inlet_shared::integrations::IntegrationCache;
 use inlet_shared::metrics::Metrics;
 use inlet_shared::queue::embedded::EmbeddedQueue;
@@ -39,6 +40,8 @@ pub struct Services {
     pub cache: IntegrationCache,
     /// The process's metrics (shared by ingest and worker in `serve`).
     pub metrics: Arc<Metrics>,
+    /// Signs (worker) and verifies (ingest) unsubscribe links.
+    pub unsubscribe: UnsubscribeKey,
 }
 
 /// Connects to the database (waiting for it to come up).
@@ -78,6 +81,12 @@ pub async fn connect(config: Config, run_migrations: bool) -> anyhow::Result<Ser
             Queue::Rabbit(rabbit)
         }
     };
+    let unsubscribe = match &config.unsubscribe_secret {
+        Some(secret) => UnsubscribeKey::new(secret.clone()),
+        None => UnsubscribeKey::load_or_create(&db)
+            .await
+            .context("cannot load the unsubscribe-link key (has `inlet migrate` run?)")?,
+    };
     let cache = IntegrationCache::load(db.clone())
         .await
         .context("cannot load integrations (has `inlet migrate` run?)")?;
@@ -87,6 +96,7 @@ pub async fn connect(config: Config, run_migrations: bool) -> anyhow::Result<Ser
         queue,
         cache,
         metrics: Metrics::new(),
+        unsubscribe,
     })
 }
 
@@ -124,6 +134,7 @@ pub fn start_ingest(
             shutdown.clone(),
         ),
         metrics: services.metrics.clone(),
+        unsubscribe: services.unsubscribe.clone(),
     };
     listener.set_nonblocking(true)?;
     let app = inlet_ingest::Application::build(state, listener)?;
@@ -171,5 +182,32 @@ pub fn start_worker(
         });
         tracing::info!(%addr, "Worker metrics and health listening.");
     }
-    Ok(tokio::spawn(worker.run_until_stopped(shutdown)))
+    let retry = inlet_shared::queue::RetryPolicy {
+        delays: services.config.retry_delays.clone(),
+        max_attempts: services.config.max_attempts,
+    };
+    let mailer = Mailer::new(
+        services.config.smtp_url.as_ref(),
+        services.config.outbox_dir.clone(),
+    )
+    .map_err(std::io::Error::other)?;
+    let runner = Arc::new(inlet_worker::workflows::Runner::new(
+        services.db.clone(),
+        mailer,
+        services.unsubscribe.clone(),
+        services.config.public_url.clone(),
+        services.config.email_from.clone(),
+        retry,
+        services.metrics.clone(),
+    ));
+    let runner = tokio::spawn(inlet_worker::workflows::run_until_stopped(
+        runner,
+        services.queue.clone(),
+        shutdown.clone(),
+    ));
+    let worker = tokio::spawn(worker.run_until_stopped(shutdown));
+    Ok(tokio::spawn(async move {
+        let _ = worker.await;
+        let _ = runner.await;
+    }))
 }

@@ -5,7 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::api::{
-    contacts, dead_letters, integrations, lists, schemas, templates, webhook_events, workflows,
+    contacts, dead_letters, emails, integrations, lists, schemas, templates, webhook_events,
+    workflows,
 };
 
 /// Declares the bearer API key every route needs.
@@ -38,12 +39,13 @@ impl Modify for BearerKey {
         webhook_events::list, dead_letters::list, dead_letters::replay,
         templates::create, templates::list, templates::get, templates::update, templates::delete,
         workflows::create, workflows::list, workflows::get, workflows::update, workflows::delete,
+        emails::list,
     ),
     components(schemas(
         schemas::Message, schemas::Success, schemas::Created, schemas::ContactBody, schemas::Contact,
         schemas::EventBody, schemas::ApiKeyInfo, schemas::MailingList, schemas::SecretCount,
         schemas::WebhookEvent, schemas::WebhookEventPage, schemas::DeadLetter, schemas::Replayed,
-        schemas::Template, schemas::Workflow, schemas::WorkflowAudience,
+        schemas::Template, schemas::Workflow, schemas::WorkflowAudience, schemas::EmailSent,
     )),
     modifiers(&BearerKey),
 )]

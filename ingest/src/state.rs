@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use inlet_shared::config::Config;
+use inlet_shared::email::UnsubscribeKey;
 use inlet_shared::integrations::IntegrationCache;
 use inlet_shared::metrics::Metrics;
 use inlet_shared::queue::Queue;
@@ -25,4 +26,6 @@ pub struct AppState {
     pub delivery_log: Arc<DeliveryLog>,
     /// The process's metrics.
     pub metrics: Arc<Metrics>,
+    /// Verifies unsubscribe links.
+    pub unsubscribe: UnsubscribeKey,
 }

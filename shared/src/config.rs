@@ -47,6 +47,12 @@ pub struct Config {
     pub smtp_url: Option<SecretString>,
     /// `INLET_OUTBOX_DIR` [./data/outbox]: where emails go without SMTP.
     pub outbox_dir: PathBuf,
+    /// `INLET_EMAIL_FROM` [Inlet <inlet@localhost>]: sender of emails whose template names
+    /// none.
+    pub email_from: lettre::message::Mailbox,
+    /// `INLET_UNSUBSCRIBE_SECRET` [unset → generated once, kept in the database]: signs
+    /// unsubscribe links.
+    pub unsubscribe_secret: Option<SecretString>,
     /// `INLET_BOOTSTRAP_API_KEY` [unset]: an API key accepted from start (stored hashed).
     pub bootstrap_api_key: Option<SecretString>,
     /// `INLET_WORKER_CONCURRENCY` [16]: deliveries a worker applies at once.
@@ -152,6 +158,11 @@ impl Config {
             database_pool: positive(get("INLET_DATABASE_POOL"), 16, "INLET_DATABASE_POOL")?,
             smtp_url: get("INLET_SMTP_URL").map(SecretString::from),
             outbox_dir: PathBuf::from(get("INLET_OUTBOX_DIR").unwrap_or("./data/outbox")),
+            email_from: parse(
+                get("INLET_EMAIL_FROM").unwrap_or("Inlet <inlet@localhost>"),
+                "INLET_EMAIL_FROM",
+            )?,
+            unsubscribe_secret: get("INLET_UNSUBSCRIBE_SECRET").map(SecretString::from),
             bootstrap_api_key: get("INLET_BOOTSTRAP_API_KEY").map(SecretString::from),
             worker_concurrency: positive(
                 get("INLET_WORKER_CONCURRENCY"),

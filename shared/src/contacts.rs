@@ -7,7 +7,7 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
 use crate::db::entities::{
-    contact, contact_event, contact_list, contact_tombstone, stripe_customer,
+    contact, contact_event, contact_list, contact_tombstone, stripe_customer, workflow_run,
 };
 use crate::domain::now_ms;
 
@@ -114,6 +114,11 @@ pub async fn delete<C: ConnectionTrait>(
         .filter(stripe_customer::Column::ContactId.eq(id))
         .exec(db)
         .await?;
+    // Workflows stop for a deleted contact (the log of emails already sent stays).
+    workflow_run::Entity::delete_many()
+        .filter(workflow_run::Column::ContactId.eq(id))
+        .exec(db)
+        .await?;
     contact::Entity::delete_by_id(id.to_owned())
         .exec(db)
         .await?;
@@ -141,7 +146,9 @@ pub async fn delete<C: ConnectionTrait>(
 /// `{listId: true}`, and custom properties at the top level (as Loops does).
 pub fn contact_json(c: &contact::Model, lists: &[String]) -> serde_json::Value {
     let mut out = serde_json::Map::new();
-    if let Ok(serde_json::Value::Object(custom)) = serde_json::from_str::<serde_json::Value>(&c.properties) {
+    if let Ok(serde_json::Value::Object(custom)) =
+        serde_json::from_str::<serde_json::Value>(&c.properties)
+    {
         out.extend(custom);
     }
     let standard = serde_json::json!({
@@ -160,4 +167,3 @@ pub fn contact_json(c: &contact::Model, lists: &[String]) -> serde_json::Value {
     }
     serde_json::Value::Object(out)
 }
-

@@ -2,13 +2,14 @@
 //! mode; archived from the broker's dead-letter queue in production), listed, and replayed
 //! through the normal queue — where the processed-delivery record keeps effects exactly-once.
 
+use sea_orm::sea_query::Expr;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 
-use crate::db::entities::dead_letter;
+use crate::db::entities::{dead_letter, workflow_run};
 use crate::domain::{new_id, now_ms};
 use crate::providers::Provider;
 use crate::queue::{DeadLetterRecord, Queue, QueueError, QueueMessage};
@@ -39,6 +40,62 @@ pub async fn store<C: ConnectionTrait>(db: &C, record: &DeadLetterRecord) -> Res
                 .update_columns([
                     dead_letter::Column::Error,
                     dead_letter::Column::Attempts,
+                    dead_letter::Column::LastFailedAt,
+                    dead_letter::Column::DeadAt,
+                    dead_letter::Column::ReplayedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// The `provider` of a dead letter that is a workflow run's failed step (its
+/// `integrationId` is the workflow, its `deliveryId` the run).
+pub const WORKFLOW: &str = "workflow";
+
+/// Stores a workflow run whose step failed for good (a send the SMTP server keeps refusing,
+/// say), so it is listed and replayed like a dead-lettered delivery.
+pub async fn store_run<C: ConnectionTrait>(
+    db: &C,
+    run: &workflow_run::Model,
+    error: &str,
+    attempts: i32,
+) -> Result<(), DbErr> {
+    let now = now_ms();
+    let body = serde_json::json!({
+        "runId": run.id,
+        "workflowId": run.workflow_id,
+        "contactId": run.contact_id,
+        "step": run.step,
+    });
+    let row = dead_letter::ActiveModel {
+        id: Set(new_id("dl_")),
+        delivery_id: Set(run.id.clone()),
+        integration_id: Set(run.workflow_id.clone()),
+        provider: Set(WORKFLOW.to_owned()),
+        event_type: Set(run.event_name.clone()),
+        idempotency_key: Set(format!("{}:{}", run.id, run.step)),
+        received_at: Set(run.created_at),
+        body: Set(body.to_string().into_bytes()),
+        error: Set(error.to_owned()),
+        attempts: Set(attempts),
+        first_failed_at: Set(run.first_failed_at.unwrap_or(now)),
+        last_failed_at: Set(now),
+        dead_at: Set(now),
+        replayed_at: Set(None),
+        replay_count: Set(0),
+    };
+    dead_letter::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(dead_letter::Column::DeliveryId)
+                .update_columns([
+                    dead_letter::Column::IdempotencyKey,
+                    dead_letter::Column::Body,
+                    dead_letter::Column::Error,
+                    dead_letter::Column::Attempts,
+                    dead_letter::Column::FirstFailedAt,
                     dead_letter::Column::LastFailedAt,
                     dead_letter::Column::DeadAt,
                     dead_letter::Column::ReplayedAt,
@@ -145,6 +202,12 @@ pub async fn replay(
     .await?;
     let mut replayed = 0;
     for row in rows {
+        if row.provider == WORKFLOW {
+            if replay_run(db, &row).await? {
+                replayed += 1;
+            }
+            continue;
+        }
         let Some(provider) = Provider::parse(&row.provider) else {
             tracing::warn!(dead_letter = %row.id, "Skipping a dead letter of an unknown provider.");
             continue;
@@ -195,4 +258,30 @@ pub async fn replay(
         replayed += 1;
     }
     Ok(replayed)
+}
+
+/// Replays a failed workflow run: marks the dead letter and makes the run's failed step due
+/// again, in one transaction. The send guard (one email per run and step) still holds, so
+/// an email that did go out is not sent twice.
+async fn replay_run(db: &DatabaseConnection, row: &dead_letter::Model) -> Result<bool, DbErr> {
+    let txn = db.begin().await?;
+    let marked = dead_letter::Entity::update_many()
+        .col_expr(dead_letter::Column::ReplayedAt, Expr::value(now_ms()))
+        .col_expr(
+            dead_letter::Column::ReplayCount,
+            Expr::value(row.replay_count.saturating_add(1)),
+        )
+        .filter(dead_letter::Column::Id.eq(row.id.as_str()))
+        .filter(dead_letter::Column::ReplayedAt.is_null())
+        .exec(&txn)
+        .await?;
+    if marked.rows_affected == 0 {
+        return Ok(false);
+    }
+    let resumed = crate::workflows::resume(&txn, &row.delivery_id).await?;
+    if !resumed {
+        tracing::warn!(dead_letter = %row.id, "The workflow run of this dead letter no longer exists.");
+    }
+    txn.commit().await?;
+    Ok(resumed)
 }

@@ -59,11 +59,10 @@ impl Mailer {
     pub fn new(smtp_url: Option<&SecretString>, outbox: PathBuf) -> Result<Self, String> {
         match smtp_url {
             Some(url) => {
-                let transport =
-                    AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
-                        .map_err(|e| format!("INLET_SMTP_URL is not usable: {e}"))?
-                        .timeout(Some(SMTP_TIMEOUT))
-                        .build();
+                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
+                    .map_err(|e| format!("INLET_SMTP_URL is not usable: {e}"))?
+                    .timeout(Some(SMTP_TIMEOUT))
+                    .build();
                 Ok(Self::Smtp(transport))
             }
             None => {
@@ -117,7 +116,12 @@ pub struct Rendered {
 
 /// What a template can read: `contact` (as `contacts/find` shows it), `event` (`name`,
 /// `properties`) and `unsubscribeUrl`.
-pub fn context(contact: &Value, event_name: &str, event_properties: &Value, unsubscribe_url: &str) -> Value {
+pub fn context(
+    contact: &Value,
+    event_name: &str,
+    event_properties: &Value,
+    unsubscribe_url: &str,
+) -> Value {
     json!({
         "contact": contact,
         "event": {"name": event_name, "properties": event_properties},
@@ -163,7 +167,11 @@ pub fn render(template: &email_template::Model, ctx: &Value) -> Result<Rendered,
             "\n<p style=\"font-size:12px;color:#888\"><a href=\"{href}\">Unsubscribe</a></p>\n"
         ));
     }
-    if template.text.as_deref().is_none_or(|t| !t.contains("unsubscribeUrl")) {
+    if template
+        .text
+        .as_deref()
+        .is_none_or(|t| !t.contains("unsubscribeUrl"))
+    {
         text.push_str(&format!("\n\nUnsubscribe: {unsubscribe_url}\n"));
     }
     Ok(Rendered {
@@ -351,13 +359,21 @@ mod tests {
             &ctx,
         )
         .unwrap();
-        assert!(r.html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"), "{}", r.html);
+        assert!(
+            r.html
+                .contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
+            "{}",
+            r.html
+        );
         assert!(!r.html.contains("<script>"));
         assert!(r.html.contains("4200"));
         assert!(r.text.starts_with("Hi <script>alert(1)</script>"));
         assert_eq!(r.subject, "Thanks <script>alert(1)</script>");
         // No unsubscribeUrl in the template: a footer carries it.
-        assert!(r.html.contains("href=\"http:&#x2f;&#x2f;x&#x2f;unsubscribe&#x2f;t\""));
+        assert!(
+            r.html
+                .contains("href=\"http:&#x2f;&#x2f;x&#x2f;unsubscribe&#x2f;t\"")
+        );
         assert!(r.text.contains("Unsubscribe: http://x/unsubscribe/t"));
     }
 
@@ -365,7 +381,10 @@ mod tests {
     fn missing_variables_render_empty_and_text_falls_back_to_html() {
         let ctx = context(&json!({}), "signup", &json!({}), "u");
         let r = render(
-            &template("<b>Hello {{ contact.firstName }}!</b> <a href=\"{{ unsubscribeUrl }}\">x</a>", None),
+            &template(
+                "<b>Hello {{ contact.firstName }}!</b> <a href=\"{{ unsubscribeUrl }}\">x</a>",
+                None,
+            ),
             &ctx,
         )
         .unwrap();
@@ -398,7 +417,10 @@ mod tests {
         assert_eq!(key.verify(&format!("{id}.")), None);
         assert_eq!(key.verify(&format!("{id}.{}", &tag[..4])), None);
         assert_eq!(key.verify("garbage"), None);
-        assert!(key.url("http://h:1/", "c_123").starts_with("http://h:1/unsubscribe/"));
+        assert!(
+            key.url("http://h:1/", "c_123")
+                .starts_with("http://h:1/unsubscribe/")
+        );
     }
 
     #[test]
@@ -417,16 +439,21 @@ mod tests {
         })
         .unwrap();
         let raw = String::from_utf8(message.formatted()).unwrap();
-        assert!(raw.contains("List-Unsubscribe: <http://h/unsubscribe/tok>"), "{raw}");
+        assert!(
+            raw.contains("List-Unsubscribe: <http://h/unsubscribe/tok>"),
+            "{raw}"
+        );
         assert!(raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));
         assert!(raw.contains("Message-ID: <em_1@inlet>"));
-        assert!(build(&Outgoing {
-            from: "inlet@example.com".parse().unwrap(),
-            to: "not an address",
-            rendered: &rendered,
-            unsubscribe_url: "u",
-            message_id: "<x@y>".into(),
-        })
-        .is_err_and(|e| !e.is_transient()));
+        assert!(
+            build(&Outgoing {
+                from: "inlet@example.com".parse().unwrap(),
+                to: "not an address",
+                rendered: &rendered,
+                unsubscribe_url: "u",
+                message_id: "<x@y>".into(),
+            })
+            .is_err_and(|e| !e.is_transient())
+        );
     }
 }

@@ -47,6 +47,8 @@ pub struct Metrics {
     pub dead_letters: Gauge,
     /// Webhook log entries not written (capped rejections, full buffer).
     pub log_dropped: Gauge,
+    /// Workflow emails, by outcome (sent, retried, failed, skipped).
+    pub emails: Family<Labels, Counter>,
 }
 
 impl Metrics {
@@ -67,8 +69,10 @@ impl Metrics {
             queue_depth: Gauge::default(),
             dead_letters: Gauge::default(),
             log_dropped: Gauge::default(),
+            emails: Family::default(),
             registry: Registry::default(),
         };
+        registry.register("emails", "Workflow emails, by outcome", m.emails.clone());
         registry.register(
             "webhooks_received",
             "Webhook deliveries received",

@@ -3,6 +3,7 @@
 //! applies it, so a workflow run exists exactly when its cause committed: the runs table is
 //! a transactional outbox, and redeliveries or replays that change nothing start nothing.
 
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
 };
@@ -70,13 +71,14 @@ impl Occurrence<'_> {
     /// What templates see as `event.name` and `event.properties`.
     fn event(&self) -> (String, Value) {
         match self {
-            Self::Event { name, properties } => ((*name).to_owned(), Value::Object((*properties).clone())),
+            Self::Event { name, properties } => {
+                ((*name).to_owned(), Value::Object((*properties).clone()))
+            }
             Self::ContactAdded => ("contactAdded".into(), Value::Object(Map::new())),
             Self::ContactUpdated => ("contactUpdated".into(), Value::Object(Map::new())),
-            Self::AddedToList(list) => (
-                "addedToList".into(),
-                serde_json::json!({ "listId": list }),
-            ),
+            Self::AddedToList(list) => {
+                ("addedToList".into(), serde_json::json!({ "listId": list }))
+            }
         }
     }
 }
@@ -97,7 +99,10 @@ pub async fn start<C: ConnectionTrait>(
         Some(v) => query.filter(workflow::Column::TriggerValue.eq(v)),
         None => query,
     };
-    let workflows = query.order_by_asc(workflow::Column::CreatedAt).all(db).await?;
+    let workflows = query
+        .order_by_asc(workflow::Column::CreatedAt)
+        .all(db)
+        .await?;
     if workflows.is_empty() {
         return Ok(0);
     }
@@ -204,4 +209,35 @@ impl RunStatus {
             Self::Failed => "failed",
         }
     }
+}
+
+/// Makes a failed run's current step due again (a dead-letter replay). False when the run
+/// is gone.
+pub async fn resume<C: ConnectionTrait>(db: &C, run_id: &str) -> Result<bool, DbErr> {
+    let now = now_ms();
+    let updated = workflow_run::Entity::update_many()
+        .col_expr(
+            workflow_run::Column::Status,
+            Expr::value(RunStatus::Pending.as_str()),
+        )
+        .col_expr(workflow_run::Column::NextAt, Expr::value(now))
+        .col_expr(workflow_run::Column::Attempts, Expr::value(0))
+        .col_expr(
+            workflow_run::Column::FirstFailedAt,
+            Expr::value(Option::<i64>::None),
+        )
+        .col_expr(
+            workflow_run::Column::LeaseUntil,
+            Expr::value(Option::<i64>::None),
+        )
+        .col_expr(
+            workflow_run::Column::LeaseToken,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(workflow_run::Column::UpdatedAt, Expr::value(now))
+        .filter(workflow_run::Column::Id.eq(run_id))
+        .filter(workflow_run::Column::Status.eq(RunStatus::Failed.as_str()))
+        .exec(db)
+        .await?;
+    Ok(updated.rows_affected > 0)
 }

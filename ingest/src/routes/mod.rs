@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod health;
+pub mod unsubscribe;
 pub mod webhooks;
 
 use actix_web::{HttpResponse, web};
@@ -28,6 +29,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(
         "/webhooks/{integration_id}",
         web::post().to(webhooks::receive),
+    )
+    .service(
+        web::resource("/unsubscribe/{token}")
+            .route(web::get().to(unsubscribe::unsubscribe))
+            .route(web::post().to(unsubscribe::unsubscribe)),
     )
     .route("/health/live", web::get().to(health::live))
     .route("/health/ready", web::get().to(health::ready))

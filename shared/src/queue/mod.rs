@@ -77,6 +77,20 @@ pub struct QueueMessage {
     pub body: Bytes,
 }
 
+/// A workflow step that is due, as it travels from a worker's scheduler to the runner that
+/// executes it. `lease` is the scheduler's claim on the run: only the holder of the current
+/// lease executes the step, so a repeated or late message does nothing.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepJob {
+    /// The workflow run (`run_…`).
+    pub run_id: String,
+    /// The step index.
+    pub step: i32,
+    /// The lease token the scheduler set.
+    pub lease: String,
+}
+
 /// A queue operation that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {

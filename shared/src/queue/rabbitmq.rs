@@ -7,6 +7,9 @@
 //! - `inlet.retry.<ms>` — one durable queue per retry delay, without consumers: a message
 //!   parked there expires after the delay (per-message expiration adds jitter) and is
 //!   dead-lettered back to `inlet.webhooks`, so a retry never blocks a worker.
+//! - `inlet.workflows` — quorum queue (routing key `workflow`) of workflow steps that are
+//!   due; the run's state stays in the database, so a lost or repeated step message is
+//!   harmless (the run's lease token decides who executes it).
 //! - `inlet.dead-letters` — durable exchange and quorum queue that receive deliveries that
 //!   failed for good (with their error) and messages redelivered past the delivery limit;
 //!   workers archive them in the database, where they are listed and replayed.
@@ -40,6 +43,10 @@ pub const EXCHANGE: &str = "inlet.webhooks";
 pub const QUEUE: &str = "inlet.webhooks";
 /// Routing key of deliveries.
 pub const ROUTING_KEY: &str = "webhook";
+/// Queue of due workflow steps (routing key `workflow` on the same exchange).
+pub const WORKFLOWS: &str = "inlet.workflows";
+/// Routing key of workflow steps.
+pub const WORKFLOW_KEY: &str = "workflow";
 /// Dead-letter exchange and queue.
 pub const DEAD_LETTERS: &str = "inlet.dead-letters";
 /// Deliveries of one message before the broker dead-letters it. A backstop: the worker
@@ -183,6 +190,20 @@ pub async fn declare_topology(
             QUEUE.into(),
             EXCHANGE.into(),
             ROUTING_KEY.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(unavailable)?;
+    channel
+        .queue_declare(WORKFLOWS.into(), durable_queue, quorum_args(None))
+        .await
+        .map_err(unavailable)?;
+    channel
+        .queue_bind(
+            WORKFLOWS.into(),
+            EXCHANGE.into(),
+            WORKFLOW_KEY.into(),
             QueueBindOptions::default(),
             FieldTable::default(),
         )
@@ -348,9 +369,6 @@ impl RabbitQueue {
         extra: FieldTable,
         expiration: Option<String>,
     ) -> Result<(), QueueError> {
-        let pool = self.pool().await?;
-        let i = pool.next.fetch_add(1, Ordering::Relaxed) % pool.channels.len();
-        let channel = &pool.channels[i];
         let mut headers = extra;
         headers.insert(
             H_DELIVERY_ID.into(),
@@ -373,13 +391,38 @@ impl RabbitQueue {
             AMQPValue::LongLongInt(message.received_at_ms),
         );
         let mut properties = BasicProperties::default()
-            .with_delivery_mode(2)
-            .with_content_type("application/json".into())
             .with_message_id(message.idempotency_key.as_str().into())
             .with_headers(headers);
         if let Some(expiration) = expiration {
             properties = properties.with_expiration(expiration.as_str().into());
         }
+        self.publish_raw(exchange, routing_key, &message.body, properties)
+            .await
+    }
+
+    /// Publishes a due workflow step to `inlet.workflows` and waits for the confirm.
+    pub async fn publish_job(&self, job: &super::StepJob) -> Result<(), QueueError> {
+        let body = serde_json::to_vec(job).map_err(|e| QueueError::Malformed(e.to_string()))?;
+        let properties = BasicProperties::default()
+            .with_message_id(format!("{}:{}", job.run_id, job.step).as_str().into());
+        self.publish_raw(EXCHANGE, WORKFLOW_KEY, &body, properties)
+            .await
+    }
+
+    /// Publishes a persistent, mandatory message and waits for the broker's confirm.
+    async fn publish_raw(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        properties: BasicProperties,
+    ) -> Result<(), QueueError> {
+        let pool = self.pool().await?;
+        let i = pool.next.fetch_add(1, Ordering::Relaxed) % pool.channels.len();
+        let channel = &pool.channels[i];
+        let properties = properties
+            .with_delivery_mode(2)
+            .with_content_type("application/json".into());
         let options = BasicPublishOptions {
             mandatory: true,
             ..Default::default()
@@ -390,7 +433,7 @@ impl RabbitQueue {
                     exchange.into(),
                     routing_key.into(),
                     options,
-                    &message.body,
+                    body,
                     properties,
                 )
                 .await
@@ -448,6 +491,16 @@ impl RabbitQueue {
             channel,
             inner,
             queue: self.clone(),
+        })
+    }
+
+    /// Opens a consumer of due workflow steps.
+    pub async fn consume_jobs(&self, prefetch: u16) -> Result<JobConsumer, QueueError> {
+        let (connection, channel, inner) = self.consume_queue(WORKFLOWS, prefetch).await?;
+        Ok(JobConsumer {
+            connection,
+            channel,
+            inner,
         })
     }
 
@@ -596,6 +649,61 @@ fn decode(delivery: &lapin::message::Delivery) -> Result<Decoded, QueueError> {
 
 fn truncate(error: &str) -> String {
     error.chars().take(ERROR_CHARS).collect()
+}
+
+/// A consumer of due workflow steps.
+pub struct JobConsumer {
+    connection: Connection,
+    channel: Channel,
+    inner: lapin::Consumer,
+}
+
+/// A workflow step taken from the queue; acknowledge it once it ran (its outcome is in the
+/// database either way).
+pub struct JobDelivery {
+    /// The step.
+    pub job: super::StepJob,
+    acker: lapin::Acker,
+}
+
+impl JobDelivery {
+    /// Removes the message.
+    pub async fn ack(self) -> Result<(), QueueError> {
+        ack(&self.acker).await
+    }
+}
+
+impl JobConsumer {
+    /// The next step; `None` when the broker cancelled the consumer. Unreadable messages are
+    /// dropped with an error log (the scheduler re-queues any run whose step is lost).
+    pub async fn next(&mut self) -> Option<Result<JobDelivery, QueueError>> {
+        loop {
+            let delivery = match self.inner.next().await? {
+                Ok(d) => d,
+                Err(e) => return Some(Err(unavailable(e))),
+            };
+            match serde_json::from_slice::<super::StepJob>(&delivery.data) {
+                Ok(job) => {
+                    return Some(Ok(JobDelivery {
+                        job,
+                        acker: delivery.acker,
+                    }));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "Dropping an unreadable workflow step message.");
+                    if let Err(e) = ack(&delivery.acker).await {
+                        return Some(Err(e));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stops consuming; unacknowledged steps go back to the queue.
+    pub async fn close(self) {
+        let _ = self.channel.close(200, "worker stopping".into()).await;
+        let _ = self.connection.close(200, "worker stopping".into()).await;
+    }
 }
 
 /// A consumer of the dead-letter queue.

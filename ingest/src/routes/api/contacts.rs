@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use inlet_shared::{contacts, workflows};
 use inlet_shared::db::entities::{api_idempotency_key, contact, mailing_list};
 use inlet_shared::domain::{Email, new_id, now_ms};
+use inlet_shared::{contacts, workflows};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,

@@ -2,6 +2,7 @@
 
 pub mod contacts;
 pub mod dead_letters;
+pub mod emails;
 pub mod integrations;
 pub mod lists;
 pub mod schemas;
@@ -101,6 +102,7 @@ pub fn scope() -> Scope<
                 .route(web::patch().to(workflows::update))
                 .route(web::delete().to(workflows::delete)),
         )
+        .service(resource("/v1/emails", "GET").route(web::get().to(emails::list)))
         .service(resource("/v1/webhook-events", "GET").route(web::get().to(webhook_events::list)))
         .service(resource("/openapi.json", "GET").route(web::get().to(crate::openapi::document)))
 }

@@ -190,3 +190,22 @@ pub struct Workflow {
     created_at: String,
     updated_at: String,
 }
+
+/// An email a workflow sent, or tried to.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailSent {
+    id: String,
+    workflow_id: String,
+    template_id: String,
+    run_id: String,
+    to: String,
+    subject: String,
+    /// queued (being sent or waiting for a retry), sent, failed or skipped.
+    status: String,
+    /// Why it failed, is being retried, or was skipped.
+    error: Option<String>,
+    attempts: i32,
+    created_at: String,
+    sent_at: Option<String>,
+}
