@@ -266,6 +266,13 @@ pub async fn spawn_app(options: AppOptions) -> TestApp {
         ("INLET_HTTP_WORKERS".into(), "1".into()),
         ("INLET_CACHE_REFRESH_MS".into(), "100".into()),
         ("INLET_PUBLISH_TIMEOUT_MS".into(), "3000".into()),
+        (
+            "INLET_OUTBOX_DIR".into(),
+            std::env::temp_dir()
+                .join(format!("inlet-test-outbox-{}", random_suffix()))
+                .display()
+                .to_string(),
+        ),
     ];
     if let Some(v) = &vhost {
         vars.push((
