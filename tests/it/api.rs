@@ -397,6 +397,7 @@ async fn openapi_document_covers_every_route_and_schemathesis_finds_no_contradic
         "GET /api/v1/api-key",
         "GET /api/v1/contacts/find",
         "GET /api/v1/dead-letters",
+        "GET /api/v1/emails",
         "GET /api/v1/integrations",
         "GET /api/v1/integrations/{id}",
         "GET /api/v1/lists",
