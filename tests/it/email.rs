@@ -534,3 +534,105 @@ async fn api_events_and_contact_triggers_start_workflows_into_the_outbox() {
     app.stop().await;
     let _ = std::fs::remove_dir_all(&outbox);
 }
+
+/// The runner's two guards, driven directly: a step runs only for the current holder of the
+/// run's lease (a late or repeated step message does nothing), and a (run, step) whose email
+/// is recorded as sent is never sent again, even if the run's progress was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_runs_once_for_its_current_lease_and_a_sent_step_is_never_resent() {
+    use inlet_shared::db::entities::workflow_run;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+    let outbox = std::env::temp_dir().join(format!("inlet-outbox-{}", random_suffix()));
+    let mut options = AppOptions::embedded_sqlite();
+    options.worker = false;
+    let app = spawn_app(options).await;
+    let template = create(
+        &app,
+        "/api/v1/templates",
+        json!({"name": "Ping", "subject": "Ping", "html": "<p>Ping</p>"}),
+    )
+    .await;
+    create(
+        &app,
+        "/api/v1/workflows",
+        json!({"name": "Ping", "trigger": {"type": "event", "eventName": "ping"},
+               "steps": [{"type": "sendEmail", "templateId": template}]}),
+    )
+    .await;
+    let (status, _) = app
+        .api_post(
+            "/api/v1/events/send",
+            json!({"email": "ping@example.com", "eventName": "ping"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let runner = inlet_worker::workflows::Runner::new(
+        app.services.db.clone(),
+        inlet_shared::email::Mailer::new(None, outbox.clone()).unwrap(),
+        app.services.unsubscribe.clone(),
+        app.address.clone(),
+        "Inlet <inlet@localhost>".parse().unwrap(),
+        inlet_shared::queue::RetryPolicy {
+            delays: vec![Duration::from_millis(100)],
+            max_attempts: 3,
+        },
+        app.services.metrics.clone(),
+    );
+    let sent = || std::fs::read_dir(&outbox).map_or(0, Iterator::count);
+    let expire_leases = || async {
+        workflow_run::Entity::update_many()
+            .col_expr(workflow_run::Column::LeaseUntil, Expr::value(0i64))
+            .filter(workflow_run::Column::LeaseUntil.is_not_null())
+            .exec(&app.services.db)
+            .await
+            .unwrap();
+    };
+
+    let first = runner.claim(10).await.unwrap();
+    assert_eq!(first.len(), 1, "one run started");
+    assert!(
+        runner.claim(10).await.unwrap().is_empty(),
+        "a leased run is not claimed twice"
+    );
+    // The first holder stalls past its lease; another scheduler claims the run anew.
+    expire_leases().await;
+    let second = runner.claim(10).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert_ne!(first[0].lease, second[0].lease);
+    runner.execute(&first[0]).await.unwrap();
+    assert_eq!(sent(), 0, "the stale holder must not send");
+    runner.execute(&second[0]).await.unwrap();
+    assert_eq!(sent(), 1);
+    runner.execute(&second[0]).await.unwrap();
+    assert_eq!(sent(), 1, "a repeated step message sends nothing");
+    let run = workflow_run::Entity::find()
+        .one(&app.services.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(run.status, "completed");
+
+    // The run's progress is lost after the send (as if the process died between the two):
+    // the step runs again, finds its email sent, and moves on without sending.
+    workflow_run::Entity::update_many()
+        .col_expr(workflow_run::Column::Step, Expr::value(0))
+        .col_expr(workflow_run::Column::Status, Expr::value("pending"))
+        .exec(&app.services.db)
+        .await
+        .unwrap();
+    let again = runner.claim(10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    runner.execute(&again[0]).await.unwrap();
+    assert_eq!(sent(), 1, "a sent (run, step) is not sent again");
+    let run = workflow_run::Entity::find()
+        .one(&app.services.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(run.status, "completed");
+    assert_eq!(emails(&app, "ping@example.com").await.len(), 1);
+    app.stop().await;
+    let _ = std::fs::remove_dir_all(&outbox);
+}
