@@ -206,6 +206,30 @@ def preload(url, prefix, threads):
         p.wait()
 
 
+def cpu_seconds():
+    """CPU time used so far by Inlet, PostgreSQL and RabbitMQ processes, in seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    totals = {"inlet": 0.0, "postgres": 0.0, "rabbitmq": 0.0}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        used = (int(fields[11]) + int(fields[12])) / tick
+        if name == "inlet":
+            totals["inlet"] += used
+        elif name.startswith("postgres"):
+            totals["postgres"] += used
+        elif name.startswith("beam"):
+            totals["rabbitmq"] += used
+    return totals
+
+
 def percentile(values, p):
     if not values:
         return None
@@ -277,9 +301,12 @@ class Bench:
                               self.args.duration, self.threads)
                     row.setdefault("reference", []).append(ref)
                 clear()
+                cpu_before = cpu_seconds()
                 got = wrk(url, ours, c, self.args.duration, self.threads)
+                cpu_after = cpu_seconds()
+                got["cpu_seconds"] = {k: round(cpu_after[k] - cpu_before[k], 1) for k in cpu_after}
                 row.setdefault("inlet", []).append(got)
-                log(f"{mode} ingest c={c} run {rep + 1}: inlet {got['rps']} req/s p99 {got['p99_ms']} ms"
+                log(f"{mode} ingest c={c} run {rep + 1}: inlet {got['rps']} req/s p99 {got['p99_ms']} ms, cpu {got['cpu_seconds']}"
                     + (f"; reference {ref['rps']} req/s p99 {ref['p99_ms']} ms" if ceiling else ""))
             row["inlet_rss_mb"] = round(ingest.peak_rss_mb() or 0, 1)
             out.append(summarize(row))
@@ -293,7 +320,12 @@ class Bench:
         preload(preload_url, prefix, self.threads)
         log(f"{mode} drain: preloaded {count} deliveries in {time.time() - t0:.1f} s")
         before = processed()
-        worker = Proc(f"{mode}-worker", [INLET, "worker"], env_worker, self.work)
+        cpu_before = cpu_seconds()
+        argv = [INLET, "worker"]
+        if self.args.perf:
+            argv = ["perf", "record", "-F", "499", "-g", "-o",
+                    os.path.join(os.path.dirname(self.args.out), f"{mode}-worker.perf.data"), "--"] + argv
+        worker = Proc(f"{mode}-worker", argv, env_worker, self.work)
         start = time.time()
         deadline = start + 600
         while processed() - before < count:
@@ -302,6 +334,7 @@ class Bench:
                 sys.exit(f"bench: {mode} drain stalled at {processed() - before}/{count}")
             time.sleep(0.05)
         elapsed = time.time() - start
+        cpu_after = cpu_seconds()
         rss = worker.peak_rss_mb()
         worker.stop()
         checks = integration_check()
@@ -311,14 +344,21 @@ class Bench:
             "events_per_s": round(count / elapsed),
             "worker_rss_mb": round(rss or 0, 1),
             "exactly_once": checks,
+            # Where the CPU went while draining (2 cores = 2 CPU-seconds per second); the
+            # inlet figure includes the ingest process, idle meanwhile.
+            "cpu_seconds": {k: round(cpu_after[k] - cpu_before[k], 1) for k in cpu_after},
         }
-        log(f"{mode} drain: {result['events_per_s']} events/s, checks {checks}")
+        log(f"{mode} drain: {result['events_per_s']} events/s, checks {checks}, cpu {result['cpu_seconds']}")
         return result
 
     def run_production(self):
         self.setup_production()
         ceiling = self.start_ceiling()
-        ingest = Proc("ingest", [INLET, "ingest"], inlet_env(self.pg_url, self.amqp_url), self.work)
+        argv = [INLET, "ingest"]
+        if self.args.perf:
+            argv = ["perf", "record", "-F", "499", "-g", "-o",
+                    os.path.join(os.path.dirname(self.args.out), "prod-ingest.perf.data"), "--"] + argv
+        ingest = Proc("ingest", argv, inlet_env(self.pg_url, self.amqp_url), self.work)
         try:
             wait_ready(f"http://127.0.0.1:{INLET_PORT}/health/ready", "inlet ingest")
             integration = self.create_integration()
@@ -492,12 +532,13 @@ def table(results):
             lines.append(f"{mode.split('_')[0]:<16} {row['connections']:>5} {i['rps']:>7} {i['p50_ms']:>8} "
                          f"{i['p99_ms']:>8} {i['non2xx']:>8} {row['inlet_rss_mb']:>7} | {refs}")
     lines.append("")
-    lines.append("drain             events  seconds  events/s  worker RSS MB  exactly-once")
+    lines.append("drain             events  seconds  events/s  worker RSS MB  exactly-once  CPU s inlet/postgres/rabbitmq")
     for mode in ("production_drain", "embedded_drain"):
         d = results["runs"].get(mode)
         if d:
             lines.append(f"{mode.split('_')[0]:<16} {d['events']:>7} {d['seconds']:>8} {d['events_per_s']:>9} "
-                         f"{d['worker_rss_mb']:>14}  {'ok' if d['exactly_once']['ok'] else 'BROKEN'}")
+                         f"{d['worker_rss_mb']:>14}  {'ok' if d['exactly_once']['ok'] else 'BROKEN':<12}  "
+                         f"{d['cpu_seconds']['inlet']}/{d['cpu_seconds']['postgres']}/{d['cpu_seconds']['rabbitmq']}")
     e = results["runs"].get("end_to_end")
     if e:
         lines.append("")
@@ -518,6 +559,11 @@ def main():
     ap.add_argument("--rate", type=int, default=1000, help="req/s of the end-to-end run [1000]")
     ap.add_argument("--ceiling", default=os.path.join(os.path.dirname(ROOT), "shared", "ceiling"),
                     help="the reference harness [../shared/ceiling]")
+    ap.add_argument("--parts", nargs="+", default=["production", "embedded"],
+                    choices=["production", "embedded"], help="which modes to run")
+    ap.add_argument("--perf", action="store_true",
+                    help="record production ingest and the drain workers with `perf record -g` "
+                         "next to --out (RSS figures are then perf's, not Inlet's)")
     ap.add_argument("--out", default=os.path.join(ROOT, "target", "bench", "results.json"))
     args = ap.parse_args()
     if args.smoke:
@@ -536,8 +582,10 @@ def main():
         subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "inlet"], cwd=ROOT, check=True)
     bench = Bench(args)
     try:
-        bench.run_production()
-        bench.run_embedded()
+        if "production" in args.parts:
+            bench.run_production()
+        if "embedded" in args.parts:
+            bench.run_embedded()
     finally:
         bench.teardown()
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
