@@ -250,6 +250,9 @@ class Bench:
         self.pgdb = f"inlet_bench_{self.tag}"
         self.threads = 2
 
+    def worker_extra(self):
+        return dict(kv.split("=", 1) for kv in self.args.worker_env)
+
     def setup_production(self):
         mgmt("PUT", f"/vhosts/{self.vhost}")
         mgmt("PUT", f"/permissions/{self.vhost}/guest", {"configure": ".*", "write": ".*", "read": ".*"})
@@ -375,7 +378,7 @@ class Bench:
                 return {"processed": p, "contacts": c, "events": e, "ok": p == c == e}
 
             url = f"http://127.0.0.1:{INLET_PORT}/webhooks/{integration}"
-            worker_env = inlet_env(self.pg_url, self.amqp_url)
+            worker_env = inlet_env(self.pg_url, self.amqp_url, **self.worker_extra())
             self.results["runs"]["production_drain"] = self.drain(
                 "prod", worker_env, self.args.drain, url, lambda: self.purge("inlet.webhooks"),
                 processed, checks)
@@ -452,7 +455,7 @@ class Bench:
                 return {"processed": p, "contacts": c, "events": e, "ok": p == c == e}
 
             self.results["runs"]["embedded_drain"] = self.drain(
-                "embedded", inlet_env(url), self.args.embedded_drain,
+                "embedded", inlet_env(url, **self.worker_extra()), self.args.embedded_drain,
                 f"http://127.0.0.1:{INLET_PORT}/webhooks/{integration}", clear, processed, checks)
         finally:
             ingest.stop()
@@ -564,6 +567,8 @@ def main():
     ap.add_argument("--perf", action="store_true",
                     help="record production ingest and the drain workers with `perf record -g` "
                          "next to --out (RSS figures are then perf's, not Inlet's)")
+    ap.add_argument("--worker-env", nargs="*", default=[], metavar="NAME=VALUE",
+                    help="extra settings of the drain and end-to-end workers (e.g. INLET_PREFETCH=512)")
     ap.add_argument("--out", default=os.path.join(ROOT, "target", "bench", "results.json"))
     args = ap.parse_args()
     if args.smoke:

@@ -55,9 +55,10 @@ pub struct Config {
     pub unsubscribe_secret: Option<SecretString>,
     /// `INLET_BOOTSTRAP_API_KEY` [unset]: an API key accepted from start (stored hashed).
     pub bootstrap_api_key: Option<SecretString>,
-    /// `INLET_WORKER_CONCURRENCY` [16]: deliveries a worker applies at once.
+    /// `INLET_WORKER_CONCURRENCY` [8]: transactions a worker runs at once (each applies a
+    /// batch of up to 64 deliveries that have already arrived).
     pub worker_concurrency: usize,
-    /// `INLET_PREFETCH` [64]: unacknowledged messages a worker holds.
+    /// `INLET_PREFETCH` [512]: unacknowledged messages a worker holds.
     pub prefetch: u16,
     /// `INLET_MAX_BODY_BYTES` [1048576]: larger webhook bodies get 413.
     pub max_body_bytes: usize,
@@ -166,10 +167,10 @@ impl Config {
             bootstrap_api_key: get("INLET_BOOTSTRAP_API_KEY").map(SecretString::from),
             worker_concurrency: positive(
                 get("INLET_WORKER_CONCURRENCY"),
-                16,
+                8,
                 "INLET_WORKER_CONCURRENCY",
             )?,
-            prefetch: positive(get("INLET_PREFETCH"), 64, "INLET_PREFETCH")?,
+            prefetch: positive(get("INLET_PREFETCH"), 512, "INLET_PREFETCH")?,
             max_body_bytes: positive(
                 get("INLET_MAX_BODY_BYTES"),
                 1024 * 1024,

@@ -75,29 +75,7 @@ impl Handler {
         })
         .await;
         let error = match result {
-            Ok(outcome) => {
-                tracing::debug!(?outcome, "Applied delivery.");
-                let name = match outcome {
-                    Outcome::Processed(_) => "processed",
-                    Outcome::Ignored(_) => "ignored",
-                    Outcome::Duplicate => "duplicate",
-                };
-                self.metrics
-                    .processed
-                    .get_or_create(&label("outcome", name))
-                    .inc();
-                self.metrics
-                    .apply_latency
-                    .observe(started.elapsed().as_secs_f64());
-                let waited = now_ms().saturating_sub(delivery.message.received_at_ms);
-                self.metrics
-                    .end_to_end_latency
-                    .observe(waited as f64 / 1000.0);
-                if let Err(e) = delivery.ack().await {
-                    tracing::warn!(error = %e, "Ack failed; the delivery will come again and be deduplicated.");
-                }
-                return;
-            }
+            Ok(outcome) => return self.applied(delivery, &outcome, started).await,
             Err(e) => e,
         };
         let message = delivery.message.clone();
@@ -137,8 +115,104 @@ impl Handler {
         }
     }
 
-    /// Applies one message's effects exactly once.
+    /// Counts an applied delivery and acknowledges it (after its commit).
+    async fn applied(&self, delivery: Delivery, outcome: &Outcome, started: std::time::Instant) {
+        tracing::debug!(?outcome, delivery = %delivery.message.delivery_id, "Applied delivery.");
+        let name = match outcome {
+            Outcome::Processed(_) => "processed",
+            Outcome::Ignored(_) => "ignored",
+            Outcome::Duplicate => "duplicate",
+        };
+        self.metrics
+            .processed
+            .get_or_create(&label("outcome", name))
+            .inc();
+        self.metrics
+            .apply_latency
+            .observe(started.elapsed().as_secs_f64());
+        let waited = now_ms().saturating_sub(delivery.message.received_at_ms);
+        self.metrics
+            .end_to_end_latency
+            .observe(waited as f64 / 1000.0);
+        if let Err(e) = delivery.ack().await {
+            tracing::warn!(error = %e, "Ack failed; the delivery will come again and be deduplicated.");
+        }
+    }
+
+    /// Applies a batch of deliveries in one transaction — one commit (and one disk flush)
+    /// for all — each inside a savepoint of its own, so a delivery that fails rolls back
+    /// alone. Acks follow the commit. A delivery that failed, or the whole batch when the
+    /// transaction itself fails, then goes through [`Handler::handle`] one by one, with its
+    /// retries and dead letters; their exactly-once guard is the same processed-delivery row.
+    pub async fn handle_batch(&self, mut batch: Vec<Delivery>) {
+        if batch.len() <= 1 {
+            if let Some(delivery) = batch.pop() {
+                self.handle(delivery).await;
+            }
+            return;
+        }
+        let started = std::time::Instant::now();
+        let outcomes = match self.process_batch(&batch).await {
+            Ok(outcomes) => outcomes,
+            Err(e) => {
+                tracing::debug!(error = %e, size = batch.len(), "Batch failed; applying its deliveries one by one.");
+                vec![None; batch.len()]
+            }
+        };
+        let mut again = Vec::new();
+        for (delivery, outcome) in batch.into_iter().zip(outcomes) {
+            match outcome {
+                Some(outcome) => self.applied(delivery, &outcome, started).await,
+                None => again.push(delivery),
+            }
+        }
+        for delivery in again {
+            self.handle(delivery).await;
+        }
+    }
+
+    /// The batch's outcomes, `None` for deliveries to redo alone; `Err` when the transaction
+    /// failed (nothing of it committed).
+    async fn process_batch(&self, batch: &[Delivery]) -> Result<Vec<Option<Outcome>>, WorkerError> {
+        let txn = self.db.begin().await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for delivery in batch {
+            let savepoint = txn.begin().await?;
+            match self
+                .process_in(&savepoint, &delivery.message, delivery.attempt)
+                .await
+            {
+                Ok(outcome) => {
+                    savepoint.commit().await?;
+                    outcomes.push(Some(outcome));
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, delivery = %delivery.message.delivery_id, "Failed in a batch; it will be applied alone.");
+                    savepoint.rollback().await?;
+                    outcomes.push(None);
+                }
+            }
+        }
+        txn.commit().await?;
+        Ok(outcomes)
+    }
+
+    /// Applies one message's effects exactly once, in a transaction of its own.
     pub async fn process(&self, msg: &QueueMessage, attempt: u32) -> Result<Outcome, WorkerError> {
+        let txn = self.db.begin().await?;
+        let outcome = self.process_in(&txn, msg, attempt).await?;
+        txn.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Applies one message's effects inside `txn` (the caller commits): claims the delivery
+    /// (the processed-delivery row), applies the effects and logs the outcome.
+    async fn process_in<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        msg: &QueueMessage,
+        attempt: u32,
+    ) -> Result<Outcome, WorkerError> {
         let integration = match self.cache.get(&msg.integration_id) {
             Some(i) => i,
             None => {
@@ -152,7 +226,6 @@ impl Handler {
         let settings = integration.settings(&msg.event_type);
         let mapping = msg.provider.map(&msg.body, msg.received_at_ms)?;
 
-        let txn = self.db.begin().await?;
         let claimed = processed_delivery::Entity::insert(processed_delivery::ActiveModel {
             integration_id: Set(msg.integration_id.clone()),
             idempotency_key: Set(msg.idempotency_key.clone()),
@@ -168,13 +241,13 @@ impl Handler {
             .do_nothing()
             .to_owned(),
         )
-        .exec_without_returning(&txn)
+        .exec_without_returning(txn)
         .await?;
         if claimed == 0 {
             let first = processed_delivery::Entity::find()
                 .filter(processed_delivery::Column::IntegrationId.eq(msg.integration_id.as_str()))
                 .filter(processed_delivery::Column::IdempotencyKey.eq(msg.idempotency_key.as_str()))
-                .one(&txn)
+                .one(txn)
                 .await?;
             // A redelivery of the same delivery (acked too late) changes nothing; another
             // delivery of the same event is logged as a duplicate.
@@ -183,9 +256,8 @@ impl Handler {
                     "Duplicate of delivery {}; already applied.",
                     first.delivery_id
                 );
-                record(&txn, msg, "duplicate", &text, attempt).await?;
+                record(txn, msg, "duplicate", &text, attempt).await?;
             }
-            txn.commit().await?;
             return Ok(Outcome::Duplicate);
         }
 
@@ -199,7 +271,7 @@ impl Handler {
                     delivery_id: &msg.delivery_id,
                     settings: &settings,
                 };
-                let applied = contacts::apply(&txn, &change, &source).await?;
+                let applied = contacts::apply(txn, &change, &source).await?;
                 if applied.applied() {
                     Outcome::Processed(applied.describe())
                 } else {
@@ -212,8 +284,7 @@ impl Handler {
             Outcome::Ignored(t) => ("ignored", t.as_str()),
             Outcome::Duplicate => ("duplicate", ""),
         };
-        record(&txn, msg, status, text, attempt).await?;
-        txn.commit().await?;
+        record(txn, msg, status, text, attempt).await?;
         Ok(outcome)
     }
 }

@@ -21,6 +21,10 @@ use tokio_util::sync::CancellationToken;
 
 pub use handler::Handler;
 
+/// Most deliveries applied in one transaction. Batches form only from deliveries already
+/// received, so a lone delivery never waits for company.
+const MAX_BATCH: usize = 64;
+
 /// How long shutdown waits for in-flight deliveries before leaving them to redelivery.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -103,9 +107,17 @@ impl Worker {
                 };
                 match next {
                     Some(Ok(delivery)) => {
+                        // Whatever else has already arrived joins it in one transaction.
+                        let mut batch = vec![delivery];
+                        while batch.len() < MAX_BATCH {
+                            match consumer.try_next() {
+                                Some(more) => batch.push(more),
+                                None => break,
+                            }
+                        }
                         let handler = self.handler.clone();
                         tasks.spawn(async move {
-                            handler.handle(delivery).await;
+                            handler.handle_batch(batch).await;
                             drop(permit);
                         });
                     }

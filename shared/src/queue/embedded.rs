@@ -200,6 +200,10 @@ impl EmbeddedConsumer {
 }
 
 impl EmbeddedConsumer {
+    pub(super) fn try_next(&mut self) -> Option<Delivery> {
+        self.buffer.pop_front()
+    }
+
     pub(super) async fn close(mut self) {
         for delivery in self.buffer.drain(..) {
             if let Acker::Embedded(lease) = delivery.acker

@@ -180,6 +180,15 @@ impl Consumer {
         }
     }
 
+    /// A delivery that is already here, without waiting (or `None`); for filling a batch
+    /// from what the broker has pushed or the last claim brought.
+    pub fn try_next(&mut self) -> Option<Delivery> {
+        match self {
+            Consumer::Rabbit(c) => c.try_next(),
+            Consumer::Embedded(c) => c.try_next(),
+        }
+    }
+
     /// Stops consuming and gives back messages taken but not handed out, so another
     /// consumer gets them at once (RabbitMQ does this itself when the channel closes).
     pub async fn close(self) {

@@ -579,6 +579,37 @@ impl RabbitConsumer {
 }
 
 impl RabbitConsumer {
+    /// A delivery already received, if any; never waits. (Polling the stream once and
+    /// dropping the future loses nothing: lapin buffers deliveries in a channel.)
+    pub(super) fn try_next(&mut self) -> Option<Delivery> {
+        loop {
+            let delivery = match futures_util::FutureExt::now_or_never(self.inner.next()) {
+                Some(Some(Ok(d))) => d,
+                _ => return None,
+            };
+            match decode(&delivery) {
+                Ok(decoded) => {
+                    let attempt = decoded.attempt.saturating_add(decoded.redeliveries);
+                    return Some(Delivery {
+                        message: decoded.message,
+                        attempt,
+                        first_failed_at_ms: decoded.first_failed_at_ms,
+                        acker: Acker::Rabbit(delivery.acker, self.queue.clone()),
+                    });
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "Dead-lettering an unreadable queue message.");
+                    let acker = delivery.acker;
+                    tokio::spawn(async move {
+                        if let Err(e) = reject(&acker).await {
+                            tracing::warn!(error = %e, "Could not reject an unreadable message.");
+                        }
+                    });
+                }
+            }
+        }
+    }
+
     pub(super) async fn close(self) {
         // Unacknowledged messages go back to the queue when the channel closes.
         let _ = self.channel.close(200, "worker stopping".into()).await;
