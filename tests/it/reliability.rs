@@ -435,3 +435,44 @@ async fn embedded_queue_retries_after_a_delay_dead_letters_and_replays_once() {
     assert_eq!(processed(&worker).await, 1);
     worker.stop().await;
 }
+
+/// A backlog is applied in batches (one transaction each, a savepoint per delivery): a
+/// poison delivery in the middle of one dies alone, at once, and the rest of its batch —
+/// including a resend of an event already in the batch — applies exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_delivery_in_a_batch_dies_alone_and_the_rest_applies_once() {
+    let (app, vhost) = ingest_only().await;
+    let integration = app.create_stripe_integration().await;
+    send_burst(&app, &integration, "before", 40).await;
+    let poison = json!({"id": "evt_1PoisonBatch", "object": "event", "type": "customer.created", "created": now_secs(),
+        "data": {"object": {"id": "cus_PoisonBatch", "object": "customer", "email": 12345, "name": "Poi Son"}}})
+    .to_string();
+    let (status, answer) = app.send_stripe(&integration, &poison).await;
+    assert_eq!(status, 202, "{answer}");
+    let poison_id = answer["id"].as_str().unwrap().to_owned();
+    // The same event as one already queued: a duplicate inside the backlog.
+    let again = stripe_customer_event(
+        "evt_before00007",
+        "customer.created",
+        "before00007@example.com",
+        "Bur St",
+        now_secs(),
+    );
+    assert_eq!(app.send_stripe(&integration, &again).await.0, 202);
+    send_burst(&app, &integration, "after", 40).await;
+
+    // The worker starts on the whole backlog, so its deliveries arrive together.
+    let env = worker_env(&app, &app.db.url, &vhost);
+    let worker = Process::spawn("worker", &["worker"], &env);
+    assert_exactly_once(&app, 80).await;
+    let dead = wait_for_dead_letter(&app, &poison_id).await;
+    assert_eq!(dead.attempts, 1, "dead at once, not retried");
+    assert_eq!(worker.terminate(), Some(0));
+    let (_, duplicates) = app.api_get("/api/v1/webhook-events?status=duplicate").await;
+    assert_eq!(
+        duplicates["data"].as_array().unwrap().len(),
+        1,
+        "{duplicates}"
+    );
+    app.stop().await;
+}
