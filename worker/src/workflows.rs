@@ -463,18 +463,8 @@ impl Runner {
 
     /// An update of the run that clears its lease, guarded by the lease token.
     fn release(&self, run: &workflow_run::Model) -> sea_orm::UpdateMany<workflow_run::Entity> {
-        workflow_run::Entity::update_many()
-            .col_expr(
-                workflow_run::Column::LeaseUntil,
-                Expr::value(Option::<i64>::None),
-            )
-            .col_expr(
-                workflow_run::Column::LeaseToken,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(workflow_run::Column::UpdatedAt, Expr::value(now_ms()))
-            .filter(workflow_run::Column::Id.eq(run.id.as_str()))
-            .filter(workflow_run::Column::LeaseToken.eq(run.lease_token.clone()))
+        // A run is only changed by the holder of its lease (no lease: nothing matches).
+        release_lease(&run.id, run.lease_token.as_deref().unwrap_or_default())
     }
 
     /// A failed step: retried later when transient and attempts remain, otherwise the run
@@ -630,22 +620,29 @@ pub async fn run_until_stopped(runner: Arc<Runner>, queue: Queue, shutdown: Canc
 }
 
 impl Runner {
+    /// Gives a claimed run back at once (its step could not be queued).
     async fn unclaim_one(&self, job: &StepJob) -> Result<(), DbErr> {
-        workflow_run::Entity::update_many()
-            .col_expr(
-                workflow_run::Column::LeaseUntil,
-                Expr::value(Option::<i64>::None),
-            )
-            .col_expr(
-                workflow_run::Column::LeaseToken,
-                Expr::value(Option::<String>::None),
-            )
-            .filter(workflow_run::Column::Id.eq(job.run_id.as_str()))
-            .filter(workflow_run::Column::LeaseToken.eq(job.lease.as_str()))
+        release_lease(&job.run_id, &job.lease)
             .exec(&self.db)
             .await?;
         Ok(())
     }
+}
+
+/// An update of a run that clears its lease, only while `lease` is still the run's.
+fn release_lease(run_id: &str, lease: &str) -> sea_orm::UpdateMany<workflow_run::Entity> {
+    workflow_run::Entity::update_many()
+        .col_expr(
+            workflow_run::Column::LeaseUntil,
+            Expr::value(Option::<i64>::None),
+        )
+        .col_expr(
+            workflow_run::Column::LeaseToken,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(workflow_run::Column::UpdatedAt, Expr::value(now_ms()))
+        .filter(workflow_run::Column::Id.eq(run_id))
+        .filter(workflow_run::Column::LeaseToken.eq(lease))
 }
 
 /// Consumes `inlet.workflows`: executes each step, then acknowledges it (the outcome is in

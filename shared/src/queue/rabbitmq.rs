@@ -555,30 +555,12 @@ impl RabbitConsumer {
                 Ok(d) => d,
                 Err(e) => return Some(Err(unavailable(e))),
             };
-            match decode(&delivery) {
-                Ok(decoded) => {
-                    // Crash redeliveries (x-delivery-count) count as attempts too.
-                    let attempt = decoded.attempt.saturating_add(decoded.redeliveries);
-                    return Some(Ok(Delivery {
-                        message: decoded.message,
-                        attempt,
-                        first_failed_at_ms: decoded.first_failed_at_ms,
-                        acker: Acker::Rabbit(delivery.acker, self.queue.clone()),
-                    }));
-                }
-                Err(e) => {
-                    // Not one of ours: it can never be processed, so it goes to the dead letters.
-                    tracing::error!(error = %e, "Dead-lettering an unreadable queue message.");
-                    if let Err(e) = reject(&delivery.acker).await {
-                        return Some(Err(e));
-                    }
-                }
+            if let Some(delivery) = self.accept(delivery) {
+                return Some(Ok(delivery));
             }
         }
     }
-}
 
-impl RabbitConsumer {
     /// A delivery already received, if any; never waits. (Polling the stream once and
     /// dropping the future loses nothing: lapin buffers deliveries in a channel.)
     pub(super) fn try_next(&mut self) -> Option<Delivery> {
@@ -587,29 +569,41 @@ impl RabbitConsumer {
                 Some(Some(Ok(d))) => d,
                 _ => return None,
             };
-            match decode(&delivery) {
-                Ok(decoded) => {
-                    let attempt = decoded.attempt.saturating_add(decoded.redeliveries);
-                    return Some(Delivery {
-                        message: decoded.message,
-                        attempt,
-                        first_failed_at_ms: decoded.first_failed_at_ms,
-                        acker: Acker::Rabbit(delivery.acker, self.queue.clone()),
-                    });
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "Dead-lettering an unreadable queue message.");
-                    let acker = delivery.acker;
-                    tokio::spawn(async move {
-                        if let Err(e) = reject(&acker).await {
-                            tracing::warn!(error = %e, "Could not reject an unreadable message.");
-                        }
-                    });
-                }
+            if let Some(delivery) = self.accept(delivery) {
+                return Some(delivery);
             }
         }
     }
 
+    /// Decodes a broker delivery; one that is not Inlet's can never be processed, so it is
+    /// rejected to the dead letters (and `None` returned).
+    fn accept(&self, delivery: lapin::message::Delivery) -> Option<Delivery> {
+        match decode(&delivery) {
+            Ok(decoded) => {
+                // Crash redeliveries (x-delivery-count) count as attempts too.
+                let attempt = decoded.attempt.saturating_add(decoded.redeliveries);
+                Some(Delivery {
+                    message: decoded.message,
+                    attempt,
+                    first_failed_at_ms: decoded.first_failed_at_ms,
+                    acker: Acker::Rabbit(delivery.acker, self.queue.clone()),
+                })
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "Dead-lettering an unreadable queue message.");
+                let acker = delivery.acker;
+                tokio::spawn(async move {
+                    if let Err(e) = reject(&acker).await {
+                        tracing::warn!(error = %e, "Could not reject an unreadable message; it comes again.");
+                    }
+                });
+                None
+            }
+        }
+    }
+}
+
+impl RabbitConsumer {
     pub(super) async fn close(self) {
         // Unacknowledged messages go back to the queue when the channel closes.
         let _ = self.channel.close(200, "worker stopping".into()).await;
