@@ -69,6 +69,26 @@ fn checkout(person: &Person<'_>, now: i64) -> (String, Vec<(String, String)>) {
     (body, headers)
 }
 
+/// Signs and posts a completed checkout by `email` (first name `first_name`, a Stripe
+/// customer of its own); returns what was posted, to post it again.
+async fn send_checkout(
+    app: &TestApp,
+    integration: &str,
+    email: &str,
+    first_name: &str,
+) -> (String, Vec<(String, String)>) {
+    let customer = format!("cus_{}", email.split('@').next().unwrap_or_default());
+    let person = Person {
+        email,
+        first_name,
+        last_name: "Tester",
+        id: &customer,
+    };
+    let (body, headers) = checkout(&person, now_secs());
+    post(app, integration, &body, &headers).await;
+    (body, headers)
+}
+
 async fn post(app: &TestApp, integration: &str, body: &str, headers: &[(String, String)]) {
     let headers: Vec<(&str, String)> = headers
         .iter()
@@ -103,14 +123,13 @@ async fn stripe_checkout_sends_one_escaped_email_with_a_working_unsubscribe_link
     let app = spawn_app(production_with(&smtp, 8)).await;
     let integration = app.create_stripe_integration().await;
     let (_, workflow) = receipt_workflow(&app).await;
-    let person = Person {
-        email: "ada@example.com",
-        first_name: "Ada<script>alert(1)</script>",
-        last_name: "Lovelace",
-        id: "cus_Ada",
-    };
-    let (body, headers) = checkout(&person, now_secs());
-    post(&app, &integration, &body, &headers).await;
+    let (body, headers) = send_checkout(
+        &app,
+        &integration,
+        "ada@example.com",
+        "Ada<script>alert(1)</script>",
+    )
+    .await;
 
     let messages = smtp.wait_for(1, WAIT).await;
     let raw = &messages[0];
@@ -187,8 +206,13 @@ async fn stripe_checkout_sends_one_escaped_email_with_a_working_unsubscribe_link
 
     // An unsubscribed contact gets no workflow email: the send is recorded as skipped.
     // (Each sample carries a fresh event id: a new event, not a resend.)
-    let (body, headers) = checkout(&person, now_secs());
-    post(&app, &integration, &body, &headers).await;
+    send_checkout(
+        &app,
+        &integration,
+        "ada@example.com",
+        "Ada<script>alert(1)</script>",
+    )
+    .await;
     eventually(WAIT, "the second run to be skipped", || async {
         emails(&app, "ada@example.com")
             .await
@@ -206,14 +230,7 @@ async fn redelivery_and_replay_of_the_same_delivery_send_one_email() {
     let app = spawn_app(production_with(&smtp, 8)).await;
     let integration = app.create_stripe_integration().await;
     receipt_workflow(&app).await;
-    let person = Person {
-        email: "grace@example.com",
-        first_name: "Grace",
-        last_name: "Hopper",
-        id: "cus_Grace",
-    };
-    let (body, headers) = checkout(&person, now_secs());
-    post(&app, &integration, &body, &headers).await;
+    let (body, _) = send_checkout(&app, &integration, "grace@example.com", "Grace").await;
     smtp.wait_for(1, WAIT).await;
     let log = app
         .api_get("/api/v1/webhook-events?status=processed")
@@ -271,14 +288,7 @@ async fn smtp_down_then_up_delivers_once_and_exhausted_sends_are_dead_letters_to
     let (_, workflow) = receipt_workflow(&app).await;
 
     // Down for a while, then up: retried, delivered once.
-    let first = Person {
-        email: "linus@example.com",
-        first_name: "Linus",
-        last_name: "T",
-        id: "cus_Linus",
-    };
-    let (body, headers) = checkout(&first, now_secs());
-    post(&app, &integration, &body, &headers).await;
+    send_checkout(&app, &integration, "linus@example.com", "Linus").await;
     eventually(WAIT, "a failed attempt to be recorded", || async {
         let sent = emails(&app, "linus@example.com").await;
         sent.first().is_some_and(|e| {
@@ -298,14 +308,7 @@ async fn smtp_down_then_up_delivers_once_and_exhausted_sends_are_dead_letters_to
 
     // Down for longer than the attempts last: the run goes to the dead letters.
     smtp.down();
-    let second = Person {
-        email: "margaret@example.com",
-        first_name: "Margaret",
-        last_name: "H",
-        id: "cus_Margaret",
-    };
-    let (body, headers) = checkout(&second, now_secs());
-    post(&app, &integration, &body, &headers).await;
+    send_checkout(&app, &integration, "margaret@example.com", "Margaret").await;
     let dead = loop {
         let (_, list) = app.api_get("/api/v1/dead-letters").await;
         if let Some(d) = list
@@ -398,14 +401,7 @@ async fn a_wait_survives_a_killed_worker_and_the_next_email_goes_once_after_it()
         ("RUST_LOG", "error".into()),
     ];
     let worker = Process::spawn("worker", &["worker"], &env);
-    let person = Person {
-        email: "alan@example.com",
-        first_name: "Alan",
-        last_name: "Turing",
-        id: "cus_Alan",
-    };
-    let (body, headers) = checkout(&person, now_secs());
-    post(&app, &integration, &body, &headers).await;
+    send_checkout(&app, &integration, "alan@example.com", "Alan").await;
     let first = smtp.wait_for(1, WAIT).await;
     let welcomed = Instant::now();
     assert_eq!(
