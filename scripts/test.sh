@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: starts (or installs) PostgreSQL and RabbitMQ when they are not
-# running, installs the Loops SDK and schemathesis that the API tests drive and the aiosmtpd
-# SMTP server that the email tests deliver to, then runs every unit and integration test of
+# running, installs the Loops SDK and schemathesis that the API tests drive, Chromium and
+# playwright-core for the console test, and the aiosmtpd SMTP server that the email tests
+# deliver to, then runs every unit and integration test of
 # the workspace and closes with one line counting them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,12 @@ if [ ! -x tests/schemathesis/.venv/bin/st ]; then
   python3 -m venv tests/schemathesis/.venv
 fi
 tests/schemathesis/.venv/bin/pip install -q --disable-pip-version-check -r tests/schemathesis/requirements.txt
+# The console test drives the operator console in headless Chromium (Debian's package)
+# through playwright-core.
+if [ ! -x /usr/bin/chromium ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+npm ci --prefix tests/console --no-audit --no-fund --loglevel=error
 # The email tests deliver to a real SMTP server, aiosmtpd, writing into a Maildir.
 if [ ! -x tests/smtp/.venv/bin/python ]; then
   python3 -m venv tests/smtp/.venv

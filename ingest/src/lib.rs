@@ -1,7 +1,8 @@
-//! Inlet's HTTP process: the webhook source (verify, enqueue, answer), the REST API,
-//! health and metrics. Built as an [`startup::Application`] so tests boot the real thing.
+//! Inlet's HTTP process: the webhook source (verify, enqueue, answer), the REST API, the
+//! operator console, health and metrics. Built as an [`startup::Application`] so tests boot the real thing.
 
 pub mod auth;
+pub mod console;
 pub mod delivery_log;
 pub mod error;
 pub mod openapi;

@@ -38,6 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/health/live", web::get().to(health::live))
     .route("/health/ready", web::get().to(health::ready))
     .route("/metrics", web::get().to(health::metrics))
+    .service(crate::console::scope())
     .service(api::scope());
 }
 

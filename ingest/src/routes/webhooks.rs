@@ -75,9 +75,39 @@ pub async fn receive(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, IngestError> {
+    let headers = RequestHeaders(req.headers());
+    let body = read_body(&req, payload, state.config.max_body_bytes);
+    let answer = ingest(&state, path.as_str(), &headers, body).await?;
+    Ok(outcome(
+        answer.status,
+        true,
+        &answer.message,
+        Some(&answer.delivery_id),
+    ))
+}
+
+/// What ingest answered a delivery it did not refuse.
+pub struct Answer {
+    /// 202 when enqueued, 200 when ignored.
+    pub status: StatusCode,
+    /// The sentence for the sender's webhook log.
+    pub message: String,
+    /// Id of the recorded delivery.
+    pub delivery_id: String,
+}
+
+/// The whole source path of one delivery, whatever brought it (an HTTP request, or the
+/// console's "send a test event"): find the integration, read the body, verify, enqueue,
+/// count it and write the webhook log.
+pub async fn ingest(
+    state: &AppState,
+    integration_id: &str,
+    headers: &dyn Headers,
+    body: impl Future<Output = Result<bytes::Bytes, IngestError>>,
+) -> Result<Answer, IngestError> {
     let started = std::time::Instant::now();
     let metrics = &state.metrics;
-    let Some(integration) = state.cache.get(path.as_str()) else {
+    let Some(integration) = state.cache.get(integration_id) else {
         tracing::debug!(reason = "unknown_integration", "Rejected webhook.");
         metrics
             .rejected
@@ -90,16 +120,21 @@ pub async fn receive(
     let received_at_ms = now_ms();
     let delivery_id = new_id("wh_");
     let mut seen = Seen::default();
-    let result = decide(
-        &req,
-        &integration,
-        payload,
-        &state,
-        &delivery_id,
-        received_at_ms,
-        &mut seen,
-    )
-    .await;
+    let result = match body.await {
+        Ok(body) => {
+            decide(
+                headers,
+                body,
+                &integration,
+                state,
+                &delivery_id,
+                received_at_ms,
+                &mut seen,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
     let entry = |status: &'static str, message: String| Entry {
         id: delivery_id.clone(),
         integration_id: integration.id.clone(),
@@ -110,7 +145,7 @@ pub async fn receive(
         message,
         received_at_ms,
     };
-    let response = match result {
+    let answer = match result {
         Ok(decision) => {
             let counter = if decision.log_status == "accepted" {
                 &metrics.accepted
@@ -121,12 +156,11 @@ pub async fn receive(
             state
                 .delivery_log
                 .record(entry(decision.log_status, decision.message.clone()));
-            Ok(outcome(
-                decision.status,
-                true,
-                &decision.message,
-                Some(&delivery_id),
-            ))
+            Ok(Answer {
+                status: decision.status,
+                message: decision.message,
+                delivery_id: delivery_id.clone(),
+            })
         }
         Err(e) => {
             tracing::debug!(reason = e.reason(), "Rejected webhook.");
@@ -143,30 +177,28 @@ pub async fn receive(
     metrics
         .ingest_latency
         .observe(started.elapsed().as_secs_f64());
-    response
+    answer
 }
 
 async fn decide(
-    req: &HttpRequest,
+    headers: &dyn Headers,
+    body: bytes::Bytes,
     integration: &IntegrationRuntime,
-    payload: web::Payload,
     state: &AppState,
     delivery_id: &str,
     received_at_ms: i64,
     seen: &mut Seen,
 ) -> Result<Decision, IngestError> {
-    let body = read_body(req, payload, state.config.max_body_bytes).await?;
-    let headers = RequestHeaders(req.headers());
     let tolerance = i64::try_from(state.config.signature_tolerance.as_secs()).unwrap_or(i64::MAX);
     let provider = integration.provider;
     provider.verify(
         &integration.keys,
-        &headers,
+        headers,
         &body,
         received_at_ms / 1000,
         tolerance,
     )?;
-    let envelope = provider.envelope(&headers, &body)?;
+    let envelope = provider.envelope(headers, &body)?;
     let event_type = envelope.event_type;
     seen.event_type = Some(event_type.clone());
     seen.idempotency_key = Some(envelope.idempotency_key.clone());

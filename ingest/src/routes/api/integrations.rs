@@ -26,24 +26,24 @@ const SUPABASE_HEADER: &str = "Loops-Secret";
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateIntegration {
-    provider: String,
-    name: String,
+    pub(crate) provider: String,
+    pub(crate) name: String,
     #[serde(default)]
-    signing_secrets: Vec<String>,
+    pub(crate) signing_secrets: Vec<String>,
     #[serde(default)]
     #[schema(value_type = Object)]
-    events: Map<String, Value>,
+    pub(crate) events: Map<String, Value>,
 }
 
 /// Body of `PATCH /api/v1/integrations/{id}`: only what changes.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateIntegration {
-    name: Option<String>,
+    pub(crate) name: Option<String>,
     /// Per event type, the settings fields to change (others keep their values).
     #[serde(default)]
     #[schema(value_type = Object)]
-    events: Map<String, Value>,
+    pub(crate) events: Map<String, Value>,
 }
 
 /// Body of `POST /api/v1/integrations/{id}/secrets`.
@@ -57,26 +57,26 @@ pub struct AddSecret {
 /// The header and value a Supabase webhook must send, shown once.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SecretHeader {
-    name: &'static str,
-    value: String,
+    pub(crate) name: &'static str,
+    pub(crate) value: String,
 }
 
 /// An integration as the API shows it. Secrets are never shown after creation, only counted.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IntegrationView {
-    id: String,
+    pub(crate) id: String,
     #[schema(value_type = String)]
-    provider: Provider,
-    name: String,
-    endpoint_url: String,
+    pub(crate) provider: Provider,
+    pub(crate) name: String,
+    pub(crate) endpoint_url: String,
     #[schema(value_type = Object)]
-    events: EventSettingsMap,
-    secret_count: usize,
-    created_at: String,
-    updated_at: String,
+    pub(crate) events: EventSettingsMap,
+    pub(crate) secret_count: usize,
+    pub(crate) created_at: String,
+    pub(crate) updated_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    secret_header: Option<SecretHeader>,
+    pub(crate) secret_header: Option<SecretHeader>,
 }
 
 fn stored_events(row: &integration::Model) -> EventSettingsMap {
@@ -180,14 +180,15 @@ fn touched(previous: i64) -> i64 {
     now_ms().max(previous + 1)
 }
 
-/// `POST /api/v1/integrations`.
-#[utoipa::path(post, path = "/api/v1/integrations", tag = "integrations", request_body = CreateIntegration, responses((status = 201, body = IntegrationView), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message)), security(("apiKey" = [])))]
-#[tracing::instrument(skip_all)]
-pub async fn create(
-    state: web::Data<AppState>,
-    body: web::Json<CreateIntegration>,
-) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+/// Connects a platform: validates the name, secrets and settings, stores them and reloads
+/// the cache. For Supabase, the generated header is in the view (shown this once). `id` is
+/// one the console generated earlier to show the endpoint URL before the platform's secret
+/// exists; the API always generates a new one.
+pub(crate) async fn create_integration(
+    state: &AppState,
+    id: Option<IntegrationId>,
+    body: CreateIntegration,
+) -> Result<IntegrationView, ApiError> {
     let provider = parse_provider(&body.provider)?;
     let name = check_name(&body.name)?;
     let mut secrets = body.signing_secrets;
@@ -218,7 +219,21 @@ pub async fn create(
     let events = parse_event_settings(provider, &body.events).map_err(ApiError::BadRequest)?;
     check_lists(&state.db, &events).await?;
 
-    let id = IntegrationId::generate();
+    let id = match id {
+        Some(id) => {
+            let taken = integration::Entity::find_by_id(id.to_string())
+                .one(&state.db)
+                .await?
+                .is_some();
+            if taken {
+                return Err(ApiError::Conflict(
+                    "This integration is connected already.".into(),
+                ));
+            }
+            id
+        }
+        None => IntegrationId::generate(),
+    };
     let now = now_ms();
     let row = integration::ActiveModel {
         id: Set(id.to_string()),
@@ -250,14 +265,24 @@ pub async fn create(
     txn.commit().await?;
     state.cache.reload().await?;
     tracing::info!(integration = %id, provider = %provider, "Created integration.");
-    let mut created = view(&state, model, provider, secrets.len());
+    let mut created = view(state, model, provider, secrets.len());
     created.secret_header = secret_header;
+    Ok(created)
+}
+
+/// `POST /api/v1/integrations`.
+#[utoipa::path(post, path = "/api/v1/integrations", tag = "integrations", request_body = CreateIntegration, responses((status = 201, body = IntegrationView), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message)), security(("apiKey" = [])))]
+#[tracing::instrument(skip_all)]
+pub async fn create(
+    state: web::Data<AppState>,
+    body: web::Json<CreateIntegration>,
+) -> Result<HttpResponse, ApiError> {
+    let created = create_integration(&state, None, body.into_inner()).await?;
     Ok(HttpResponse::Created().json(created))
 }
 
-/// `GET /api/v1/integrations`.
-#[utoipa::path(get, path = "/api/v1/integrations", tag = "integrations", responses((status = 200, body = Vec<IntegrationView>), (status = 401, description = "Missing or wrong API key", body = Message)), security(("apiKey" = [])))]
-pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+/// Every integration, oldest first.
+pub(crate) async fn list_integrations(state: &AppState) -> Result<Vec<IntegrationView>, ApiError> {
     let rows = integration::Entity::find()
         .order_by_asc(integration::Column::CreatedAt)
         .all(&state.db)
@@ -267,15 +292,40 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
     for s in secrets {
         *counts.entry(s.integration_id).or_default() += 1;
     }
-    let views: Vec<IntegrationView> = rows
+    Ok(rows
         .into_iter()
         .filter_map(|row| {
             let provider = Provider::parse(&row.provider)?;
             let count = counts.get(&row.id).copied().unwrap_or(0);
-            Some(view(&state, row, provider, count))
+            Some(view(state, row, provider, count))
         })
-        .collect();
-    Ok(HttpResponse::Ok().json(views))
+        .collect())
+}
+
+/// `GET /api/v1/integrations`.
+#[utoipa::path(get, path = "/api/v1/integrations", tag = "integrations", responses((status = 200, body = Vec<IntegrationView>), (status = 401, description = "Missing or wrong API key", body = Message)), security(("apiKey" = [])))]
+pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(list_integrations(&state).await?))
+}
+
+/// One integration.
+pub(crate) async fn get_integration(
+    state: &AppState,
+    id: &str,
+) -> Result<IntegrationView, ApiError> {
+    let (row, provider) = load(state, id).await?;
+    let count = secrets_of(&state.db, &row.id).await?.len();
+    Ok(view(state, row, provider, count))
+}
+
+/// When each stored secret of an integration was added (epoch ms), oldest first; the
+/// secrets themselves never leave the database.
+pub(crate) async fn secret_dates(state: &AppState, id: &str) -> Result<Vec<i64>, ApiError> {
+    Ok(secrets_of(&state.db, id)
+        .await?
+        .into_iter()
+        .map(|s| s.created_at)
+        .collect())
 }
 
 /// `GET /api/v1/integrations/{id}`.
@@ -284,21 +334,17 @@ pub async fn get(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (row, provider) = load(&state, &path).await?;
-    let count = secrets_of(&state.db, &row.id).await?.len();
-    Ok(HttpResponse::Ok().json(view(&state, row, provider, count)))
+    Ok(HttpResponse::Ok().json(get_integration(&state, &path).await?))
 }
 
-/// `PATCH /api/v1/integrations/{id}`: rename, or change event settings field by field.
-#[utoipa::path(patch, path = "/api/v1/integrations/{id}", tag = "integrations", params(("id" = String, Path)), request_body = UpdateIntegration, responses((status = 200, body = IntegrationView), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message), (status = 404, description = "No such integration", body = Message)), security(("apiKey" = [])))]
-#[tracing::instrument(skip_all, fields(integration = %path.as_str()))]
-pub async fn update(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    body: web::Json<UpdateIntegration>,
-) -> Result<HttpResponse, ApiError> {
-    let (row, provider) = load(&state, &path).await?;
-    let body = body.into_inner();
+/// Renames an integration or changes its event settings field by field, then reloads the
+/// cache so the change applies to the next delivery.
+pub(crate) async fn update_integration(
+    state: &AppState,
+    id: &str,
+    body: UpdateIntegration,
+) -> Result<IntegrationView, ApiError> {
+    let (row, provider) = load(state, id).await?;
     let mut stored = stored_events(&row);
     if !body.events.is_empty() {
         // Overlay the given fields on each type's current settings, then validate the whole.
@@ -329,18 +375,26 @@ pub async fn update(
     active.updated_at = Set(touched(row.updated_at));
     let saved = active.update(&state.db).await?;
     state.cache.reload().await?;
-    tracing::info!("Updated integration settings.");
+    tracing::info!(integration = %saved.id, "Updated integration settings.");
     let count = secrets_of(&state.db, &saved.id).await?.len();
-    Ok(HttpResponse::Ok().json(view(&state, saved, provider, count)))
+    Ok(view(state, saved, provider, count))
 }
 
-/// `DELETE /api/v1/integrations/{id}`.
-#[utoipa::path(delete, path = "/api/v1/integrations/{id}", tag = "integrations", params(("id" = String, Path)), responses((status = 200, body = Message), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message), (status = 404, description = "No such integration", body = Message)), security(("apiKey" = [])))]
-pub async fn delete(
+/// `PATCH /api/v1/integrations/{id}`: rename, or change event settings field by field.
+#[utoipa::path(patch, path = "/api/v1/integrations/{id}", tag = "integrations", params(("id" = String, Path)), request_body = UpdateIntegration, responses((status = 200, body = IntegrationView), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message), (status = 404, description = "No such integration", body = Message)), security(("apiKey" = [])))]
+#[tracing::instrument(skip_all, fields(integration = %path.as_str()))]
+pub async fn update(
     state: web::Data<AppState>,
     path: web::Path<String>,
+    body: web::Json<UpdateIntegration>,
 ) -> Result<HttpResponse, ApiError> {
-    let (row, _) = load(&state, &path).await?;
+    let updated = update_integration(&state, &path, body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(updated))
+}
+
+/// Deletes an integration and its secrets.
+pub(crate) async fn delete_integration(state: &AppState, id: &str) -> Result<(), ApiError> {
+    let (row, _) = load(state, id).await?;
     let txn = state.db.begin().await?;
     integration_secret::Entity::delete_many()
         .filter(integration_secret::Column::IntegrationId.eq(row.id.as_str()))
@@ -352,19 +406,28 @@ pub async fn delete(
     txn.commit().await?;
     state.cache.reload().await?;
     tracing::info!(integration = %row.id, "Deleted integration.");
+    Ok(())
+}
+
+/// `DELETE /api/v1/integrations/{id}`.
+#[utoipa::path(delete, path = "/api/v1/integrations/{id}", tag = "integrations", params(("id" = String, Path)), responses((status = 200, body = Message), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message), (status = 404, description = "No such integration", body = Message)), security(("apiKey" = [])))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    delete_integration(&state, &path).await?;
     Ok(HttpResponse::Ok().json(json!({"success": true, "message": "Integration deleted."})))
 }
 
-/// `POST /api/v1/integrations/{id}/secrets`: adds a secret (rotation); old ones keep working
-/// until deleted.
-#[utoipa::path(post, path = "/api/v1/integrations/{id}/secrets", tag = "integrations", params(("id" = String, Path)), request_body = AddSecret, responses((status = 201, body = SecretCount), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message), (status = 404, description = "No such integration", body = Message)), security(("apiKey" = [])))]
-pub async fn add_secret(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    body: web::Json<AddSecret>,
-) -> Result<HttpResponse, ApiError> {
-    let (row, provider) = load(&state, &path).await?;
-    let (secret, header) = match (provider.generates_secret(), body.into_inner().secret) {
+/// Adds a secret (rotation; Supabase's is generated and returned this once). Returns how
+/// many secrets the integration now has.
+pub(crate) async fn add_integration_secret(
+    state: &AppState,
+    id: &str,
+    secret: Option<String>,
+) -> Result<(usize, Option<SecretHeader>), ApiError> {
+    let (row, provider) = load(state, id).await?;
+    let (secret, header) = match (provider.generates_secret(), secret) {
         (true, None) => {
             let value = supabase::generate_secret();
             (
@@ -403,6 +466,18 @@ pub async fn add_secret(
     txn.commit().await?;
     state.cache.reload().await?;
     tracing::info!(integration = %row.id, "Added a signing secret.");
+    Ok((count, header))
+}
+
+/// `POST /api/v1/integrations/{id}/secrets`: adds a secret (rotation); old ones keep working
+/// until deleted.
+#[utoipa::path(post, path = "/api/v1/integrations/{id}/secrets", tag = "integrations", params(("id" = String, Path)), request_body = AddSecret, responses((status = 201, body = SecretCount), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message), (status = 404, description = "No such integration", body = Message)), security(("apiKey" = [])))]
+pub async fn add_secret(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<AddSecret>,
+) -> Result<HttpResponse, ApiError> {
+    let (count, header) = add_integration_secret(&state, &path, body.into_inner().secret).await?;
     let mut body = json!({"success": true, "secretCount": count});
     if let Some(header) = header {
         body["secretHeader"] = json!(header);
@@ -410,14 +485,13 @@ pub async fn add_secret(
     Ok(HttpResponse::Created().json(body))
 }
 
-/// `DELETE /api/v1/integrations/{id}/secrets/{n}`: removes the n-th secret (0 = oldest).
-#[utoipa::path(delete, path = "/api/v1/integrations/{id}/secrets/{n}", tag = "integrations", params(("id" = String, Path), ("n" = usize, Path, description = "0 = the oldest secret")), responses((status = 200, body = SecretCount), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message), (status = 404, description = "No such integration or secret", body = Message)), security(("apiKey" = [])))]
-pub async fn delete_secret(
-    state: web::Data<AppState>,
-    path: web::Path<(String, usize)>,
-) -> Result<HttpResponse, ApiError> {
-    let (id, n) = path.into_inner();
-    let (row, _) = load(&state, &id).await?;
+/// Removes the n-th secret (0 = oldest); the last one stays. Returns how many remain.
+pub(crate) async fn delete_integration_secret(
+    state: &AppState,
+    id: &str,
+    n: usize,
+) -> Result<usize, ApiError> {
+    let (row, _) = load(state, id).await?;
     let txn = state.db.begin().await?;
     let secrets = secrets_of(&txn, &row.id).await?;
     let Some(target) = secrets.get(n) else {
@@ -440,5 +514,16 @@ pub async fn delete_secret(
     txn.commit().await?;
     state.cache.reload().await?;
     tracing::info!(integration = %row.id, "Removed a signing secret.");
-    Ok(HttpResponse::Ok().json(json!({"success": true, "secretCount": secrets.len() - 1})))
+    Ok(secrets.len() - 1)
+}
+
+/// `DELETE /api/v1/integrations/{id}/secrets/{n}`: removes the n-th secret (0 = oldest).
+#[utoipa::path(delete, path = "/api/v1/integrations/{id}/secrets/{n}", tag = "integrations", params(("id" = String, Path), ("n" = usize, Path, description = "0 = the oldest secret")), responses((status = 200, body = SecretCount), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message), (status = 404, description = "No such integration or secret", body = Message)), security(("apiKey" = [])))]
+pub async fn delete_secret(
+    state: web::Data<AppState>,
+    path: web::Path<(String, usize)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, n) = path.into_inner();
+    let remaining = delete_integration_secret(&state, &id, n).await?;
+    Ok(HttpResponse::Ok().json(json!({"success": true, "secretCount": remaining})))
 }

@@ -1,0 +1,381 @@
+//! Console sign-in: an API key buys a signed session cookie; every form carries a CSRF
+//! token derived from that session.
+//!
+//! The cookie holds `base64(api key id "." expiry ms "." nonce) "." base64(HMAC-SHA256)`
+//! under a key
+//! generated once per installation (the `console_session` row of `app_secrets`); the random
+//! nonce makes every sign-in's token (and so its CSRF token) its own. Nothing in it is secret, and every request re-reads the API key, so revoking the key signs its
+//! sessions out at once.
+
+use std::sync::Arc;
+
+use actix_web::dev::Payload;
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures_util::future::LocalBoxFuture;
+use hmac::{Hmac, Mac};
+use inlet_shared::db::entities::{api_key, app_secret};
+use inlet_shared::domain::now_ms;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha256;
+
+use super::{ConsoleError, Page, render_with_status};
+use crate::state::AppState;
+
+/// Name of the session cookie.
+pub const COOKIE: &str = "inlet_session";
+/// Name of the CSRF field in every form.
+pub const CSRF_FIELD: &str = "_csrf";
+/// How long a session lasts.
+const SESSION_MS: i64 = 12 * 60 * 60 * 1000;
+/// Name of the signing key in `app_secrets`.
+const SECRET_NAME: &str = "console_session";
+
+/// The key that signs session cookies (redacted in `Debug`).
+pub struct SessionKey(SecretString);
+
+impl SessionKey {
+    /// The stored key, created if this is the first process to need it.
+    pub async fn load_or_create<C: ConnectionTrait>(db: &C) -> Result<Self, DbErr> {
+        let mut bytes = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+        let row = app_secret::ActiveModel {
+            name: Set(SECRET_NAME.to_owned()),
+            value: Set(URL_SAFE_NO_PAD.encode(bytes)),
+            created_at: Set(now_ms()),
+        };
+        // Two processes starting together: the first insert wins, both read it.
+        app_secret::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(app_secret::Column::Name)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+        let stored = app_secret::Entity::find_by_id(SECRET_NAME.to_owned())
+            .one(db)
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound("console session key".into()))?;
+        Ok(Self(SecretString::from(stored.value)))
+    }
+
+    fn mac(&self, purpose: &[u8], data: &[u8]) -> Hmac<Sha256> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.0.expose_secret().as_bytes())
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(purpose);
+        mac.update(data);
+        mac
+    }
+
+    /// A new session token for `key_id`, valid until `expires_ms`.
+    pub fn issue(&self, key_id: &str, expires_ms: i64) -> String {
+        let mut nonce = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut nonce);
+        let payload =
+            URL_SAFE_NO_PAD.encode(format!("{key_id}.{expires_ms}.{}", hex::encode(nonce)));
+        let tag = self
+            .mac(b"session:", payload.as_bytes())
+            .finalize()
+            .into_bytes();
+        format!("{payload}.{}", URL_SAFE_NO_PAD.encode(tag))
+    }
+
+    /// The API key id of a token whose MAC verifies (in constant time) and that has not
+    /// expired at `now_ms`.
+    pub fn verify(&self, token: &str, now_ms: i64) -> Option<String> {
+        let (payload, tag) = token.split_once('.')?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        self.mac(b"session:", payload.as_bytes())
+            .verify_slice(&tag)
+            .ok()?;
+        let payload = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+        let (rest, _nonce) = payload.rsplit_once('.')?;
+        let (key_id, expires) = rest.rsplit_once('.')?;
+        (expires.parse::<i64>().ok()? > now_ms).then(|| key_id.to_owned())
+    }
+
+    /// The CSRF token of a session: a MAC of the session token, so it cannot be made
+    /// without the server key and changes with every sign-in.
+    pub fn csrf(&self, token: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.mac(b"csrf:", token.as_bytes()).finalize().into_bytes())
+    }
+}
+
+impl std::fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionKey([redacted])")
+    }
+}
+
+/// The session key of this worker, loaded on first use.
+#[derive(Default)]
+pub struct KeyCell(tokio::sync::OnceCell<Arc<SessionKey>>);
+
+async fn session_key(
+    req: &HttpRequest,
+) -> Result<(web::Data<AppState>, Arc<SessionKey>), ConsoleError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or(ConsoleError::Internal("application state missing"))?;
+    let cell = req
+        .app_data::<web::Data<KeyCell>>()
+        .cloned()
+        .ok_or(ConsoleError::Internal("console key cell missing"))?;
+    let key = cell
+        .0
+        .get_or_try_init(|| async { SessionKey::load_or_create(&state.db).await.map(Arc::new) })
+        .await?
+        .clone();
+    Ok((state, key))
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"'))
+}
+
+/// `Set-Cookie` for the session: HttpOnly, SameSite=Strict, only under `/console`, Secure
+/// when the request came over HTTPS. `None` clears it.
+fn set_cookie(req: &HttpRequest, token: Option<&str>) -> Option<HeaderValue> {
+    let secure = if req.connection_info().scheme() == "https" {
+        "; Secure"
+    } else {
+        ""
+    };
+    let (value, max_age) = match token {
+        Some(token) => (token, SESSION_MS / 1000),
+        None => ("", 0),
+    };
+    HeaderValue::from_str(&format!(
+        "{COOKIE}={value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    ))
+    .ok()
+}
+
+/// A signed-in operator.
+pub struct Session {
+    token: String,
+    key: Arc<SessionKey>,
+    /// The name of the API key the session was opened with.
+    pub key_name: String,
+    /// Shared state.
+    pub state: web::Data<AppState>,
+}
+
+impl Session {
+    /// The session of `req`, if its cookie verifies and its API key is still active.
+    async fn of(req: &HttpRequest) -> Result<Option<Self>, ConsoleError> {
+        let (state, key) = session_key(req).await?;
+        let Some(token) = cookie_value(req.headers(), COOKIE) else {
+            return Ok(None);
+        };
+        let Some(key_id) = key.verify(token, now_ms()) else {
+            return Ok(None);
+        };
+        let active = api_key::Entity::find_by_id(key_id)
+            .filter(api_key::Column::RevokedAt.is_null())
+            .one(&state.db)
+            .await?;
+        Ok(active.map(|k| Self {
+            token: token.to_owned(),
+            key,
+            key_name: k.name,
+            state,
+        }))
+    }
+
+    /// The CSRF token every form of this session carries.
+    pub fn csrf(&self) -> String {
+        self.key.csrf(&self.token)
+    }
+
+    /// Whether `given` is this session's CSRF token (compared in constant time).
+    fn csrf_matches(&self, given: &str) -> bool {
+        URL_SAFE_NO_PAD.decode(given).is_ok_and(|tag| {
+            self.key
+                .mac(b"csrf:", self.token.as_bytes())
+                .verify_slice(&tag)
+                .is_ok()
+        })
+    }
+
+    /// What every page's layout needs: the CSRF token, the key's name, the active section.
+    pub fn page(&self, section: &'static str) -> Page {
+        Page {
+            csrf: self.csrf(),
+            key_name: self.key_name.clone(),
+            section,
+        }
+    }
+}
+
+impl FromRequest for Session {
+    type Error = ConsoleError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { Session::of(&req).await?.ok_or(ConsoleError::SignIn) })
+    }
+}
+
+/// A posted form whose CSRF token matched its session. Every state-changing console route
+/// takes one, so none runs without the token.
+pub struct Form {
+    /// The session that posted it.
+    pub session: Session,
+    fields: Vec<(String, String)>,
+}
+
+impl Form {
+    /// The first value of field `name`, trimmed; `None` when absent or empty.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Every value of field `name` (repeated fields, multiple selects).
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.fields
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// Whether checkbox `name` was checked.
+    pub fn checked(&self, name: &str) -> bool {
+        self.fields.iter().any(|(k, _)| k == name)
+    }
+}
+
+impl FromRequest for Form {
+    type Error = ConsoleError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let body = web::Form::<Vec<(String, String)>>::from_request(&req, payload);
+        Box::pin(async move {
+            let session = Session::of(&req).await?.ok_or(ConsoleError::SignIn)?;
+            let fields = body
+                .await
+                .map_err(|_| ConsoleError::BadRequest("The form could not be read.".into()))?
+                .into_inner();
+            let token = fields
+                .iter()
+                .find(|(k, _)| k == CSRF_FIELD)
+                .map(|(_, v)| v.as_str())
+                .unwrap_or_default();
+            if !session.csrf_matches(token) {
+                tracing::warn!("Refused a console form without a valid CSRF token.");
+                return Err(ConsoleError::Csrf);
+            }
+            Ok(Self { session, fields })
+        })
+    }
+}
+
+/// `GET /console/login`.
+pub async fn login_page(req: HttpRequest) -> Result<HttpResponse, ConsoleError> {
+    if Session::of(&req).await?.is_some() {
+        return Ok(super::redirect("/console"));
+    }
+    render_with_status(
+        actix_web::http::StatusCode::OK,
+        "login.html",
+        minijinja::context! {},
+    )
+}
+
+/// The login form.
+#[derive(serde::Deserialize)]
+pub struct LoginForm {
+    api_key: String,
+}
+
+/// `POST /console/login`: an active API key opens a session; anything else is 401.
+pub async fn login(
+    req: HttpRequest,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    let (state, key) = session_key(&req).await?;
+    let given = form.api_key.trim();
+    let found = if given.is_empty() {
+        None
+    } else {
+        inlet_shared::apikeys::verify(&state.db, given).await?
+    };
+    let Some(api_key) = found else {
+        tracing::info!("Console sign-in refused: unknown or revoked API key.");
+        return render_with_status(
+            actix_web::http::StatusCode::UNAUTHORIZED,
+            "login.html",
+            minijinja::context! { error => "That API key is not valid (or has been revoked)." },
+        );
+    };
+    let token = key.issue(&api_key.id, now_ms() + SESSION_MS);
+    tracing::info!(api_key = %api_key.id, "Console sign-in.");
+    let mut response = super::redirect("/console");
+    if let Some(cookie) = set_cookie(&req, Some(&token)) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
+}
+
+/// `POST /console/logout`: clears the cookie.
+pub async fn logout(req: HttpRequest, _form: Form) -> HttpResponse {
+    let mut response = super::redirect("/console/login");
+    if let Some(cookie) = set_cookie(&req, None) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn tokens_verify_only_unaltered_and_unexpired() {
+        let key = SessionKey(SecretString::from("k".repeat(32)));
+        let token = key.issue("key_1", 2_000);
+        assert_eq!(key.verify(&token, 1_000).as_deref(), Some("key_1"));
+        assert_eq!(key.verify(&token, 2_000), None, "expired");
+        let other = SessionKey(SecretString::from("j".repeat(32)));
+        assert_eq!(other.verify(&token, 1_000), None);
+        let (_, tag) = token.split_once('.').unwrap();
+        let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode("key_2.9999999.00"));
+        assert_eq!(key.verify(&forged, 1_000), None);
+        assert_eq!(key.verify("garbage", 1_000), None);
+        assert_ne!(key.csrf(&token), key.csrf(&key.issue("key_1", 2_000)));
+        assert_eq!(format!("{key:?}"), "SessionKey([redacted])");
+    }
+
+    #[test]
+    fn cookie_is_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; inlet_session=abc.def; b=2"),
+        );
+        assert_eq!(cookie_value(&headers, COOKIE), Some("abc.def"));
+        assert_eq!(cookie_value(&headers, "c"), None);
+    }
+}

@@ -1,0 +1,508 @@
+//! The operator console: sign-in, sessions and CSRF checked over HTTP in-process, and the
+//! whole console driven in headless Chromium against a running `inlet serve`.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::*;
+use crate::processes::{Process, free_port};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A browser-less console client: keeps the session cookie, never follows redirects.
+struct Console {
+    base: String,
+    client: reqwest::Client,
+    cookie: Option<String>,
+}
+
+impl Console {
+    fn new(address: &str) -> Self {
+        Self {
+            base: address.to_owned(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookie: None,
+        }
+    }
+
+    /// Posts the sign-in form; keeps the cookie it sets.
+    async fn login(&mut self, key: &str) -> reqwest::Response {
+        let r = self
+            .client
+            .post(format!("{}/console/login", self.base))
+            .form(&[("api_key", key)])
+            .send()
+            .await
+            .unwrap();
+        if let Some(set) = r.headers().get("set-cookie") {
+            let set = set.to_str().unwrap();
+            self.cookie = Some(set.split(';').next().unwrap().to_owned());
+        }
+        r
+    }
+
+    async fn get(&self, path: &str) -> (u16, String, reqwest::header::HeaderMap) {
+        let mut req = self.client.get(format!("{}{path}", self.base));
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        (status, r.text().await.unwrap(), headers)
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, String, reqwest::header::HeaderMap) {
+        let mut req = self.client.post(format!("{}{path}", self.base)).form(form);
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        (status, r.text().await.unwrap(), headers)
+    }
+
+    /// The CSRF token in the forms of `path`.
+    async fn csrf(&self, path: &str) -> String {
+        let (status, html, _) = self.get(path).await;
+        assert_eq!(status, 200, "{html}");
+        field(&html, "_csrf")
+    }
+}
+
+/// The value of the first hidden field `name` in `html`.
+fn field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+fn location(headers: &reqwest::header::HeaderMap) -> &str {
+    headers
+        .get("location")
+        .map(|v| v.to_str().unwrap())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_api_key_gets_401_and_no_cookie() {
+    let app = spawn_app(AppOptions::embedded_sqlite()).await;
+    let mut console = Console::new(&app.address);
+    for key in ["inlet_wrong", "", "   "] {
+        let r = console.login(key).await;
+        assert_eq!(r.status().as_u16(), 401, "{key:?}");
+        assert!(r.headers().get("set-cookie").is_none());
+        assert!(r.text().await.unwrap().contains("not valid"));
+    }
+    assert!(console.cookie.is_none());
+
+    let r = console.login(&app.api_key).await;
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(location(r.headers()), "/console");
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for part in [
+        "inlet_session=",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/console",
+    ] {
+        assert!(set.contains(part), "{set}");
+    }
+    assert!(!set.contains("Secure"), "plain HTTP: no Secure flag");
+    assert!(
+        !set.contains(&app.api_key),
+        "the cookie does not carry the key"
+    );
+    let (status, html, _) = console.get("/console").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Dashboard"));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_without_a_session_redirect_to_sign_in() {
+    let app = spawn_app(AppOptions::embedded_sqlite()).await;
+    let integration = app.create_stripe_integration().await;
+    let anonymous = Console::new(&app.address);
+    let pages = [
+        "/console".to_owned(),
+        "/console/integrations".to_owned(),
+        "/console/integrations/new?provider=clerk".to_owned(),
+        format!("/console/integrations/{integration}"),
+        "/console/deliveries".to_owned(),
+        "/console/dead-letters".to_owned(),
+        "/console/dead-letters/replay".to_owned(),
+        "/console/contacts".to_owned(),
+    ];
+    for page in &pages {
+        let (status, _, headers) = anonymous.get(page).await;
+        assert_eq!(
+            (status, location(&headers)),
+            (303, "/console/login"),
+            "{page}"
+        );
+    }
+    for path in [
+        format!("/console/integrations/{integration}/delete"),
+        "/console/dead-letters/replay".to_owned(),
+        "/console/logout".to_owned(),
+    ] {
+        let (status, _, headers) = anonymous.post(&path, &[("_csrf", "x")]).await;
+        assert_eq!(
+            (status, location(&headers)),
+            (303, "/console/login"),
+            "{path}"
+        );
+    }
+    // A forged cookie is no session either.
+    let mut forged = Console::new(&app.address);
+    forged.cookie = Some("inlet_session=a2V5XzEuOTk5OTk5OTk5OTk5OQ.AAAA".into());
+    assert_eq!(forged.get("/console").await.0, 303);
+    // Sign-in and the assets need none.
+    assert_eq!(anonymous.get("/console/login").await.0, 200);
+    let (status, css, headers) = anonymous
+        .get(&format!(
+            "/console/assets/{}/console.css",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .await;
+    assert_eq!(status, 200);
+    assert!(css.contains("--accent"));
+    assert!(
+        headers["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+
+    // Revoking the key signs its sessions out at once.
+    let (code, out) = Process::run(
+        &["api-key", "create", "--name", "short-lived"],
+        &[
+            ("INLET_DATABASE_URL", app.db.url.clone()),
+            ("RUST_LOG", "error".into()),
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let key = out.lines().last().unwrap().trim().to_owned();
+    let mut console = Console::new(&app.address);
+    assert_eq!(console.login(&key).await.status().as_u16(), 303);
+    assert_eq!(console.get("/console/contacts").await.0, 200);
+    let id = inlet_shared::apikeys::verify(&app.services.db, &key)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    assert!(
+        inlet_shared::apikeys::revoke(&app.services.db, &id)
+            .await
+            .unwrap()
+    );
+    let (status, _, headers) = console.get("/console/contacts").await;
+    assert_eq!((status, location(&headers)), (303, "/console/login"));
+
+    // Signing out clears the cookie.
+    let mut console = Console::new(&app.address);
+    console.login(&app.api_key).await;
+    let csrf = console.csrf("/console").await;
+    let (status, _, headers) = console.post("/console/logout", &[("_csrf", &csrf)]).await;
+    assert_eq!((status, location(&headers)), (303, "/console/login"));
+    assert!(
+        headers["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posts_without_the_csrf_token_are_refused_and_change_nothing() {
+    let app = spawn_app(AppOptions::embedded_sqlite()).await;
+    let integration = app.create_stripe_integration().await;
+    let (_, before) = app
+        .api_get(&format!("/api/v1/integrations/{integration}"))
+        .await;
+    let mut console = Console::new(&app.address);
+    console.login(&app.api_key).await;
+    let mut other = Console::new(&app.address);
+    other.login(&app.api_key).await;
+    let others_token = other.csrf("/console").await;
+    let settings = format!("/console/integrations/{integration}/settings");
+    let delete = format!("/console/integrations/{integration}/delete");
+    let secrets = format!("/console/integrations/{integration}/secrets");
+    for token in [None, Some(""), Some("AAAA"), Some(others_token.as_str())] {
+        for path in [&settings, &delete, &secrets] {
+            let mut form = vec![("secret", "whsec_new_secret_0123456789")];
+            if let Some(t) = token {
+                form.push(("_csrf", t));
+            }
+            let (status, html, _) = console.post(path, &form).await;
+            assert_eq!(status, 403, "{path} with {token:?}: {html}");
+            assert!(html.contains("security token"), "{html}");
+        }
+    }
+    let (status, _, _) = console
+        .post(
+            "/console/integrations",
+            &[
+                ("provider", "stripe"),
+                ("name", "X"),
+                ("secret", "whsec_0123456789"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (_, after) = app
+        .api_get(&format!("/api/v1/integrations/{integration}"))
+        .await;
+    assert_eq!(before, after, "nothing changed");
+    let (_, all) = app.api_get("/api/v1/integrations").await;
+    assert_eq!(all.as_array().unwrap().len(), 1);
+
+    // With its own token the same post goes through.
+    let csrf = console
+        .csrf(&format!("/console/integrations/{integration}"))
+        .await;
+    let (status, _, headers) = console
+        .post(
+            &secrets,
+            &[("_csrf", &csrf), ("secret", "whsec_new_secret_0123456789")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert!(location(&headers).ends_with("?done=secret-added"));
+    let (_, after) = app
+        .api_get(&format!("/api/v1/integrations/{integration}"))
+        .await;
+    assert_eq!(after["secretCount"], 2);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_page_shows_a_saved_secret() {
+    let app = spawn_app(AppOptions::embedded_sqlite()).await;
+    let mut console = Console::new(&app.address);
+    console.login(&app.api_key).await;
+
+    // Stripe: connected with a secret, then rotated to a second one.
+    let (_, connect, _) = console
+        .get("/console/integrations/new?provider=stripe")
+        .await;
+    let id = field(&connect, "id");
+    let csrf = field(&connect, "_csrf");
+    let first = "whsec_console_first_secret_0123";
+    let second = "whsec_console_second_secret_0123";
+    let (status, html, headers) = console
+        .post(
+            "/console/integrations",
+            &[
+                ("_csrf", &csrf),
+                ("id", &id),
+                ("provider", "stripe"),
+                ("name", "Shop"),
+                ("secret", first),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303, "{html}");
+    assert_eq!(
+        location(&headers),
+        format!("/console/integrations/{id}?done=connected")
+    );
+    let (status, html, _) = console
+        .post(
+            &format!("/console/integrations/{id}/secrets"),
+            &[("_csrf", &csrf), ("secret", second)],
+        )
+        .await;
+    assert_eq!(status, 303, "{html}");
+
+    // Supabase: the generated header value is shown once, on the answer to the connect form.
+    let (_, connect, _) = console
+        .get("/console/integrations/new?provider=supabase")
+        .await;
+    let supabase = field(&connect, "id");
+    let (status, once, _) = console
+        .post(
+            "/console/integrations",
+            &[
+                ("_csrf", &csrf),
+                ("id", &supabase),
+                ("provider", "supabase"),
+                ("name", "Auth"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{once}");
+    assert!(once.contains("Loops-Secret"), "{once}");
+    let header_value = {
+        let marker = "id=\"header-value\" value=\"";
+        let start = once.find(marker).unwrap() + marker.len();
+        once[start..].split('"').next().unwrap().to_owned()
+    };
+    assert!(header_value.len() >= 16, "{header_value}");
+
+    // A delivery, so the log and contact pages have something to show.
+    let body = stripe_customer_event(
+        "evt_ConsoleSecret",
+        "customer.created",
+        "sec@example.com",
+        "Sec Ret",
+        now_secs(),
+    );
+    let signature = stripe_signature(second, now_secs(), &body);
+    let (status, answer) = app
+        .post_webhook(&id, body.as_bytes(), &[("Stripe-Signature", signature)])
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    let contact = app.wait_for_contact("sec@example.com", WAIT).await;
+    let delivery = answer["id"].as_str().unwrap();
+
+    let pages = [
+        "/console".to_owned(),
+        "/console/integrations".to_owned(),
+        format!("/console/integrations/{id}"),
+        format!("/console/integrations/{supabase}"),
+        "/console/deliveries".to_owned(),
+        format!("/console/deliveries/{delivery}"),
+        "/console/dead-letters".to_owned(),
+        "/console/contacts".to_owned(),
+        format!("/console/contacts/{}", contact["id"].as_str().unwrap()),
+        format!("/console/assets/{}/console.js", env!("CARGO_PKG_VERSION")),
+        format!("/console/assets/{}/console.css", env!("CARGO_PKG_VERSION")),
+    ];
+    for page in &pages {
+        let (status, html, _) = console.get(page).await;
+        assert_eq!(status, 200, "{page}: {html}");
+        for secret in [first, second, header_value.as_str(), app.api_key.as_str()] {
+            assert!(!html.contains(secret), "{page} shows a secret");
+        }
+    }
+    app.stop().await;
+}
+
+/// Puts one delivery in the dead letters the way a worker does after its last attempt:
+/// received by ingest (no worker running), taken from the queue, and dead-lettered. Returns
+/// the contact email inside it.
+async fn prepare_dead_letter(db: std::sync::Arc<TestDb>) -> String {
+    let mut options = AppOptions::embedded_sqlite();
+    options.db = Some(db);
+    options.worker = false;
+    let app = spawn_app(options).await;
+    let integration = app
+        .create_integration(json!({"provider": "stripe", "name": "Stripe (earlier outage)", "signingSecrets": [STRIPE_SECRET]}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let email = "replayed@example.com";
+    let body = stripe_customer_event(
+        "evt_1ConsoleDead",
+        "customer.created",
+        email,
+        "Re Played",
+        now_secs(),
+    );
+    let (status, answer) = app.send_stripe(&integration, &body).await;
+    assert_eq!(status, 202, "{answer}");
+    let mut consumer = app.services.queue.consume(1).await.unwrap();
+    let delivery = consumer.next().await.unwrap().unwrap();
+    delivery
+        .dead_letter("gave up after 8 attempts: database error: connection refused")
+        .await
+        .unwrap();
+    consumer.close().await;
+    app.stop().await;
+    email.to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_in_headless_chromium_against_inlet_serve() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("tests/console");
+    assert!(
+        dir.join("node_modules/playwright-core").exists(),
+        "playwright-core is not installed: run `npm ci --prefix tests/console` (./scripts/test.sh does)"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "Chromium is not installed at {chromium}: `apt-get install chromium` (./scripts/test.sh does)"
+    );
+
+    let db = TestDb::new(Backend::Sqlite).await;
+    let dead_email = prepare_dead_letter(db.clone()).await;
+
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let key = format!("inlet_console_{}", random_suffix());
+    let data = std::env::temp_dir().join(format!("inlet-console-{}", random_suffix()));
+    let serve = Process::spawn(
+        "serve",
+        &["serve"],
+        &[
+            ("INLET_DATABASE_URL", db.url.clone()),
+            ("INLET_LISTEN", format!("127.0.0.1:{port}")),
+            ("INLET_BOOTSTRAP_API_KEY", key.clone()),
+            (
+                "INLET_OUTBOX_DIR",
+                data.join("outbox").display().to_string(),
+            ),
+            ("INLET_CACHE_REFRESH_MS", "200".into()),
+            ("INLET_LOG_FORMAT", "json".into()),
+            ("RUST_LOG", "warn".into()),
+        ],
+    );
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let ready = client.get(format!("{base}/health/ready")).send().await;
+        if ready.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "inlet serve did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let shots = root.join("docs/console");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("console.test.mjs")
+            .current_dir(dir)
+            .env("BASE_URL", base)
+            .env("API_KEY", key)
+            .env("DEAD_EMAIL", dead_email)
+            .env("SHOTS_DIR", shots)
+            .env("CHROMIUM", chromium)
+            .output()
+            .expect("Node.js is required for the console test")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "console browser test failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("# console: all checks passed"), "{stdout}");
+    assert_eq!(serve.terminate(), Some(0));
+    let _ = std::fs::remove_dir_all(data);
+}
