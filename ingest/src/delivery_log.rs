@@ -7,16 +7,20 @@
 //! integration to attach them to; they show in metrics and logs only). When the channel is
 //! full (database slower than the traffic), entries are dropped and counted: the log is an
 //! aid, while the delivery itself is safe in the queue.
+//!
+//! Beside each entry, the request is kept for the console (`webhook_log_requests`): headers
+//! without signatures, secrets or credentials, and the first [`BODY_KEPT`] bytes of the body,
+//! for [`REQUEST_RETENTION_MS`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use inlet_shared::db::entities::webhook_log;
+use inlet_shared::db::entities::{webhook_log, webhook_log_request};
 use inlet_shared::domain::now_ms;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -24,6 +28,56 @@ use tokio_util::sync::CancellationToken;
 pub const REJECTED_PER_MINUTE: u32 = 60;
 const CHANNEL: usize = 16 * 1024;
 const BATCH: usize = 500;
+/// Bytes of a body kept for the console.
+pub const BODY_KEPT: usize = 64 * 1024;
+/// How long requests are kept for the console (the log entry itself stays).
+pub const REQUEST_RETENTION_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+/// How often old requests are pruned.
+const PRUNE_EVERY_MS: i64 = 10 * 60 * 1000;
+
+/// Parts of a header name that mark a signature, a secret or a credential: such headers are
+/// never stored.
+const SECRET_HEADER_PARTS: [&str; 7] = [
+    "signature",
+    "secret",
+    "auth",
+    "cookie",
+    "token",
+    "key",
+    "password",
+];
+
+/// Whether a header may be stored and shown (not a signature, secret or credential).
+pub fn is_shown_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    !SECRET_HEADER_PARTS.iter().any(|part| name.contains(part))
+}
+
+/// The request of a delivery, as the console shows it.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// Headers, already without signatures and secrets ([`is_shown_header`]).
+    pub headers: Vec<(String, String)>,
+    /// The body as received.
+    pub body: bytes::Bytes,
+}
+
+impl Request {
+    /// Keeps the headers that [`is_shown_header`] allows.
+    pub fn new<'a>(
+        headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+        body: bytes::Bytes,
+    ) -> Self {
+        Self {
+            headers: headers
+                .into_iter()
+                .filter(|(name, _)| is_shown_header(name))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            body,
+        }
+    }
+}
 
 /// One delivery as ingest saw it.
 #[derive(Debug, Clone)]
@@ -44,6 +98,8 @@ pub struct Entry {
     pub message: String,
     /// When it arrived (epoch ms).
     pub received_at_ms: i64,
+    /// The request, when its body was read.
+    pub request: Option<Request>,
 }
 
 /// Rejections written per (integration, reason): the minute counted and how many so far.
@@ -113,6 +169,7 @@ async fn write_batches(
     shutdown: CancellationToken,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
+    let mut pruned_at = 0;
     loop {
         let received = tokio::select! {
             n = rx.recv_many(&mut batch, BATCH) => n,
@@ -128,11 +185,43 @@ async fn write_batches(
             return;
         }
         write(&db, &mut batch).await;
+        let now = now_ms();
+        if now - pruned_at >= PRUNE_EVERY_MS {
+            pruned_at = now;
+            prune(&db, now - REQUEST_RETENTION_MS).await;
+        }
+    }
+}
+
+/// Deletes kept requests received before `before`.
+async fn prune(db: &DatabaseConnection, before: i64) {
+    let result = webhook_log_request::Entity::delete_many()
+        .filter(webhook_log_request::Column::ReceivedAt.lt(before))
+        .exec(db)
+        .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "Could not prune kept webhook requests.");
     }
 }
 
 async fn write(db: &DatabaseConnection, batch: &mut Vec<Entry>) {
     let now = now_ms();
+    let requests: Vec<webhook_log_request::ActiveModel> = batch
+        .iter_mut()
+        .filter_map(|e| {
+            let request = e.request.take()?;
+            let kept = request.body.len().min(BODY_KEPT);
+            Some(webhook_log_request::ActiveModel {
+                delivery_id: Set(e.id.clone()),
+                headers: Set(
+                    serde_json::to_string(&request.headers).unwrap_or_else(|_| "[]".into())
+                ),
+                body: Set(request.body.slice(..kept).to_vec()),
+                body_truncated: Set(request.body.len() > kept),
+                received_at: Set(e.received_at_ms),
+            })
+        })
+        .collect();
     let rows = batch.drain(..).map(|e| webhook_log::ActiveModel {
         id: Set(e.id),
         integration_id: Set(e.integration_id),
@@ -157,5 +246,62 @@ async fn write(db: &DatabaseConnection, batch: &mut Vec<Entry>) {
     if let Err(e) = result {
         tracing::warn!(error = %e, "Could not write webhook log entries.");
         tokio::time::sleep(Duration::from_millis(200)).await;
+        return;
+    }
+    if requests.is_empty() {
+        return;
+    }
+    let result = webhook_log_request::Entity::insert_many(requests)
+        .on_conflict(
+            OnConflict::column(webhook_log_request::Column::DeliveryId)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "Could not keep webhook requests for the console.");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_secrets_and_credentials_are_never_kept() {
+        for name in [
+            "Stripe-Signature",
+            "svix-signature",
+            "webhook-signature",
+            "Loops-Secret",
+            "Inlet-Secret",
+            "Authorization",
+            "Cookie",
+            "X-Api-Key",
+            "X-Auth-Token",
+        ] {
+            assert!(!is_shown_header(name), "{name}");
+        }
+        for name in [
+            "content-type",
+            "user-agent",
+            "svix-id",
+            "svix-timestamp",
+            "webhook-id",
+        ] {
+            assert!(is_shown_header(name), "{name}");
+        }
+        let request = Request::new(
+            [
+                ("Stripe-Signature", "t=1,v1=x"),
+                ("Content-Type", "application/json"),
+            ],
+            bytes::Bytes::from_static(b"{}"),
+        );
+        assert_eq!(
+            request.headers,
+            vec![("Content-Type".to_owned(), "application/json".to_owned())]
+        );
     }
 }

@@ -10,6 +10,7 @@ mod m20261127_000003_reliability;
 mod m20261127_000004_api_idempotency;
 mod m20261127_000005_workflows;
 mod m20261127_000006_workflow_runs;
+mod m20261127_000007_console;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_api_idempotency::Migration),
             Box::new(m20261127_000005_workflows::Migration),
             Box::new(m20261127_000006_workflow_runs::Migration),
+            Box::new(m20261127_000007_console::Migration),
         ]
     }
 }

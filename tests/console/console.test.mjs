@@ -146,6 +146,10 @@ try {
   await shot(page, "deliveries");
   await page.click(`a[href="/console/deliveries/${first.body.id}"]`);
   await page.locator("#outcome").waitFor();
+  await page.locator("#body", { hasText: "evt_console_1" }).waitFor();
+  const headers = (await page.textContent("#headers")).toLowerCase();
+  assert.ok(headers.includes("content-type"), headers);
+  assert.ok(!headers.includes("stripe-signature"), "signatures are never shown");
   await shot(page, "delivery");
   await eventually("the contact", async () => (await findContacts("ada@example.com")).length === 1);
   await page.click("nav >> text=Contacts");

@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 
 use actix_web::{HttpResponse, web};
-use inlet_shared::db::entities::{dead_letter, integration, queue_message, webhook_log};
+use inlet_shared::db::entities::{
+    dead_letter, integration, queue_message, webhook_log, webhook_log_request,
+};
 use inlet_shared::dead_letters::{self, Filter, ReplayError};
 use inlet_shared::domain::now_ms;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -216,8 +218,8 @@ fn show_body(body: &[u8]) -> String {
         .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned())
 }
 
-/// `GET /console/deliveries/{id}`: the log entry, its dead letter if any, and its body
-/// while Inlet still holds it (queued or dead-lettered).
+/// `GET /console/deliveries/{id}`: the log entry, the request as kept (headers without
+/// signatures or secrets, the body), and its dead letter if any.
 pub async fn show(session: Session, path: web::Path<String>) -> Result<HttpResponse, ConsoleError> {
     let state = &session.state;
     let row = webhook_log::Entity::find_by_id(path.into_inner())
@@ -228,13 +230,25 @@ pub async fn show(session: Session, path: web::Path<String>) -> Result<HttpRespo
         .filter(dead_letter::Column::DeliveryId.eq(row.id.as_str()))
         .one(&state.db)
         .await?;
-    let body = match &dead {
-        Some(d) => Some(show_body(&d.body)),
-        None => queue_message::Entity::find()
+    let kept = webhook_log_request::Entity::find_by_id(row.id.clone())
+        .one(&state.db)
+        .await?;
+    let headers: Vec<(String, String)> = kept
+        .as_ref()
+        .and_then(|k| serde_json::from_str(&k.headers).ok())
+        .unwrap_or_default();
+    // The full body is still here while the delivery is queued or dead-lettered.
+    let (body, truncated) = match (&dead, &kept) {
+        (Some(d), _) => (Some(show_body(&d.body)), false),
+        (None, Some(k)) if !k.body_truncated => (Some(show_body(&k.body)), false),
+        (None, kept) => match queue_message::Entity::find()
             .filter(queue_message::Column::DeliveryId.eq(row.id.as_str()))
             .one(&state.db)
             .await?
-            .map(|m| show_body(&m.body)),
+        {
+            Some(m) => (Some(show_body(&m.body)), false),
+            None => (kept.as_ref().map(|k| show_body(&k.body)), kept.is_some()),
+        },
     };
     let integration_name = integration::Entity::find_by_id(row.integration_id.clone())
         .one(&state.db)
@@ -246,8 +260,10 @@ pub async fn show(session: Session, path: web::Path<String>) -> Result<HttpRespo
             page => session.page("deliveries"),
             d => log_json(&row),
             dead => dead.as_ref().map(dead_json),
+            headers,
+            kept => kept.is_some(),
             body,
-            body_note => "The body is kept only while the delivery waits in the queue or sits in the dead letters.",
+            truncated,
             integration_name,
         },
     )

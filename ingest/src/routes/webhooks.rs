@@ -15,7 +15,7 @@ use inlet_shared::metrics::label;
 use inlet_shared::providers::Headers;
 use inlet_shared::queue::{QueueError, QueueMessage};
 
-use crate::delivery_log::Entry;
+use crate::delivery_log::{Entry, Request};
 use crate::error::{IngestError, outcome};
 use crate::state::AppState;
 
@@ -76,8 +76,13 @@ pub async fn receive(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, IngestError> {
     let headers = RequestHeaders(req.headers());
+    let pairs: Vec<(&str, &str)> = req
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
+        .collect();
     let body = read_body(&req, payload, state.config.max_body_bytes);
-    let answer = ingest(&state, path.as_str(), &headers, body).await?;
+    let answer = ingest(&state, path.as_str(), &headers, &pairs, body).await?;
     Ok(outcome(
         answer.status,
         true,
@@ -98,11 +103,13 @@ pub struct Answer {
 
 /// The whole source path of one delivery, whatever brought it (an HTTP request, or the
 /// console's "send a test event"): find the integration, read the body, verify, enqueue,
-/// count it and write the webhook log.
+/// count it and write the webhook log. `header_pairs` are the request's headers as a list,
+/// of which the log keeps those that are no signature or secret.
 pub async fn ingest(
     state: &AppState,
     integration_id: &str,
     headers: &dyn Headers,
+    header_pairs: &[(&str, &str)],
     body: impl Future<Output = Result<bytes::Bytes, IngestError>>,
 ) -> Result<Answer, IngestError> {
     let started = std::time::Instant::now();
@@ -120,8 +127,10 @@ pub async fn ingest(
     let received_at_ms = now_ms();
     let delivery_id = new_id("wh_");
     let mut seen = Seen::default();
+    let mut request = None;
     let result = match body.await {
         Ok(body) => {
+            request = Some(Request::new(header_pairs.iter().copied(), body.clone()));
             decide(
                 headers,
                 body,
@@ -135,7 +144,7 @@ pub async fn ingest(
         }
         Err(e) => Err(e),
     };
-    let entry = |status: &'static str, message: String| Entry {
+    let entry = |status: &'static str, message: String, request: Option<Request>| Entry {
         id: delivery_id.clone(),
         integration_id: integration.id.clone(),
         provider: integration.provider.as_str(),
@@ -144,6 +153,7 @@ pub async fn ingest(
         status,
         message,
         received_at_ms,
+        request,
     };
     let answer = match result {
         Ok(decision) => {
@@ -153,9 +163,11 @@ pub async fn ingest(
                 &metrics.ignored
             };
             counter.get_or_create(&provider).inc();
-            state
-                .delivery_log
-                .record(entry(decision.log_status, decision.message.clone()));
+            state.delivery_log.record(entry(
+                decision.log_status,
+                decision.message.clone(),
+                request.take(),
+            ));
             Ok(Answer {
                 status: decision.status,
                 message: decision.message,
@@ -170,7 +182,7 @@ pub async fn ingest(
                 .inc();
             state
                 .delivery_log
-                .record_rejected(e.reason(), entry("rejected", e.to_string()));
+                .record_rejected(e.reason(), entry("rejected", e.to_string(), request.take()));
             Err(e)
         }
     };

@@ -17,5 +17,6 @@ pub mod processed_delivery;
 pub mod queue_message;
 pub mod stripe_customer;
 pub mod webhook_log;
+pub mod webhook_log_request;
 pub mod workflow;
 pub mod workflow_run;
