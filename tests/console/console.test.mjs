@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
@@ -27,8 +28,9 @@ function step(what) {
   console.log(`# ${what}`);
 }
 
-async function shot(page, name) {
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+async function shot(page, name, fullPage = true) {
+  // Frames (the template preview) are only painted in viewport screenshots.
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage });
 }
 
 /** Polls `check` until it returns a truthy value. */
@@ -78,14 +80,14 @@ const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
 });
+// Nothing may come from anywhere but Inlet.
+const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+const page = await context.newPage();
 try {
-  // Nothing may come from anywhere but Inlet.
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const foreign = [];
   context.on("request", (req) => {
     if (!req.url().startsWith(BASE)) foreign.push(req.url());
   });
-  const page = await context.newPage();
 
   step("pages need a session");
   await page.goto(`${BASE}/console/deliveries`);
@@ -162,9 +164,20 @@ try {
   await page.click("nav >> text=Contacts");
   await shot(page, "contacts");
 
+  step("create a mailing list");
+  await page.click("nav >> text=Lists");
+  await page.fill('input[name="name"]', "Customers");
+  await page.fill('input[name="description"]', "Everyone who bought");
+  await page.click("text=Create list");
+  await page.locator("#lists", { hasText: "Customers" }).waitFor();
+  const listId = (await page.textContent("#lists tbody tr code")).trim();
+  assert.match(listId, /^list_/);
+  await shot(page, "lists");
+
   step("change event settings and see them take effect");
   await page.goto(`${BASE}/console/integrations/${integrationId}`);
   await page.fill('input[name="userGroup:customer.created"]', "console-vip");
+  await page.selectOption('select[name="lists:customer.created"]', listId);
   await page.uncheck('input[name="enabled:customer.updated"]');
   await page.click("#settings button[type=submit]");
   await page.getByText("Settings saved").waitFor();
@@ -178,6 +191,7 @@ try {
     return found.length === 1 ? found : null;
   });
   assert.equal(grace.userGroup, "console-vip");
+  assert.deepEqual(grace.mailingLists, { [listId]: true });
   const off = await sendStripe(endpoint, SECRET, customerEvent("evt_console_3", "customer.updated", "ada@example.com", "Ada King"));
   assert.equal(off.status, 200);
   assert.equal(off.body.message, "Ignored: customer.updated is turned off for this integration.");
@@ -189,6 +203,45 @@ try {
   await page.click("text=Send test event");
   await page.getByText("Accepted checkout.session.completed").waitFor();
   await eventually("the test event's contact", async () => (await findContacts("jenny@example.com")).length === 1);
+
+  step("templates: create, preview with a contact; workflows: create, disable");
+  await page.click("nav >> text=Templates");
+  await page.click("text=New template");
+  await page.fill("#name", "Welcome");
+  await page.fill("#subject", "Welcome, {{ contact.firstName }}");
+  await page.fill("#html", "<p>Hi {{ contact.firstName }}, welcome aboard.</p>");
+  await page.click("text=Save template");
+  await page.waitForURL(/\/console\/templates\/tpl_[0-9a-f]+\?done=saved$/);
+  const templateId = new URL(page.url()).pathname.split("/").pop();
+  await page.frameLocator("iframe.preview").getByText("Hi Jenny, welcome aboard.").waitFor();
+  await page.fill('input[name="email"]', "grace@example.com");
+  await page.click("button.secondary >> text=Preview");
+  await page.frameLocator("iframe.preview").getByText("Hi Grace, welcome aboard.").waitFor();
+  assert.equal(await page.textContent("#preview-subject"), "Welcome, Grace");
+  await shot(page, "template", false);
+  await page.click("nav >> text=Workflows");
+  await page.click("text=New workflow");
+  await page.fill("#name", "Welcome new customers");
+  await page.selectOption("#trigger_type", "event");
+  await page.fill('input[name="event_name"]', "stripe:customer.created");
+  await page.fill("#steps", `send ${templateId}`);
+  await shot(page, "workflow");
+  await page.click("text=Save workflow");
+  await page.getByText("Workflow saved.").waitFor();
+  const welcome = await sendStripe(endpoint, SECRET, customerEvent("evt_console_4", "customer.created", "linus@example.com", "Linus Pauling"));
+  assert.equal(welcome.status, 202, JSON.stringify(welcome.body));
+  await eventually("the welcome email", async () => {
+    await page.goto(`${BASE}/console/emails?email=linus%40example.com`);
+    return (await page.locator("#emails tbody tr", { hasText: "Welcome, Linus" }).count()) === 1;
+  });
+  await page.goto(`${BASE}/console/emails`);
+  await shot(page, "emails");
+  await page.click("nav >> text=Workflows");
+  await page.locator("#workflows button", { hasText: /^Disable$/ }).click();
+  await page.locator("#workflows button", { hasText: /^Enable$/ }).waitFor();
+  await shot(page, "workflows");
+  await page.click("nav >> text=Templates");
+  await shot(page, "templates");
 
   step("a form post without the CSRF token is refused");
   const forged = await page.request.post(`${BASE}/console/integrations/${integrationId}/settings`, {
@@ -253,6 +306,12 @@ try {
 
   assert.deepEqual(foreign, [], "the console loads nothing from elsewhere");
   console.log("# console: all checks passed");
+} catch (e) {
+  // Where it stopped, for whoever reads the failure.
+  const where = join(tmpdir(), "inlet-console-failure.png");
+  await page.screenshot({ path: where, fullPage: true }).catch(() => {});
+  console.error(`failed on ${page.url()} (screenshot: ${where})`);
+  throw e;
 } finally {
   await browser.close();
 }

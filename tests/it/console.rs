@@ -146,6 +146,12 @@ async fn pages_without_a_session_redirect_to_sign_in() {
         "/console/dead-letters".to_owned(),
         "/console/dead-letters/replay".to_owned(),
         "/console/contacts".to_owned(),
+        "/console/lists".to_owned(),
+        "/console/templates".to_owned(),
+        "/console/templates/new".to_owned(),
+        "/console/workflows".to_owned(),
+        "/console/workflows/new".to_owned(),
+        "/console/emails".to_owned(),
     ];
     for page in &pages {
         let (status, _, headers) = anonymous.get(page).await;
@@ -395,6 +401,10 @@ async fn no_page_shows_a_saved_secret() {
         "/console/dead-letters".to_owned(),
         "/console/contacts".to_owned(),
         format!("/console/contacts/{}", contact["id"].as_str().unwrap()),
+        "/console/lists".to_owned(),
+        "/console/templates".to_owned(),
+        "/console/workflows".to_owned(),
+        "/console/emails".to_owned(),
         format!("/console/assets/{}/console.js", env!("CARGO_PKG_VERSION")),
         format!("/console/assets/{}/console.css", env!("CARGO_PKG_VERSION")),
     ];

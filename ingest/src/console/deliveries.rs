@@ -172,7 +172,7 @@ pub async fn list(
             }
             let encoded: Vec<String> = query
                 .iter()
-                .map(|(k, v)| format!("{k}={}", percent(v)))
+                .map(|(k, v)| format!("{k}={}", super::percent_encode(v)))
                 .collect();
             format!("/console/deliveries?{}", encoded.join("&"))
         });
@@ -195,19 +195,6 @@ pub async fn list(
             next,
         },
     )
-}
-
-/// Percent-encodes a query value (ids and event types are plain, but users type filters).
-fn percent(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// A body as text: pretty JSON when it is JSON.

@@ -4,6 +4,7 @@
 //! after it was saved.
 
 mod contacts;
+mod content;
 mod dashboard;
 mod deliveries;
 mod integrations;
@@ -53,6 +54,12 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("replayed.html", include_str!("templates/replayed.html")),
     ("contacts.html", include_str!("templates/contacts.html")),
     ("contact.html", include_str!("templates/contact.html")),
+    ("lists.html", include_str!("templates/lists.html")),
+    ("templates.html", include_str!("templates/templates.html")),
+    ("template.html", include_str!("templates/template.html")),
+    ("workflows.html", include_str!("templates/workflows.html")),
+    ("workflow.html", include_str!("templates/workflow.html")),
+    ("emails.html", include_str!("templates/emails.html")),
 ];
 
 /// Static files: (name, content type, bytes).
@@ -74,7 +81,7 @@ const ASSET_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Every page: scripts and styles only from here, no framing, no inline script.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
-    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+    connect-src 'self'; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 fn build_env() -> Environment<'static> {
     let mut env = Environment::new();
@@ -85,6 +92,7 @@ fn build_env() -> Environment<'static> {
         }
     }
     env.add_filter("time", format_time);
+    env.add_filter("urlencode", |v: &str| percent_encode(v));
     env.add_global("asset_version", ASSET_VERSION);
     env
 }
@@ -101,6 +109,20 @@ fn format_time(ms: i64) -> String {
         .ok()
         .and_then(|t| t.format(&format).ok())
         .unwrap_or_default()
+}
+
+/// Percent-encodes a query value (`{{ v | urlencode }}`): everything but unreserved
+/// characters (RFC 3986).
+pub fn percent_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// What the layout of a signed-in page needs.
@@ -309,6 +331,40 @@ pub fn scope() -> Scope<
         )
         .route("/contacts", web::get().to(contacts::list))
         .route("/contacts/{id}", web::get().to(contacts::show))
+        .service(
+            web::resource("/lists")
+                .route(web::get().to(content::lists))
+                .route(web::post().to(content::create_list)),
+        )
+        .route("/lists/{id}/delete", web::post().to(content::delete_list))
+        .service(
+            web::resource("/templates")
+                .route(web::get().to(content::templates))
+                .route(web::post().to(content::create_template)),
+        )
+        .route("/templates/new", web::get().to(content::new_template))
+        .service(
+            web::resource("/templates/{id}")
+                .route(web::get().to(content::template))
+                .route(web::post().to(content::update_template)),
+        )
+        .route("/templates/{id}/preview", web::get().to(content::preview))
+        .service(
+            web::resource("/workflows")
+                .route(web::get().to(content::workflows))
+                .route(web::post().to(content::create_workflow)),
+        )
+        .route("/workflows/new", web::get().to(content::new_workflow))
+        .service(
+            web::resource("/workflows/{id}")
+                .route(web::get().to(content::workflow))
+                .route(web::post().to(content::update_workflow)),
+        )
+        .route(
+            "/workflows/{id}/enabled",
+            web::post().to(content::set_enabled),
+        )
+        .route("/emails", web::get().to(content::emails))
         .default_service(web::to(not_found))
 }
 
@@ -330,6 +386,12 @@ mod tests {
             .render(minijinja::context! { status => 400, reason => "Bad Request", message => "<script>" })
             .unwrap();
         assert!(html.contains("&lt;script&gt;") && !html.contains("<script>x"));
+    }
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(percent_encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+        assert_eq!(percent_encode("ada@example.com"), "ada%40example.com");
     }
 
     #[test]

@@ -18,10 +18,10 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateList {
-    name: String,
-    description: Option<String>,
+    pub(crate) name: String,
+    pub(crate) description: Option<String>,
     #[serde(default)]
-    is_public: bool,
+    pub(crate) is_public: bool,
 }
 
 /// `GET /api/v1/lists` → `[{id, name, description, isPublic}]`.
@@ -44,7 +44,12 @@ pub async fn create(
     state: web::Data<AppState>,
     body: web::Json<CreateList>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let id = create_list(&state, body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(json!({"success": true, "id": id})))
+}
+
+/// Creates a mailing list; returns its id.
+pub(crate) async fn create_list(state: &AppState, body: CreateList) -> Result<String, ApiError> {
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ApiError::BadRequest(
@@ -71,7 +76,7 @@ pub async fn create(
     mailing_list::Entity::insert(row)
         .exec_without_returning(&state.db)
         .await?;
-    Ok(HttpResponse::Ok().json(json!({"success": true, "id": id})))
+    Ok(id)
 }
 
 /// `DELETE /api/v1/lists/{id}`: removes the list and its memberships.
@@ -80,7 +85,12 @@ pub async fn delete(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
+    delete_list(&state, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(json!({"success": true, "message": "Mailing list deleted."})))
+}
+
+/// Deletes a mailing list and its memberships.
+pub(crate) async fn delete_list(state: &AppState, id: String) -> Result<(), ApiError> {
     let txn = state.db.begin().await?;
     let deleted = mailing_list::Entity::delete_by_id(id.clone())
         .exec(&txn)
@@ -93,5 +103,5 @@ pub async fn delete(
         .exec(&txn)
         .await?;
     txn.commit().await?;
-    Ok(HttpResponse::Ok().json(json!({"success": true, "message": "Mailing list deleted."})))
+    Ok(())
 }

@@ -20,26 +20,26 @@ const MAX_BODY: usize = 512 * 1024;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TemplateBody {
-    name: String,
-    subject: String,
-    html: String,
-    text: Option<String>,
-    from_name: Option<String>,
+    pub(crate) name: String,
+    pub(crate) subject: String,
+    pub(crate) html: String,
+    pub(crate) text: Option<String>,
+    pub(crate) from_name: Option<String>,
     #[schema(format = "email")]
-    from_email: Option<String>,
+    pub(crate) from_email: Option<String>,
 }
 
 /// Body of `PATCH /api/v1/templates/{id}`: only what changes.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TemplatePatch {
-    name: Option<String>,
-    subject: Option<String>,
-    html: Option<String>,
-    text: Option<String>,
-    from_name: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) subject: Option<String>,
+    pub(crate) html: Option<String>,
+    pub(crate) text: Option<String>,
+    pub(crate) from_name: Option<String>,
     #[schema(format = "email")]
-    from_email: Option<String>,
+    pub(crate) from_email: Option<String>,
 }
 
 /// Checks that `source` is a template the engine can compile; the error names the field.
@@ -104,7 +104,7 @@ fn view(t: &email_template::Model) -> Value {
     })
 }
 
-async fn load(state: &AppState, id: &str) -> Result<email_template::Model, ApiError> {
+pub(crate) async fn load(state: &AppState, id: &str) -> Result<email_template::Model, ApiError> {
     email_template::Entity::find_by_id(id.to_owned())
         .one(&state.db)
         .await?
@@ -120,7 +120,12 @@ pub async fn create(
     state: web::Data<AppState>,
     body: web::Json<TemplateBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let b = body.into_inner();
+    let id = create_template(&state, body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(json!({"success": true, "id": id})))
+}
+
+/// Checks and stores a template; returns its id.
+pub(crate) async fn create_template(state: &AppState, b: TemplateBody) -> Result<String, ApiError> {
     let name = check_name(&b.name)?;
     check_subject(&b.subject)?;
     compiles("html", &b.html)?;
@@ -148,7 +153,7 @@ pub async fn create(
     email_template::Entity::insert(row)
         .exec_without_returning(&state.db)
         .await?;
-    Ok(HttpResponse::Ok().json(json!({"success": true, "id": id})))
+    Ok(id)
 }
 
 /// `GET /api/v1/templates`.
@@ -187,8 +192,17 @@ pub async fn update(
     path: web::Path<String>,
     body: web::Json<TemplatePatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let existing = load(&state, &path).await?;
-    let b = body.into_inner();
+    let saved = update_template(&state, &path, body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(view(&saved)))
+}
+
+/// Changes the given fields of a template.
+pub(crate) async fn update_template(
+    state: &AppState,
+    id: &str,
+    b: TemplatePatch,
+) -> Result<email_template::Model, ApiError> {
+    let existing = load(state, id).await?;
     let mut row: email_template::ActiveModel = existing.into();
     if let Some(name) = &b.name {
         row.name = Set(check_name(name)?);
@@ -213,8 +227,7 @@ pub async fn update(
         row.from_email = Set(Some(from_email.as_str().to_owned()));
     }
     row.updated_at = Set(now_ms());
-    let saved = row.update(&state.db).await?;
-    Ok(HttpResponse::Ok().json(view(&saved)))
+    Ok(row.update(&state.db).await?)
 }
 
 /// `DELETE /api/v1/templates/{id}`; refused (409) while a workflow sends it.

@@ -49,30 +49,30 @@ pub enum Trigger {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Audience {
-    mailing_list_id: Option<String>,
-    user_group: Option<String>,
+    pub(crate) mailing_list_id: Option<String>,
+    pub(crate) user_group: Option<String>,
 }
 
 /// Body of `POST /api/v1/workflows`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkflowBody {
-    name: String,
-    trigger: Trigger,
-    audience: Option<Audience>,
-    steps: Vec<Step>,
-    enabled: Option<bool>,
+    pub(crate) name: String,
+    pub(crate) trigger: Trigger,
+    pub(crate) audience: Option<Audience>,
+    pub(crate) steps: Vec<Step>,
+    pub(crate) enabled: Option<bool>,
 }
 
 /// Body of `PATCH /api/v1/workflows/{id}`: only what changes.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkflowPatch {
-    name: Option<String>,
-    trigger: Option<Trigger>,
-    audience: Option<Audience>,
-    steps: Option<Vec<Step>>,
-    enabled: Option<bool>,
+    pub(crate) name: Option<String>,
+    pub(crate) trigger: Option<Trigger>,
+    pub(crate) audience: Option<Audience>,
+    pub(crate) steps: Option<Vec<Step>>,
+    pub(crate) enabled: Option<bool>,
 }
 
 async fn list_exists<C: ConnectionTrait>(db: &C, field: &str, id: &str) -> Result<(), ApiError> {
@@ -186,7 +186,7 @@ fn trigger_of(w: &workflow::Model) -> serde_json::Value {
     }
 }
 
-fn view(w: &workflow::Model) -> serde_json::Value {
+pub(crate) fn view(w: &workflow::Model) -> serde_json::Value {
     json!({
         "id": w.id,
         "name": w.name,
@@ -199,7 +199,7 @@ fn view(w: &workflow::Model) -> serde_json::Value {
     })
 }
 
-async fn load(state: &AppState, id: &str) -> Result<workflow::Model, ApiError> {
+pub(crate) async fn load(state: &AppState, id: &str) -> Result<workflow::Model, ApiError> {
     workflow::Entity::find_by_id(id.to_owned())
         .one(&state.db)
         .await?
@@ -215,7 +215,12 @@ pub async fn create(
     state: web::Data<AppState>,
     body: web::Json<WorkflowBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let b = body.into_inner();
+    let id = create_workflow(&state, body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(json!({"success": true, "id": id})))
+}
+
+/// Checks and stores a workflow; returns its id.
+pub(crate) async fn create_workflow(state: &AppState, b: WorkflowBody) -> Result<String, ApiError> {
     let name = check_name(&b.name)?;
     check_trigger(&state.db, &b.trigger).await?;
     let audience = b.audience.unwrap_or_default();
@@ -239,7 +244,7 @@ pub async fn create(
     workflow::Entity::insert(row)
         .exec_without_returning(&state.db)
         .await?;
-    Ok(HttpResponse::Ok().json(json!({"success": true, "id": id})))
+    Ok(id)
 }
 
 /// `GET /api/v1/workflows`.
@@ -278,8 +283,17 @@ pub async fn update(
     path: web::Path<String>,
     body: web::Json<WorkflowPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let existing = load(&state, &path).await?;
-    let b = body.into_inner();
+    let saved = update_workflow(&state, &path, body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(view(&saved)))
+}
+
+/// Changes the given fields of a workflow.
+pub(crate) async fn update_workflow(
+    state: &AppState,
+    id: &str,
+    b: WorkflowPatch,
+) -> Result<workflow::Model, ApiError> {
+    let existing = load(state, id).await?;
     let mut row: workflow::ActiveModel = existing.into();
     if let Some(name) = &b.name {
         row.name = Set(check_name(name)?);
@@ -303,8 +317,7 @@ pub async fn update(
         row.enabled = Set(enabled);
     }
     row.updated_at = Set(now_ms());
-    let saved = row.update(&state.db).await?;
-    Ok(HttpResponse::Ok().json(view(&saved)))
+    Ok(row.update(&state.db).await?)
 }
 
 /// `DELETE /api/v1/workflows/{id}`.
