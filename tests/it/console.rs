@@ -546,3 +546,58 @@ async fn console_in_headless_chromium_against_inlet_serve() {
     assert_eq!(serve.terminate(), Some(0));
     let _ = std::fs::remove_dir_all(data);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_renders_on_postgres() {
+    let app = spawn_app(AppOptions::embedded_postgres()).await;
+    let integration = app.create_stripe_integration().await;
+    let body = stripe_customer_event(
+        "evt_ConsolePg",
+        "customer.created",
+        "pg@example.com",
+        "Post Gres",
+        now_secs(),
+    );
+    let (status, answer) = app.send_stripe(&integration, &body).await;
+    assert_eq!(status, 202, "{answer}");
+    let contact = app.wait_for_contact("pg@example.com", WAIT).await;
+    let (_, template) = app
+        .api_post(
+            "/api/v1/templates",
+            json!({"name": "T", "subject": "Hi {{ contact.firstName }}", "html": "<p>x</p>"}),
+        )
+        .await;
+    let template = template["id"].as_str().unwrap().to_owned();
+    let mut console = Console::new(&app.address);
+    console.login(&app.api_key).await;
+    let delivery = answer["id"].as_str().unwrap();
+    for page in [
+        "/console".to_owned(),
+        "/console/integrations".to_owned(),
+        format!("/console/integrations/{integration}"),
+        "/console/deliveries?window=15&status=processed".to_owned(),
+        format!("/console/deliveries/{delivery}"),
+        "/console/dead-letters?window=60".to_owned(),
+        "/console/dead-letters/replay?window=60".to_owned(),
+        "/console/contacts?q=pg%40".to_owned(),
+        format!("/console/contacts/{}", contact["id"].as_str().unwrap()),
+        "/console/lists".to_owned(),
+        format!("/console/templates/{template}?email=pg%40example.com"),
+        "/console/workflows".to_owned(),
+        "/console/emails?email=pg%40example.com".to_owned(),
+    ] {
+        let (status, html, _) = console.get(&page).await;
+        assert_eq!(status, 200, "{page}: {html}");
+    }
+    let (_, dashboard, _) = console.get("/console").await;
+    assert!(dashboard.contains("<rect"), "the delivery is on the chart");
+    let (_, contacts, _) = console.get("/console/contacts?q=pg%40").await;
+    assert!(contacts.contains("pg@example.com"));
+    let (_, preview, _) = console
+        .get(&format!(
+            "/console/templates/{template}?email=pg%40example.com"
+        ))
+        .await;
+    assert!(preview.contains("Hi Post"), "{preview}");
+    app.stop().await;
+}

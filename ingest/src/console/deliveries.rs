@@ -29,6 +29,12 @@ const WINDOWS: [(&str, &str); 4] = [
     ("10080", "last week"),
 ];
 
+/// The smallest delivery id made at or after `ms`: ids are `wh_` and a UUIDv7, whose first
+/// 48 bits (12 hex digits) are its creation time in milliseconds, so they sort by time.
+pub fn id_floor(ms: i64) -> String {
+    format!("wh_{:012x}", ms.max(0))
+}
+
 /// Filters of both lists (empty fields mean "any").
 #[derive(Debug, Default, Deserialize, Serialize)]
 pub struct Filters {
@@ -145,7 +151,7 @@ pub async fn list(
         select = select.filter(webhook_log::Column::EventType.eq(event_type));
     }
     if let Some(since) = f.since_ms()? {
-        select = select.filter(webhook_log::Column::ReceivedAt.gte(since));
+        select = select.filter(webhook_log::Column::Id.gte(id_floor(since)));
     }
     if let Some(before) = some(&f.before) {
         select = select.filter(webhook_log::Column::Id.lt(before));
@@ -370,4 +376,16 @@ pub async fn replay_one(form: Form, path: web::Path<String>) -> Result<HttpRespo
         ..Filter::default()
     };
     replay(&form.session, filter).await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn delivery_ids_sort_after_the_floor_of_their_time() {
+        let before = inlet_shared::domain::now_ms();
+        let id = inlet_shared::domain::new_id("wh_");
+        let after = inlet_shared::domain::now_ms();
+        assert!(id.as_str() >= super::id_floor(before).as_str(), "{id}");
+        assert!(id.as_str() < super::id_floor(after + 1).as_str(), "{id}");
+    }
 }
