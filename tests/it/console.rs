@@ -30,12 +30,28 @@ impl Console {
         }
     }
 
-    /// Posts the sign-in form; keeps the cookie it sets.
+    /// Loads the sign-in page, then posts its form with `key`; keeps the session cookie.
     async fn login(&mut self, key: &str) -> reqwest::Response {
+        let page = self
+            .client
+            .get(format!("{}/console/login", self.base))
+            .send()
+            .await
+            .unwrap();
+        let login_cookie = page.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        assert!(login_cookie.starts_with("inlet_login="), "{login_cookie}");
+        let csrf = field(&page.text().await.unwrap(), "_csrf");
         let r = self
             .client
             .post(format!("{}/console/login", self.base))
-            .form(&[("api_key", key)])
+            .header("cookie", login_cookie)
+            .form(&[("api_key", key), ("_csrf", &csrf)])
             .send()
             .await
             .unwrap();
@@ -108,6 +124,26 @@ async fn a_wrong_api_key_gets_401_and_no_cookie() {
         assert!(r.text().await.unwrap().contains("not valid"));
     }
     assert!(console.cookie.is_none());
+
+    // A sign-in post that does not come from the sign-in page this browser loaded is refused,
+    // right key or not (no login CSRF).
+    let (status, html, headers) = console
+        .post("/console/login", &[("api_key", app.api_key.as_str())])
+        .await;
+    assert_eq!(status, 403, "{html}");
+    assert!(headers.get("set-cookie").is_none());
+    let mut other = Console::new(&app.address);
+    let (_, page, _) = other.get("/console/login").await;
+    let foreign_token = field(&page, "_csrf");
+    other.cookie = Some("inlet_login=00000000000000000000000000000000".into());
+    let (status, _, headers) = other
+        .post(
+            "/console/login",
+            &[("api_key", app.api_key.as_str()), ("_csrf", &foreign_token)],
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert!(headers.get("set-cookie").is_none());
 
     let r = console.login(&app.api_key).await;
     assert_eq!(r.status().as_u16(), 303);

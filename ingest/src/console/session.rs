@@ -106,6 +106,26 @@ impl SessionKey {
     }
 }
 
+impl SessionKey {
+    /// The sign-in form's CSRF token for the browser whose login cookie holds `nonce`.
+    pub fn login_csrf(&self, nonce: &str) -> String {
+        URL_SAFE_NO_PAD.encode(
+            self.mac(b"login:", nonce.as_bytes())
+                .finalize()
+                .into_bytes(),
+        )
+    }
+
+    /// Whether `given` is [`SessionKey::login_csrf`] of `nonce` (compared in constant time).
+    pub fn login_csrf_matches(&self, nonce: &str, given: &str) -> bool {
+        URL_SAFE_NO_PAD.decode(given).is_ok_and(|tag| {
+            self.mac(b"login:", nonce.as_bytes())
+                .verify_slice(&tag)
+                .is_ok()
+        })
+    }
+}
+
 impl std::fmt::Debug for SessionKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SessionKey([redacted])")
@@ -291,30 +311,79 @@ impl FromRequest for Form {
     }
 }
 
+/// Name of the cookie that ties the sign-in form to the browser that loaded it.
+pub const LOGIN_COOKIE: &str = "inlet_login";
+
+/// The sign-in form's nonce from its cookie, or a new one (with the cookie to set).
+fn login_nonce(req: &HttpRequest) -> (String, Option<HeaderValue>) {
+    if let Some(nonce) = cookie_value(req.headers(), LOGIN_COOKIE)
+        .filter(|n| n.len() == 32 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return (nonce.to_owned(), None);
+    }
+    let mut bytes = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    let nonce = hex::encode(bytes);
+    let secure = if req.connection_info().scheme() == "https" {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = HeaderValue::from_str(&format!(
+        "{LOGIN_COOKIE}={nonce}; Path=/console/login; HttpOnly; SameSite=Strict; Max-Age=86400{secure}"
+    ))
+    .ok();
+    (nonce, cookie)
+}
+
+/// Renders the sign-in page with its CSRF token (a MAC of the browser's nonce).
+fn login_form(
+    req: &HttpRequest,
+    key: &SessionKey,
+    status: actix_web::http::StatusCode,
+    error: Option<&str>,
+) -> Result<HttpResponse, ConsoleError> {
+    let (nonce, cookie) = login_nonce(req);
+    let mut response = render_with_status(
+        status,
+        "login.html",
+        minijinja::context! { csrf => key.login_csrf(&nonce), error },
+    )?;
+    if let Some(cookie) = cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
+}
+
 /// `GET /console/login`.
 pub async fn login_page(req: HttpRequest) -> Result<HttpResponse, ConsoleError> {
     if Session::of(&req).await?.is_some() {
         return Ok(super::redirect("/console"));
     }
-    render_with_status(
-        actix_web::http::StatusCode::OK,
-        "login.html",
-        minijinja::context! {},
-    )
+    let (_, key) = session_key(&req).await?;
+    login_form(&req, &key, actix_web::http::StatusCode::OK, None)
 }
 
 /// The login form.
 #[derive(serde::Deserialize)]
 pub struct LoginForm {
     api_key: String,
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
 }
 
-/// `POST /console/login`: an active API key opens a session; anything else is 401.
+/// `POST /console/login`: an active API key opens a session; anything else is 401. The
+/// form must carry the token of the sign-in page this browser loaded (no login CSRF).
 pub async fn login(
     req: HttpRequest,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     let (state, key) = session_key(&req).await?;
+    let nonce = cookie_value(req.headers(), LOGIN_COOKIE).unwrap_or_default();
+    if nonce.is_empty() || !key.login_csrf_matches(nonce, &form.csrf) {
+        tracing::warn!("Refused a console sign-in without a valid CSRF token.");
+        return Err(ConsoleError::Csrf);
+    }
     let given = form.api_key.trim();
     let found = if given.is_empty() {
         None
@@ -323,10 +392,11 @@ pub async fn login(
     };
     let Some(api_key) = found else {
         tracing::info!("Console sign-in refused: unknown or revoked API key.");
-        return render_with_status(
+        return login_form(
+            &req,
+            &key,
             actix_web::http::StatusCode::UNAUTHORIZED,
-            "login.html",
-            minijinja::context! { error => "That API key is not valid (or has been revoked)." },
+            Some("That API key is not valid (or has been revoked)."),
         );
     };
     let token = key.issue(&api_key.id, now_ms() + SESSION_MS);
@@ -366,6 +436,11 @@ mod tests {
         assert_eq!(key.verify("garbage", 1_000), None);
         assert_ne!(key.csrf(&token), key.csrf(&key.issue("key_1", 2_000)));
         assert_eq!(format!("{key:?}"), "SessionKey([redacted])");
+        let login = key.login_csrf("00ff");
+        assert!(key.login_csrf_matches("00ff", &login));
+        assert!(!key.login_csrf_matches("00fe", &login));
+        assert!(!other.login_csrf_matches("00ff", &login));
+        assert!(!key.login_csrf_matches("00ff", ""));
     }
 
     #[test]
