@@ -498,7 +498,7 @@ async fn prepare_dead_letter(db: std::sync::Arc<TestDb>) -> String {
     let mut consumer = app.services.queue.consume(1).await.unwrap();
     let delivery = consumer.next().await.unwrap().unwrap();
     delivery
-        .dead_letter("gave up after 8 attempts: database error: connection refused")
+        .dead_letter("database error: connection refused")
         .await
         .unwrap();
     consumer.close().await;

@@ -335,7 +335,7 @@ async fn replay(session: &Session, filter: Filter) -> Result<HttpResponse, Conso
         Err(ReplayError::Database(e)) => return Err(e.into()),
         Err(ReplayError::Queue { replayed, source }) => {
             tracing::warn!(error = %source, replayed, "Console replay stopped: the queue is unavailable.");
-            return Err(ConsoleError::BadRequest(format!(
+            return Err(ConsoleError::Unavailable(format!(
                 "The queue is unavailable; {replayed} replayed before it stopped. Retry later."
             )));
         }

@@ -92,10 +92,6 @@ fn is_deletion(provider: Provider, event_type: &str) -> bool {
     )
 }
 
-fn provider_of(view: &IntegrationView) -> Provider {
-    view.provider
-}
-
 /// `GET /console/integrations`.
 pub async fn list(session: Session) -> Result<HttpResponse, ConsoleError> {
     let integrations = api::list_integrations(&session.state).await?;
@@ -237,7 +233,7 @@ async fn integration_page(
     error: Option<String>,
 ) -> Result<HttpResponse, ConsoleError> {
     let view = api::get_integration(&session.state, id).await?;
-    let provider = provider_of(&view);
+    let provider = view.provider;
     let rows: Vec<SettingsRow> = view
         .events
         .iter()
@@ -308,7 +304,7 @@ pub async fn save_settings(
 ) -> Result<HttpResponse, ConsoleError> {
     let session = &form.session;
     let current = api::get_integration(&session.state, &path).await?;
-    let provider = provider_of(&current);
+    let provider = current.provider;
     let mut events = Map::new();
     for (event_type, settings) in &current.events {
         let text = |field: &str| {
@@ -405,7 +401,7 @@ pub async fn delete(form: Form, path: web::Path<String>) -> Result<HttpResponse,
 pub async fn send_test(form: Form, path: web::Path<String>) -> Result<HttpResponse, ConsoleError> {
     let session = &form.session;
     let view = api::get_integration(&session.state, &path).await?;
-    let provider = provider_of(&view);
+    let provider = view.provider;
     let event_type = form.get("event_type").unwrap_or_default().to_owned();
     if !provider.supports(&event_type) {
         return Err(ConsoleError::BadRequest(format!(

@@ -156,6 +156,9 @@ pub enum ConsoleError {
     /// An error of the shared API logic.
     #[error(transparent)]
     Api(#[from] ApiError),
+    /// The queue failed; the message says what happened before it did.
+    #[error("{0}")]
+    Unavailable(String),
     /// The database failed.
     #[error("Temporarily unavailable; please retry.")]
     Database(#[from] sea_orm::DbErr),
@@ -175,7 +178,7 @@ impl ResponseError for ConsoleError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Api(e) => e.status_code(),
-            Self::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Database(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Template(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
