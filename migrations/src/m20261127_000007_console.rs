@@ -1,4 +1,5 @@
-//! What the console shows of each delivery's request: its headers (never signatures or
+//! The operator console: its sessions (a signed cookie is honoured only while its row
+//! exists), and what it shows of each delivery's request: its headers (never signatures or
 //! secrets) and its body (capped), kept for a while beside the webhook log.
 
 use sea_orm_migration::prelude::*;
@@ -17,9 +18,30 @@ enum WebhookLogRequests {
     ReceivedAt,
 }
 
+#[derive(DeriveIden)]
+enum ConsoleSessions {
+    Table,
+    Id,
+    ApiKeyId,
+    CreatedAt,
+    ExpiresAt,
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(ConsoleSessions::Table)
+                    .if_not_exists()
+                    .col(string(ConsoleSessions::Id).primary_key())
+                    .col(string(ConsoleSessions::ApiKeyId))
+                    .col(big_integer(ConsoleSessions::CreatedAt))
+                    .col(big_integer(ConsoleSessions::ExpiresAt))
+                    .to_owned(),
+            )
+            .await?;
         manager
             .create_table(
                 Table::create()
@@ -51,6 +73,14 @@ impl MigrationTrait for Migration {
             .drop_table(
                 Table::drop()
                     .table(WebhookLogRequests::Table)
+                    .if_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .drop_table(
+                Table::drop()
+                    .table(ConsoleSessions::Table)
                     .if_exists()
                     .to_owned(),
             )

@@ -256,9 +256,13 @@ async fn pages_without_a_session_redirect_to_sign_in() {
     let (status, _, headers) = console.get("/console/contacts").await;
     assert_eq!((status, location(&headers)), (303, "/console/login"));
 
-    // Signing out clears the cookie.
+    // Signing out clears the cookie and ends the session: a copy of the cookie kept
+    // elsewhere no longer works, while another session of the same key still does.
     let mut console = Console::new(&app.address);
     console.login(&app.api_key).await;
+    let mut other = Console::new(&app.address);
+    other.login(&app.api_key).await;
+    let copy = console.cookie.clone();
     let csrf = console.csrf("/console").await;
     let (status, _, headers) = console.post("/console/logout", &[("_csrf", &csrf)]).await;
     assert_eq!((status, location(&headers)), (303, "/console/login"));
@@ -268,6 +272,11 @@ async fn pages_without_a_session_redirect_to_sign_in() {
             .unwrap()
             .contains("Max-Age=0")
     );
+    let mut stolen = Console::new(&app.address);
+    stolen.cookie = copy;
+    let (status, _, headers) = stolen.get("/console").await;
+    assert_eq!((status, location(&headers)), (303, "/console/login"));
+    assert_eq!(other.get("/console").await.0, 200);
     app.stop().await;
 }
 

@@ -4,7 +4,8 @@
 //! The cookie holds `base64(api key id "." expiry ms "." nonce) "." base64(HMAC-SHA256)`
 //! under a key
 //! generated once per installation (the `console_session` row of `app_secrets`); the random
-//! nonce makes every sign-in's token (and so its CSRF token) its own. Nothing in it is secret, and every request re-reads the API key, so revoking the key signs its
+//! nonce makes every sign-in's token (and so its CSRF token) its own, and names the session's
+//! row in `console_sessions`, which signing out deletes. Nothing in the cookie is secret, and every request re-reads the API key, so revoking the key signs its
 //! sessions out at once.
 
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::future::LocalBoxFuture;
 use hmac::{Hmac, Mac};
-use inlet_shared::db::entities::{api_key, app_secret};
+use inlet_shared::db::entities::{api_key, app_secret, console_session};
 use inlet_shared::domain::now_ms;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
@@ -72,12 +73,9 @@ impl SessionKey {
         mac
     }
 
-    /// A new session token for `key_id`, valid until `expires_ms`.
-    pub fn issue(&self, key_id: &str, expires_ms: i64) -> String {
-        let mut nonce = [0u8; 16];
-        rand::RngCore::fill_bytes(&mut rand::rng(), &mut nonce);
-        let payload =
-            URL_SAFE_NO_PAD.encode(format!("{key_id}.{expires_ms}.{}", hex::encode(nonce)));
+    /// A session token for `key_id` and the session `nonce`, valid until `expires_ms`.
+    pub fn issue(&self, key_id: &str, nonce: &str, expires_ms: i64) -> String {
+        let payload = URL_SAFE_NO_PAD.encode(format!("{key_id}.{expires_ms}.{nonce}"));
         let tag = self
             .mac(b"session:", payload.as_bytes())
             .finalize()
@@ -85,18 +83,18 @@ impl SessionKey {
         format!("{payload}.{}", URL_SAFE_NO_PAD.encode(tag))
     }
 
-    /// The API key id of a token whose MAC verifies (in constant time) and that has not
-    /// expired at `now_ms`.
-    pub fn verify(&self, token: &str, now_ms: i64) -> Option<String> {
+    /// The API key id and session nonce of a token whose MAC verifies (in constant time)
+    /// and that has not expired at `now_ms`.
+    pub fn verify(&self, token: &str, now_ms: i64) -> Option<(String, String)> {
         let (payload, tag) = token.split_once('.')?;
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
         self.mac(b"session:", payload.as_bytes())
             .verify_slice(&tag)
             .ok()?;
         let payload = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-        let (rest, _nonce) = payload.rsplit_once('.')?;
+        let (rest, nonce) = payload.rsplit_once('.')?;
         let (key_id, expires) = rest.rsplit_once('.')?;
-        (expires.parse::<i64>().ok()? > now_ms).then(|| key_id.to_owned())
+        (expires.parse::<i64>().ok()? > now_ms).then(|| (key_id.to_owned(), nonce.to_owned()))
     }
 
     /// The CSRF token of a session: a MAC of the session token, so it cannot be made
@@ -186,6 +184,8 @@ fn set_cookie(req: &HttpRequest, token: Option<&str>) -> Option<HeaderValue> {
 
 /// A signed-in operator.
 pub struct Session {
+    /// The session's row in `console_sessions` (the nonce in its cookie).
+    id: String,
     token: String,
     key: Arc<SessionKey>,
     /// The name of the API key the session was opened with.
@@ -201,14 +201,24 @@ impl Session {
         let Some(token) = cookie_value(req.headers(), COOKIE) else {
             return Ok(None);
         };
-        let Some(key_id) = key.verify(token, now_ms()) else {
+        let now = now_ms();
+        let Some((key_id, id)) = key.verify(token, now) else {
             return Ok(None);
         };
+        let open = console_session::Entity::find_by_id(id.clone())
+            .filter(console_session::Column::ApiKeyId.eq(key_id.as_str()))
+            .filter(console_session::Column::ExpiresAt.gt(now))
+            .one(&state.db)
+            .await?;
+        if open.is_none() {
+            return Ok(None); // signed out
+        }
         let active = api_key::Entity::find_by_id(key_id)
             .filter(api_key::Column::RevokedAt.is_null())
             .one(&state.db)
             .await?;
         Ok(active.map(|k| Self {
+            id,
             token: token.to_owned(),
             key,
             key_name: k.name,
@@ -399,7 +409,24 @@ pub async fn login(
             Some("That API key is not valid (or has been revoked)."),
         );
     };
-    let token = key.issue(&api_key.id, now_ms() + SESSION_MS);
+    let now = now_ms();
+    let mut nonce = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut nonce);
+    let nonce = hex::encode(nonce);
+    // Sessions that ran out are removed as new ones start.
+    console_session::Entity::delete_many()
+        .filter(console_session::Column::ExpiresAt.lte(now))
+        .exec(&state.db)
+        .await?;
+    console_session::Entity::insert(console_session::ActiveModel {
+        id: Set(nonce.clone()),
+        api_key_id: Set(api_key.id.clone()),
+        created_at: Set(now),
+        expires_at: Set(now + SESSION_MS),
+    })
+    .exec_without_returning(&state.db)
+    .await?;
+    let token = key.issue(&api_key.id, &nonce, now + SESSION_MS);
     tracing::info!(api_key = %api_key.id, "Console sign-in.");
     let mut response = super::redirect("/console");
     if let Some(cookie) = set_cookie(&req, Some(&token)) {
@@ -408,13 +435,17 @@ pub async fn login(
     Ok(response)
 }
 
-/// `POST /console/logout`: clears the cookie.
-pub async fn logout(req: HttpRequest, _form: Form) -> HttpResponse {
+/// `POST /console/logout`: ends the session (its cookie no longer works, wherever it is)
+/// and clears the cookie.
+pub async fn logout(req: HttpRequest, form: Form) -> Result<HttpResponse, ConsoleError> {
+    console_session::Entity::delete_by_id(form.session.id.clone())
+        .exec(&form.session.state.db)
+        .await?;
     let mut response = super::redirect("/console/login");
     if let Some(cookie) = set_cookie(&req, None) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
-    response
+    Ok(response)
 }
 
 #[cfg(test)]
@@ -425,8 +456,11 @@ mod tests {
     #[test]
     fn tokens_verify_only_unaltered_and_unexpired() {
         let key = SessionKey(SecretString::from("k".repeat(32)));
-        let token = key.issue("key_1", 2_000);
-        assert_eq!(key.verify(&token, 1_000).as_deref(), Some("key_1"));
+        let token = key.issue("key_1", "00ff", 2_000);
+        assert_eq!(
+            key.verify(&token, 1_000),
+            Some(("key_1".to_owned(), "00ff".to_owned()))
+        );
         assert_eq!(key.verify(&token, 2_000), None, "expired");
         let other = SessionKey(SecretString::from("j".repeat(32)));
         assert_eq!(other.verify(&token, 1_000), None);
@@ -434,7 +468,10 @@ mod tests {
         let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode("key_2.9999999.00"));
         assert_eq!(key.verify(&forged, 1_000), None);
         assert_eq!(key.verify("garbage", 1_000), None);
-        assert_ne!(key.csrf(&token), key.csrf(&key.issue("key_1", 2_000)));
+        assert_ne!(
+            key.csrf(&token),
+            key.csrf(&key.issue("key_1", "00fe", 2_000))
+        );
         assert_eq!(format!("{key:?}"), "SessionKey([redacted])");
         let login = key.login_csrf("00ff");
         assert!(key.login_csrf_matches("00ff", &login));

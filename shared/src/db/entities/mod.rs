@@ -3,6 +3,7 @@
 pub mod api_idempotency_key;
 pub mod api_key;
 pub mod app_secret;
+pub mod console_session;
 pub mod contact;
 pub mod contact_event;
 pub mod contact_list;
