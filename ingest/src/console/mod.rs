@@ -4,11 +4,13 @@
 //! after it was saved.
 
 mod contacts;
-mod content;
 mod dashboard;
 mod deliveries;
+mod email_templates;
 mod integrations;
+mod lists;
 pub mod session;
+mod workflows;
 
 use std::sync::OnceLock;
 
@@ -206,6 +208,11 @@ impl ResponseError for ConsoleError {
     }
 }
 
+/// The status of a page shown again with its form's error.
+pub fn bad_request() -> StatusCode {
+    StatusCode::BAD_REQUEST
+}
+
 fn html_response(status: StatusCode, html: String) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
@@ -336,38 +343,44 @@ pub fn scope() -> Scope<
         .route("/contacts/{id}", web::get().to(contacts::show))
         .service(
             web::resource("/lists")
-                .route(web::get().to(content::lists))
-                .route(web::post().to(content::create_list)),
+                .route(web::get().to(lists::lists))
+                .route(web::post().to(lists::create_list)),
         )
-        .route("/lists/{id}/delete", web::post().to(content::delete_list))
+        .route("/lists/{id}/delete", web::post().to(lists::delete_list))
         .service(
             web::resource("/templates")
-                .route(web::get().to(content::templates))
-                .route(web::post().to(content::create_template)),
+                .route(web::get().to(email_templates::templates))
+                .route(web::post().to(email_templates::create_template)),
         )
-        .route("/templates/new", web::get().to(content::new_template))
+        .route(
+            "/templates/new",
+            web::get().to(email_templates::new_template),
+        )
         .service(
             web::resource("/templates/{id}")
-                .route(web::get().to(content::template))
-                .route(web::post().to(content::update_template)),
+                .route(web::get().to(email_templates::template))
+                .route(web::post().to(email_templates::update_template)),
         )
-        .route("/templates/{id}/preview", web::get().to(content::preview))
+        .route(
+            "/templates/{id}/preview",
+            web::get().to(email_templates::preview),
+        )
         .service(
             web::resource("/workflows")
-                .route(web::get().to(content::workflows))
-                .route(web::post().to(content::create_workflow)),
+                .route(web::get().to(workflows::workflows))
+                .route(web::post().to(workflows::create_workflow)),
         )
-        .route("/workflows/new", web::get().to(content::new_workflow))
+        .route("/workflows/new", web::get().to(workflows::new_workflow))
         .service(
             web::resource("/workflows/{id}")
-                .route(web::get().to(content::workflow))
-                .route(web::post().to(content::update_workflow)),
+                .route(web::get().to(workflows::workflow))
+                .route(web::post().to(workflows::update_workflow)),
         )
         .route(
             "/workflows/{id}/enabled",
-            web::post().to(content::set_enabled),
+            web::post().to(workflows::set_enabled),
         )
-        .route("/emails", web::get().to(content::emails))
+        .route("/emails", web::get().to(workflows::emails))
         .default_service(web::to(not_found))
 }
 
