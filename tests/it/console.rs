@@ -592,9 +592,8 @@ async fn console_in_headless_chromium_against_inlet_serve() {
     let _ = std::fs::remove_dir_all(data);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_page_renders_on_postgres() {
-    let app = spawn_app(AppOptions::embedded_postgres()).await;
+async fn every_page_renders(options: AppOptions) {
+    let app = spawn_app(options).await;
     let integration = app.create_stripe_integration().await;
     let body = stripe_customer_event(
         "evt_ConsolePg",
@@ -636,6 +635,10 @@ async fn every_page_renders_on_postgres() {
     }
     let (_, dashboard, _) = console.get("/console").await;
     assert!(dashboard.contains("<rect"), "the delivery is on the chart");
+    assert!(
+        !dashboard.contains(">unavailable<"),
+        "the queue depth is read"
+    );
     let (_, contacts, _) = console.get("/console/contacts?q=pg%40").await;
     assert!(contacts.contains("pg@example.com"));
     let (_, preview, _) = console
@@ -645,4 +648,14 @@ async fn every_page_renders_on_postgres() {
         .await;
     assert!(preview.contains("Hi Post"), "{preview}");
     app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_renders_on_postgres() {
+    every_page_renders(AppOptions::embedded_postgres()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_renders_on_postgres_and_rabbitmq() {
+    every_page_renders(AppOptions::production()).await;
 }
