@@ -63,6 +63,25 @@ pub async fn lists_of<C: ConnectionTrait>(db: &C, contact_id: &str) -> Result<Ve
         .collect())
 }
 
+/// The row that records an event on a contact.
+pub fn event_row(
+    contact_id: &str,
+    name: &str,
+    properties: &serde_json::Map<String, serde_json::Value>,
+    occurred_at_ms: i64,
+    delivery_id: Option<&str>,
+) -> contact_event::ActiveModel {
+    contact_event::ActiveModel {
+        contact_id: Set(contact_id.to_owned()),
+        event_name: Set(name.to_owned()),
+        properties: Set(serde_json::Value::Object(properties.clone()).to_string()),
+        occurred_at: Set(occurred_at_ms),
+        delivery_id: Set(delivery_id.map(str::to_owned)),
+        created_at: Set(now_ms()),
+        ..Default::default()
+    }
+}
+
 /// Records an event on a contact and starts the workflows it triggers (in the caller's
 /// transaction, so both happen exactly once).
 pub async fn record_event<C: ConnectionTrait>(
@@ -73,15 +92,7 @@ pub async fn record_event<C: ConnectionTrait>(
     occurred_at_ms: i64,
     delivery_id: Option<&str>,
 ) -> Result<(), DbErr> {
-    let row = contact_event::ActiveModel {
-        contact_id: Set(contact_id.to_owned()),
-        event_name: Set(name.to_owned()),
-        properties: Set(serde_json::Value::Object(properties.clone()).to_string()),
-        occurred_at: Set(occurred_at_ms),
-        delivery_id: Set(delivery_id.map(str::to_owned)),
-        created_at: Set(now_ms()),
-        ..Default::default()
-    };
+    let row = event_row(contact_id, name, properties, occurred_at_ms, delivery_id);
     contact_event::Entity::insert(row)
         .exec_without_returning(db)
         .await?;

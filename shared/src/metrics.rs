@@ -33,6 +33,10 @@ pub struct Metrics {
     pub ingest_latency: Histogram,
     /// Deliveries a worker finished, by outcome (processed, ignored, duplicate).
     pub processed: Family<Labels, Counter>,
+    /// Batches of deliveries a worker applied, by path: `set` (the batch's reads and
+    /// appends as set statements), `savepoints` (redone with a savepoint per delivery after
+    /// the set path failed), `single` (redone one delivery at a time).
+    pub batches: Family<Labels, Counter>,
     /// Deliveries scheduled for another attempt.
     pub retried: Counter,
     /// Deliveries sent to the dead letters.
@@ -62,6 +66,7 @@ impl Metrics {
             rejected: Family::default(),
             ingest_latency: latency_histogram(),
             processed: Family::default(),
+            batches: Family::default(),
             retried: Counter::default(),
             dead_lettered: Counter::default(),
             apply_latency: latency_histogram(),
@@ -77,6 +82,11 @@ impl Metrics {
             "webhooks_received",
             "Webhook deliveries received",
             m.received.clone(),
+        );
+        registry.register(
+            "worker_batches",
+            "Batches of deliveries applied, by path (set, savepoints, single)",
+            m.batches.clone(),
         );
         registry.register(
             "webhooks_accepted",

@@ -3,9 +3,12 @@
 //! applies it, so a workflow run exists exactly when its cause committed: the runs table is
 //! a transactional outbox, and redeliveries or replays that change nothing start nothing.
 
+use std::collections::HashSet;
+
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -79,6 +82,46 @@ impl Occurrence<'_> {
             Self::AddedToList(list) => {
                 ("addedToList".into(), serde_json::json!({ "listId": list }))
             }
+        }
+    }
+}
+
+/// The triggers of the enabled workflows, read once per transaction, so that an occurrence
+/// no workflow listens to costs no query at all.
+#[derive(Debug, Default)]
+pub struct Triggers {
+    types: HashSet<String>,
+    pairs: HashSet<(String, String)>,
+}
+
+impl Triggers {
+    /// Reads them.
+    pub async fn load<C: ConnectionTrait>(db: &C) -> Result<Self, DbErr> {
+        let rows: Vec<(String, Option<String>)> = workflow::Entity::find()
+            .select_only()
+            .column(workflow::Column::TriggerType)
+            .column(workflow::Column::TriggerValue)
+            .filter(workflow::Column::Enabled.eq(true))
+            .into_tuple()
+            .all(db)
+            .await?;
+        let mut triggers = Self::default();
+        for (trigger_type, value) in rows {
+            if let Some(value) = value {
+                triggers.pairs.insert((trigger_type.clone(), value));
+            }
+            triggers.types.insert(trigger_type);
+        }
+        Ok(triggers)
+    }
+
+    /// Whether some enabled workflow's trigger matches (the query [`start`] makes).
+    pub fn matches(&self, occurrence: &Occurrence<'_>) -> bool {
+        match occurrence.trigger() {
+            (trigger_type, Some(value)) => self
+                .pairs
+                .contains(&(trigger_type.to_owned(), value.to_owned())),
+            (trigger_type, None) => self.types.contains(trigger_type),
         }
     }
 }

@@ -7,10 +7,11 @@ use inlet_shared::domain::{new_id, now_ms};
 use inlet_shared::integrations::{EventSettings, OnDelete};
 use inlet_shared::providers::{ContactAction, ContactChange, ContactKey, Provider};
 use inlet_shared::workflows;
-use sea_orm::sea_query::OnConflict;
+
+use crate::unit::Unit;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr,
-    EntityTrait, QueryFilter,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    QueryFilter,
 };
 use serde_json::{Map, Value};
 
@@ -68,45 +69,34 @@ impl Applied {
     }
 }
 
-async fn find_by<C: ConnectionTrait>(
-    db: &C,
-    column: contact::Column,
-    value: &str,
-) -> Result<Option<contact::Model>, DbErr> {
-    contact::Entity::find()
-        .filter(column.eq(value))
-        .one(db)
-        .await
-}
-
 /// Finds the contact a change is about. `Err(reason)` when the key cannot be resolved.
 async fn resolve<C: ConnectionTrait>(
     db: &C,
+    unit: &mut Unit,
     change: &ContactChange,
     source: &Source<'_>,
 ) -> Result<Result<Option<contact::Model>, String>, DbErr> {
     Ok(match &change.key {
-        ContactKey::Email(email) => Ok(find_by(db, contact::Column::Email, email.as_str()).await?),
-        ContactKey::UserId(user_id) => match find_by(db, contact::Column::UserId, user_id).await? {
+        ContactKey::Email(email) => Ok(unit.by_email(db, email.as_str()).await?),
+        ContactKey::UserId(user_id) => match unit.by_user_id(db, user_id).await? {
             Some(found) => Ok(Some(found)),
             // A contact made earlier from the same address (e.g. a waitlist entry) gets the
             // userId attached.
             None => match &change.email {
-                Some(email) => Ok(find_by(db, contact::Column::Email, email.as_str())
+                Some(email) => Ok(unit
+                    .by_email(db, email.as_str())
                     .await?
                     .filter(|c| c.user_id.is_none())),
                 None => Ok(None),
             },
         },
         ContactKey::StripeCustomer(customer) => {
-            let known = stripe_customer::Entity::find()
-                .filter(stripe_customer::Column::IntegrationId.eq(source.integration_id))
-                .filter(stripe_customer::Column::CustomerId.eq(customer.as_str()))
-                .one(db)
-                .await?;
-            match known {
-                Some(link) => Ok(contact::Entity::find_by_id(link.contact_id).one(db).await?),
-                None => Err(format!(
+            match unit
+                .by_customer(db, source.integration_id, customer)
+                .await?
+            {
+                Ok(found) => Ok(found),
+                Err(()) => Err(format!(
                     "Ignored: Stripe customer {customer} is not known yet (no earlier customer, checkout or invoice event named it)."
                 )),
             }
@@ -114,26 +104,31 @@ async fn resolve<C: ConnectionTrait>(
     })
 }
 
-/// Applies one change.
+/// Applies one change inside `db`'s transaction, reading and queueing through `unit`.
 pub async fn apply<C: ConnectionTrait>(
     db: &C,
+    unit: &mut Unit,
     change: &ContactChange,
     source: &Source<'_>,
 ) -> Result<Applied, DbErr> {
-    let found = match resolve(db, change, source).await? {
+    let found = match resolve(db, unit, change, source).await? {
         Ok(found) => found,
         Err(reason) => return Ok(Applied::Ignored(reason)),
     };
     let applied = match (change.action, found) {
-        (ContactAction::Upsert, Some(existing)) => update(db, existing, change, source).await?,
+        (ContactAction::Upsert, Some(existing)) => {
+            update(db, unit, existing, change, source).await?
+        }
         (ContactAction::Upsert, None) => match &change.email {
-            Some(_) => create(db, change, source).await?,
+            Some(_) => create(db, unit, change, source).await?,
             None => Applied::Ignored(format!(
                 "Ignored: no contact matches this {} and it carries no usable email.",
                 source.event_type
             )),
         },
-        (ContactAction::Delete, Some(existing)) => delete(db, existing, change, source).await?,
+        (ContactAction::Delete, Some(existing)) => {
+            delete(db, unit, existing, change, source).await?
+        }
         (ContactAction::Touch, Some(existing)) => Applied::Recorded(existing.id),
         (ContactAction::Delete | ContactAction::Touch, None) => Applied::Ignored(format!(
             "Ignored: no contact matches this {}.",
@@ -150,37 +145,22 @@ pub async fn apply<C: ConnectionTrait>(
     };
     if let Some(contact_id) = contact_id {
         if let Some(customer) = &change.stripe_customer {
-            remember_customer(db, source.integration_id, customer, &contact_id).await?;
+            unit.link_customer(stripe_customer::ActiveModel {
+                integration_id: Set(source.integration_id.to_owned()),
+                customer_id: Set(customer.clone()),
+                contact_id: Set(contact_id.clone()),
+                updated_at: Set(now_ms()),
+                ..Default::default()
+            });
         }
-        record_events(db, &contact_id, change, source).await?;
+        record_events(db, unit, &contact_id, change, source).await?;
     }
     Ok(applied)
 }
 
-/// The deletion time of a contact deleted earlier with this email or user id, if any.
-async fn tombstone<C: ConnectionTrait>(
-    db: &C,
-    change: &ContactChange,
-) -> Result<Option<i64>, DbErr> {
-    let mut any = Condition::any();
-    if let Some(email) = &change.email {
-        any = any.add(contact_tombstone::Column::Email.eq(email.as_str()));
-    }
-    if let Some(user_id) = &change.user_id {
-        any = any.add(contact_tombstone::Column::UserId.eq(user_id.as_str()));
-    }
-    if any.is_empty() {
-        return Ok(None);
-    }
-    let found = contact_tombstone::Entity::find()
-        .filter(any)
-        .all(db)
-        .await?;
-    Ok(found.iter().map(|t| t.deleted_at).max())
-}
-
 async fn create<C: ConnectionTrait>(
     db: &C,
+    unit: &mut Unit,
     change: &ContactChange,
     source: &Source<'_>,
 ) -> Result<Applied, DbErr> {
@@ -188,7 +168,7 @@ async fn create<C: ConnectionTrait>(
         return Ok(Applied::Ignored("Ignored: no usable email.".into()));
     };
     // A deleted contact comes back only through an event newer than its deletion.
-    if let Some(deleted_at) = tombstone(db, change).await? {
+    if let Some(deleted_at) = unit.tombstone(db, change).await? {
         if change.occurred_at_ms <= deleted_at {
             return Ok(Applied::Ignored(format!(
                 "Ignored: the contact was deleted at {} and this event is not newer.",
@@ -199,35 +179,38 @@ async fn create<C: ConnectionTrait>(
             .filter(contact_tombstone::Column::Email.eq(email.as_str()))
             .exec(db)
             .await?;
+        unit.tombstones_changed(change);
     }
     let now = now_ms();
     let id = new_id("c_");
     let names = source.settings.update_names;
-    let row = contact::ActiveModel {
-        id: Set(id.clone()),
-        email: Set(email.as_str().to_owned()),
-        user_id: Set(change.user_id.clone()),
-        first_name: Set(change.first_name.clone().filter(|_| names)),
-        last_name: Set(change.last_name.clone().filter(|_| names)),
-        source: Set(Some(source.provider.contact_source())),
-        user_group: Set(source.settings.user_group.clone()),
-        subscribed: Set(true),
-        properties: Set(Value::Object(change.properties.clone()).to_string()),
-        created_at: Set(now),
-        updated_at: Set(now),
-        last_event_at: Set(change.occurred_at_ms),
+    let created = contact::Model {
+        id: id.clone(),
+        email: email.as_str().to_owned(),
+        user_id: change.user_id.clone(),
+        first_name: change.first_name.clone().filter(|_| names),
+        last_name: change.last_name.clone().filter(|_| names),
+        source: Some(source.provider.contact_source()),
+        user_group: source.settings.user_group.clone(),
+        subscribed: true,
+        properties: Value::Object(change.properties.clone()).to_string(),
+        created_at: now,
+        updated_at: now,
+        last_event_at: change.occurred_at_ms,
     };
-    contact::Entity::insert(row)
+    contact::Entity::insert(contact::ActiveModel::from(created.clone()))
         .exec_without_returning(db)
         .await?;
+    unit.remember(created);
     let joined =
         inlet_shared::contacts::apply_lists(db, &id, &source.settings.mailing_lists).await?;
-    workflows::contact_written(db, &id, true, &joined).await?;
+    contact_written(db, unit, &id, true, &joined).await?;
     Ok(Applied::Created(id))
 }
 
 async fn update<C: ConnectionTrait>(
     db: &C,
+    unit: &mut Unit,
     existing: contact::Model,
     change: &ContactChange,
     source: &Source<'_>,
@@ -238,44 +221,78 @@ async fn update<C: ConnectionTrait>(
         return Ok(Applied::Stale(existing.id));
     }
     let id = existing.id.clone();
-    let mut properties = match serde_json::from_str::<Value>(&existing.properties) {
-        Ok(Value::Object(map)) => map,
-        _ => Map::new(),
-    };
-    let mut row: contact::ActiveModel = existing.clone().into();
+    let mut after = existing.clone();
     if let Some(email) = &change.email
         && email.as_str() != existing.email
         && matches!(change.key, ContactKey::UserId(_))
     {
         // The platform's user changed their address; the userId is the identity.
-        row.email = Set(email.as_str().to_owned());
+        after.email = email.as_str().to_owned();
     }
     if existing.user_id.is_none() && change.user_id.is_some() {
-        row.user_id = Set(change.user_id.clone());
+        after.user_id = change.user_id.clone();
     }
     if source.settings.update_names {
         if let Some(first) = &change.first_name {
-            row.first_name = Set(Some(first.clone()));
+            after.first_name = Some(first.clone());
         }
         if let Some(last) = &change.last_name {
-            row.last_name = Set(Some(last.clone()));
+            after.last_name = Some(last.clone());
         }
     }
     if !change.properties.is_empty() {
+        let mut properties = match serde_json::from_str::<Value>(&existing.properties) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
         properties.extend(change.properties.clone());
-        row.properties = Set(Value::Object(properties).to_string());
+        after.properties = Value::Object(properties).to_string();
     }
-    row.last_event_at = Set(change.occurred_at_ms);
-    row.updated_at = Set(now_ms());
-    row.update(db).await?;
+    after.last_event_at = change.occurred_at_ms;
+    after.updated_at = now_ms();
+    save(db, unit, existing, after).await?;
     let joined =
         inlet_shared::contacts::apply_lists(db, &id, &source.settings.mailing_lists).await?;
-    workflows::contact_written(db, &id, false, &joined).await?;
+    contact_written(db, unit, &id, false, &joined).await?;
     Ok(Applied::Updated(id))
+}
+
+/// Writes the columns that differ between `before` and `after`, and notes the new row.
+async fn save<C: ConnectionTrait>(
+    db: &C,
+    unit: &mut Unit,
+    before: contact::Model,
+    after: contact::Model,
+) -> Result<(), DbErr> {
+    let mut row = contact::ActiveModel::from(before.clone());
+    if before.email != after.email {
+        row.email = Set(after.email.clone());
+    }
+    if before.user_id != after.user_id {
+        row.user_id = Set(after.user_id.clone());
+    }
+    if before.first_name != after.first_name {
+        row.first_name = Set(after.first_name.clone());
+    }
+    if before.last_name != after.last_name {
+        row.last_name = Set(after.last_name.clone());
+    }
+    if before.subscribed != after.subscribed {
+        row.subscribed = Set(after.subscribed);
+    }
+    if before.properties != after.properties {
+        row.properties = Set(after.properties.clone());
+    }
+    row.last_event_at = Set(after.last_event_at);
+    row.updated_at = Set(after.updated_at);
+    row.update(db).await?;
+    unit.updated(&before, after);
+    Ok(())
 }
 
 async fn delete<C: ConnectionTrait>(
     db: &C,
+    unit: &mut Unit,
     existing: contact::Model,
     change: &ContactChange,
     source: &Source<'_>,
@@ -286,53 +303,59 @@ async fn delete<C: ConnectionTrait>(
     let id = existing.id.clone();
     match source.settings.on_delete {
         OnDelete::Unsubscribe => {
-            let mut row: contact::ActiveModel = existing.into();
-            row.subscribed = Set(false);
-            row.last_event_at = Set(change.occurred_at_ms);
-            row.updated_at = Set(now_ms());
-            row.update(db).await?;
+            let mut after = existing.clone();
+            after.subscribed = false;
+            after.last_event_at = change.occurred_at_ms;
+            after.updated_at = now_ms();
+            save(db, unit, existing, after).await?;
             Ok(Applied::Unsubscribed(id))
         }
         OnDelete::Delete => {
+            // What is queued for this contact is written first, then removed with it.
+            unit.flush(db).await?;
             inlet_shared::contacts::delete(db, &existing, change.occurred_at_ms).await?;
+            unit.deleted(&existing);
             Ok(Applied::Deleted(id))
         }
     }
 }
 
-async fn remember_customer<C: ConnectionTrait>(
+/// Starts the contact triggers of a write (`contactAdded` or `contactUpdated`, then
+/// `addedToList` per newly joined list) that some enabled workflow listens to.
+async fn contact_written<C: ConnectionTrait>(
     db: &C,
-    integration_id: &str,
-    customer: &str,
+    unit: &mut Unit,
     contact_id: &str,
+    created: bool,
+    joined_lists: &[String],
 ) -> Result<(), DbErr> {
-    let row = stripe_customer::ActiveModel {
-        integration_id: Set(integration_id.to_owned()),
-        customer_id: Set(customer.to_owned()),
-        contact_id: Set(contact_id.to_owned()),
-        updated_at: Set(now_ms()),
-        ..Default::default()
+    let triggers = unit.triggers(db).await?;
+    let written = if created {
+        workflows::Occurrence::ContactAdded
+    } else {
+        workflows::Occurrence::ContactUpdated
     };
-    stripe_customer::Entity::insert(row)
-        .on_conflict(
-            OnConflict::columns([
-                stripe_customer::Column::IntegrationId,
-                stripe_customer::Column::CustomerId,
-            ])
-            .update_columns([
-                stripe_customer::Column::ContactId,
-                stripe_customer::Column::UpdatedAt,
-            ])
-            .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
+    let mut due = Vec::new();
+    if triggers.matches(&written) {
+        due.push(written);
+    }
+    for list in joined_lists {
+        let joined = workflows::Occurrence::AddedToList(list);
+        if triggers.matches(&joined) {
+            due.push(joined);
+        }
+    }
+    for occurrence in due {
+        workflows::start(db, contact_id, occurrence).await?;
+    }
     Ok(())
 }
 
-/// Records `{provider}:{type}` (when `triggerEvent`) and the custom event (when set).
+/// Records `{provider}:{type}` (when `triggerEvent`) and the custom event (when set), and
+/// starts the workflows they trigger.
 async fn record_events<C: ConnectionTrait>(
     db: &C,
+    unit: &mut Unit,
     contact_id: &str,
     change: &ContactChange,
     source: &Source<'_>,
@@ -349,15 +372,20 @@ async fn record_events<C: ConnectionTrait>(
         names.push(custom.clone());
     }
     for name in names {
-        inlet_shared::contacts::record_event(
-            db,
+        unit.record_event(inlet_shared::contacts::event_row(
             contact_id,
             &name,
             &change.event_properties,
             change.occurred_at_ms,
             Some(source.delivery_id),
-        )
-        .await?;
+        ));
+        let occurrence = workflows::Occurrence::Event {
+            name: &name,
+            properties: &change.event_properties,
+        };
+        if unit.triggers(db).await?.matches(&occurrence) {
+            workflows::start(db, contact_id, occurrence).await?;
+        }
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use inlet_shared::db::entities::{processed_delivery, webhook_log};
 use inlet_shared::domain::now_ms;
 use std::sync::Arc;
 
-use inlet_shared::integrations::IntegrationCache;
+use inlet_shared::integrations::{EventSettings, IntegrationCache};
 use inlet_shared::metrics::{Metrics, label};
 use inlet_shared::providers::Mapping;
 use inlet_shared::queue::{Delivery, QueueMessage, RetryPolicy};
@@ -14,11 +14,13 @@ use inlet_shared::retry;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, TransactionTrait,
+    QueryFilter, TransactionTrait, TryInsertResult,
 };
+use std::collections::HashSet;
 
 use crate::contacts;
 use crate::error::WorkerError;
+use crate::unit::Unit;
 
 /// How long a delivery is retried in-process before it goes back to the queue.
 const IN_PROCESS_RETRY: std::time::Duration = std::time::Duration::from_millis(300);
@@ -140,10 +142,12 @@ impl Handler {
     }
 
     /// Applies a batch of deliveries in one transaction — one commit (and one disk flush)
-    /// for all — each inside a savepoint of its own, so a delivery that fails rolls back
-    /// alone. Acks follow the commit. A delivery that failed, or the whole batch when the
-    /// transaction itself fails, then goes through [`Handler::handle`] one by one, with its
-    /// retries and dead letters; their exactly-once guard is the same processed-delivery row.
+    /// for all. The fast path claims every delivery in one statement, reads the batch's
+    /// contacts in a few set queries and appends events and log rows in one statement each
+    /// (see [`Unit`]). When anything in it fails, the batch is redone with a savepoint per
+    /// delivery, so a delivery that fails rolls back alone; a delivery that failed there
+    /// goes through [`Handler::handle`] with its retries and dead letters. Acks follow the
+    /// commit; the exactly-once guard on every path is the same processed-delivery row.
     pub async fn handle_batch(&self, mut batch: Vec<Delivery>) {
         if batch.len() <= 1 {
             if let Some(delivery) = batch.pop() {
@@ -152,13 +156,23 @@ impl Handler {
             return;
         }
         let started = std::time::Instant::now();
-        let outcomes = match self.process_batch(&batch).await {
-            Ok(outcomes) => outcomes,
+        let (path, outcomes) = match self.process_batch(&batch).await {
+            Ok(outcomes) => ("set", outcomes),
             Err(e) => {
-                tracing::debug!(error = %e, size = batch.len(), "Batch failed; applying its deliveries one by one.");
-                vec![None; batch.len()]
+                tracing::debug!(error = %e, size = batch.len(), "Batch failed; applying it with a savepoint per delivery.");
+                match self.process_batch_savepoints(&batch).await {
+                    Ok(outcomes) => ("savepoints", outcomes),
+                    Err(e) => {
+                        tracing::debug!(error = %e, size = batch.len(), "Batch failed; applying its deliveries one by one.");
+                        ("single", vec![None; batch.len()])
+                    }
+                }
             }
         };
+        self.metrics
+            .batches
+            .get_or_create(&label("path", path))
+            .inc();
         let mut again = Vec::new();
         for (delivery, outcome) in batch.into_iter().zip(outcomes) {
             match outcome {
@@ -171,17 +185,74 @@ impl Handler {
         }
     }
 
-    /// The batch's outcomes, `None` for deliveries to redo alone; `Err` when the transaction
-    /// failed (nothing of it committed).
+    /// The fast path of a batch: `None` for deliveries that cannot be prepared (they are
+    /// redone alone); `Err` when anything failed (nothing of it committed).
     async fn process_batch(&self, batch: &[Delivery]) -> Result<Vec<Option<Outcome>>, WorkerError> {
+        let mut prepared = Vec::with_capacity(batch.len());
+        for delivery in batch {
+            prepared.push(self.prepare(&delivery.message).await.ok());
+        }
+        let txn = self.db.begin().await?;
+        let mut unit = Unit::default();
+        let changes = batch.iter().zip(&prepared).filter_map(|(d, p)| match p {
+            Some((_, Mapping::Contact(change))) => {
+                Some((d.message.integration_id.as_str(), change))
+            }
+            _ => None,
+        });
+        unit.preload(&txn, changes).await?;
+        let ready: Vec<&QueueMessage> = batch
+            .iter()
+            .zip(&prepared)
+            .filter(|(_, p)| p.is_some())
+            .map(|(d, _)| &d.message)
+            .collect();
+        let mut claimed = claim_all(&txn, &ready).await?.into_iter();
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for (delivery, prepared) in batch.iter().zip(prepared) {
+            let Some((settings, mapping)) = prepared else {
+                outcomes.push(None);
+                continue;
+            };
+            let claimed = claimed.next().unwrap_or(false);
+            let outcome = self
+                .apply(
+                    &txn,
+                    &mut unit,
+                    &delivery.message,
+                    &settings,
+                    mapping,
+                    claimed,
+                    delivery.attempt,
+                )
+                .await?;
+            outcomes.push(Some(outcome));
+        }
+        unit.flush(&txn).await?;
+        txn.commit().await?;
+        Ok(outcomes)
+    }
+
+    /// The batch's outcomes with a savepoint per delivery, `None` for deliveries to redo
+    /// alone; `Err` when the transaction failed (nothing of it committed).
+    async fn process_batch_savepoints(
+        &self,
+        batch: &[Delivery],
+    ) -> Result<Vec<Option<Outcome>>, WorkerError> {
         let txn = self.db.begin().await?;
         let mut outcomes = Vec::with_capacity(batch.len());
         for delivery in batch {
             let savepoint = txn.begin().await?;
-            match self
-                .process_in(&savepoint, &delivery.message, delivery.attempt)
-                .await
-            {
+            let mut unit = Unit::default();
+            let result = async {
+                let outcome = self
+                    .process_in(&savepoint, &mut unit, &delivery.message, delivery.attempt)
+                    .await?;
+                unit.flush(&savepoint).await?;
+                Ok::<_, WorkerError>(outcome)
+            }
+            .await;
+            match result {
                 Ok(outcome) => {
                     savepoint.commit().await?;
                     outcomes.push(Some(outcome));
@@ -200,19 +271,15 @@ impl Handler {
     /// Applies one message's effects exactly once, in a transaction of its own.
     pub async fn process(&self, msg: &QueueMessage, attempt: u32) -> Result<Outcome, WorkerError> {
         let txn = self.db.begin().await?;
-        let outcome = self.process_in(&txn, msg, attempt).await?;
+        let mut unit = Unit::default();
+        let outcome = self.process_in(&txn, &mut unit, msg, attempt).await?;
+        unit.flush(&txn).await?;
         txn.commit().await?;
         Ok(outcome)
     }
 
-    /// Applies one message's effects inside `txn` (the caller commits): claims the delivery
-    /// (the processed-delivery row), applies the effects and logs the outcome.
-    async fn process_in<C: ConnectionTrait>(
-        &self,
-        txn: &C,
-        msg: &QueueMessage,
-        attempt: u32,
-    ) -> Result<Outcome, WorkerError> {
+    /// The integration's settings for the message's event type, and what the event means.
+    async fn prepare(&self, msg: &QueueMessage) -> Result<(EventSettings, Mapping), WorkerError> {
         let integration = match self.cache.get(&msg.integration_id) {
             Some(i) => i,
             None => {
@@ -225,25 +292,43 @@ impl Handler {
         };
         let settings = integration.settings(&msg.event_type);
         let mapping = msg.provider.map(&msg.body, msg.received_at_ms)?;
+        Ok((settings, mapping))
+    }
 
-        let claimed = processed_delivery::Entity::insert(processed_delivery::ActiveModel {
-            integration_id: Set(msg.integration_id.clone()),
-            idempotency_key: Set(msg.idempotency_key.clone()),
-            delivery_id: Set(msg.delivery_id.clone()),
-            processed_at: Set(now_ms()),
-            ..Default::default()
-        })
-        .on_conflict(
-            OnConflict::columns([
-                processed_delivery::Column::IntegrationId,
-                processed_delivery::Column::IdempotencyKey,
-            ])
-            .do_nothing()
-            .to_owned(),
-        )
-        .exec_without_returning(txn)
-        .await?;
-        if claimed == 0 {
+    /// Applies one message's effects inside `txn` (the caller flushes `unit` and commits):
+    /// claims the delivery (the processed-delivery row), applies the effects and logs the
+    /// outcome.
+    async fn process_in<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        unit: &mut Unit,
+        msg: &QueueMessage,
+        attempt: u32,
+    ) -> Result<Outcome, WorkerError> {
+        let (settings, mapping) = self.prepare(msg).await?;
+        let claimed = claim_all(txn, &[msg])
+            .await?
+            .first()
+            .copied()
+            .unwrap_or(false);
+        self.apply(txn, unit, msg, &settings, mapping, claimed, attempt)
+            .await
+    }
+
+    /// Applies a prepared message whose claim is decided: a delivery that did not claim
+    /// its event is a duplicate and changes nothing.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        unit: &mut Unit,
+        msg: &QueueMessage,
+        settings: &EventSettings,
+        mapping: Mapping,
+        claimed: bool,
+        attempt: u32,
+    ) -> Result<Outcome, WorkerError> {
+        if !claimed {
             let first = processed_delivery::Entity::find()
                 .filter(processed_delivery::Column::IntegrationId.eq(msg.integration_id.as_str()))
                 .filter(processed_delivery::Column::IdempotencyKey.eq(msg.idempotency_key.as_str()))
@@ -256,7 +341,7 @@ impl Handler {
                     "Duplicate of delivery {}; already applied.",
                     first.delivery_id
                 );
-                record(txn, msg, "duplicate", &text, attempt).await?;
+                unit.log(log_row(msg, "duplicate", &text, attempt));
             }
             return Ok(Outcome::Duplicate);
         }
@@ -269,9 +354,9 @@ impl Handler {
                     provider: msg.provider,
                     event_type: &msg.event_type,
                     delivery_id: &msg.delivery_id,
-                    settings: &settings,
+                    settings,
                 };
-                let applied = contacts::apply(txn, &change, &source).await?;
+                let applied = contacts::apply(txn, unit, &change, &source).await?;
                 if applied.applied() {
                     Outcome::Processed(applied.describe())
                 } else {
@@ -284,9 +369,50 @@ impl Handler {
             Outcome::Ignored(t) => ("ignored", t.as_str()),
             Outcome::Duplicate => ("duplicate", ""),
         };
-        record(txn, msg, status, text, attempt).await?;
+        unit.log(log_row(msg, status, text, attempt));
         Ok(outcome)
     }
+}
+
+/// Claims the messages' events in one statement: for each message, in order, whether it
+/// is the first delivery of its event (its processed-delivery row is now in). Of two
+/// deliveries of one event in the same call, only the first claims it.
+async fn claim_all<C: ConnectionTrait>(db: &C, msgs: &[&QueueMessage]) -> Result<Vec<bool>, DbErr> {
+    if msgs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = now_ms();
+    let rows = msgs.iter().map(|msg| processed_delivery::ActiveModel {
+        integration_id: Set(msg.integration_id.clone()),
+        idempotency_key: Set(msg.idempotency_key.clone()),
+        delivery_id: Set(msg.delivery_id.clone()),
+        processed_at: Set(now),
+        ..Default::default()
+    });
+    let inserted = processed_delivery::Entity::insert_many(rows)
+        .on_conflict_do_nothing_on([
+            processed_delivery::Column::IntegrationId,
+            processed_delivery::Column::IdempotencyKey,
+        ])
+        .exec_with_returning_many(db)
+        .await?;
+    let mut won: HashSet<(String, String, String)> = match inserted {
+        TryInsertResult::Inserted(rows) => rows
+            .into_iter()
+            .map(|r| (r.integration_id, r.idempotency_key, r.delivery_id))
+            .collect(),
+        TryInsertResult::Empty | TryInsertResult::Conflicted => HashSet::new(),
+    };
+    Ok(msgs
+        .iter()
+        .map(|msg| {
+            won.remove(&(
+                msg.integration_id.clone(),
+                msg.idempotency_key.clone(),
+                msg.delivery_id.clone(),
+            ))
+        })
+        .collect())
 }
 
 /// How long a best-effort webhook-log write may hold up a failing delivery.
@@ -302,16 +428,10 @@ async fn note(db: &DatabaseConnection, msg: &QueueMessage, status: &str, text: &
     }
 }
 
-/// Writes (or updates) the delivery's row in the webhook log.
-async fn record<C: ConnectionTrait>(
-    db: &C,
-    msg: &QueueMessage,
-    status: &str,
-    text: &str,
-    attempt: u32,
-) -> Result<(), DbErr> {
+/// The delivery's row in the webhook log.
+fn log_row(msg: &QueueMessage, status: &str, text: &str, attempt: u32) -> webhook_log::ActiveModel {
     let now = now_ms();
-    let row = webhook_log::ActiveModel {
+    webhook_log::ActiveModel {
         id: Set(msg.delivery_id.clone()),
         integration_id: Set(msg.integration_id.clone()),
         provider: Set(msg.provider.as_str().to_owned()),
@@ -322,8 +442,18 @@ async fn record<C: ConnectionTrait>(
         attempts: Set(i32::try_from(attempt).unwrap_or(i32::MAX)),
         received_at: Set(msg.received_at_ms),
         updated_at: Set(now),
-    };
-    webhook_log::Entity::insert(row)
+    }
+}
+
+/// Writes (or updates) the delivery's row in the webhook log.
+async fn record<C: ConnectionTrait>(
+    db: &C,
+    msg: &QueueMessage,
+    status: &str,
+    text: &str,
+    attempt: u32,
+) -> Result<(), DbErr> {
+    webhook_log::Entity::insert(log_row(msg, status, text, attempt))
         .on_conflict(
             OnConflict::column(webhook_log::Column::Id)
                 .update_columns([

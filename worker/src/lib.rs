@@ -6,6 +6,7 @@ pub mod contacts;
 pub mod dead_letters;
 pub mod error;
 pub mod handler;
+pub mod unit;
 pub mod workflows;
 
 use std::sync::Arc;

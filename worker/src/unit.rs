@@ -1,0 +1,451 @@
+//! A unit of work: what one transaction has read of contacts and what it will append.
+//!
+//! A batch of deliveries names its contacts up front, so the worker reads them — by email,
+//! user id and Stripe customer, with their tombstones — in a handful of set queries instead
+//! of several queries per delivery. Lookups are then answered from memory, and every write
+//! the transaction makes to a contact updates that memory, so a later delivery of the same
+//! batch sees it (the ordering guard compares against the newest state). Rows that are only
+//! ever appended or upserted (recorded events, Stripe customer links, the webhook log) are
+//! collected and written in one multi-row statement each by [`Unit::flush`], before the
+//! commit. A unit lives and dies with its transaction: a rollback discards it.
+
+use std::collections::{HashMap, HashSet};
+
+use inlet_shared::db::entities::{
+    contact, contact_event, contact_tombstone, stripe_customer, webhook_log,
+};
+use inlet_shared::providers::{ContactChange, ContactKey};
+use inlet_shared::workflows::Triggers;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+
+/// What a transaction knows and will append. `None` in a lookup map means "known absent";
+/// a key missing from a map means "not known yet" (the database is asked).
+#[derive(Default)]
+pub struct Unit {
+    contacts: HashMap<String, contact::Model>,
+    by_email: HashMap<String, Option<String>>,
+    by_user: HashMap<String, Option<String>>,
+    links: HashMap<(String, String), Option<String>>,
+    tomb_email: HashMap<String, Option<i64>>,
+    tomb_user: HashMap<String, Option<i64>>,
+    triggers: Option<Triggers>,
+    events: Vec<contact_event::ActiveModel>,
+    new_links: Vec<stripe_customer::ActiveModel>,
+    log: Vec<webhook_log::ActiveModel>,
+}
+
+impl Unit {
+    /// Loads, in a few set queries, every contact, tombstone and Stripe customer link the
+    /// changes of `integration`s name, and the triggers of the enabled workflows.
+    pub async fn preload<'a, C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        changes: impl IntoIterator<Item = (&'a str, &'a ContactChange)>,
+    ) -> Result<(), DbErr> {
+        let mut emails = HashSet::new();
+        let mut users = HashSet::new();
+        let mut customers = HashSet::new();
+        for (integration, change) in changes {
+            if let Some(email) = &change.email {
+                emails.insert(email.as_str().to_owned());
+            }
+            if let Some(user) = &change.user_id {
+                users.insert(user.clone());
+            }
+            match &change.key {
+                ContactKey::Email(email) => {
+                    emails.insert(email.as_str().to_owned());
+                }
+                ContactKey::UserId(user) => {
+                    users.insert(user.clone());
+                }
+                ContactKey::StripeCustomer(customer) => {
+                    customers.insert((integration.to_owned(), customer.clone()));
+                }
+            }
+            if let Some(customer) = &change.stripe_customer {
+                customers.insert((integration.to_owned(), customer.clone()));
+            }
+        }
+        if !emails.is_empty() || !users.is_empty() {
+            let found = contact::Entity::find()
+                .filter(
+                    Condition::any()
+                        .add(contact::Column::Email.is_in(emails.iter().cloned()))
+                        .add(contact::Column::UserId.is_in(users.iter().cloned())),
+                )
+                .all(db)
+                .await?;
+            for email in &emails {
+                self.by_email.insert(email.clone(), None);
+            }
+            for user in &users {
+                self.by_user.insert(user.clone(), None);
+            }
+            for c in found {
+                self.remember(c);
+            }
+            let tombstones = contact_tombstone::Entity::find()
+                .filter(
+                    Condition::any()
+                        .add(contact_tombstone::Column::Email.is_in(emails.iter().cloned()))
+                        .add(contact_tombstone::Column::UserId.is_in(users.iter().cloned())),
+                )
+                .all(db)
+                .await?;
+            self.learn_tombstones(&emails, &users, &tombstones);
+        }
+        if !customers.is_empty() {
+            let found = stripe_customer::Entity::find()
+                .filter(
+                    stripe_customer::Column::CustomerId
+                        .is_in(customers.iter().map(|(_, c)| c.clone())),
+                )
+                .all(db)
+                .await?;
+            for key in &customers {
+                self.links.insert(key.clone(), None);
+            }
+            for link in found {
+                let key = (link.integration_id, link.customer_id);
+                if customers.contains(&key) {
+                    self.links.insert(key, Some(link.contact_id));
+                }
+            }
+            let missing: Vec<String> = self
+                .links
+                .values()
+                .flatten()
+                .filter(|id| !self.contacts.contains_key(*id))
+                .cloned()
+                .collect();
+            if !missing.is_empty() {
+                let found = contact::Entity::find()
+                    .filter(contact::Column::Id.is_in(missing))
+                    .all(db)
+                    .await?;
+                for c in found {
+                    self.remember(c);
+                }
+            }
+        }
+        self.triggers(db).await?;
+        Ok(())
+    }
+
+    /// Records what the tombstones say about each asked-for email and user id.
+    fn learn_tombstones(
+        &mut self,
+        emails: &HashSet<String>,
+        users: &HashSet<String>,
+        tombstones: &[contact_tombstone::Model],
+    ) {
+        for email in emails {
+            let newest = tombstones
+                .iter()
+                .filter(|t| &t.email == email)
+                .map(|t| t.deleted_at)
+                .max();
+            self.tomb_email.insert(email.clone(), newest);
+        }
+        for user in users {
+            let newest = tombstones
+                .iter()
+                .filter(|t| t.user_id.as_ref() == Some(user))
+                .map(|t| t.deleted_at)
+                .max();
+            self.tomb_user.insert(user.clone(), newest);
+        }
+    }
+
+    /// Notes a contact row as it now is.
+    pub fn remember(&mut self, c: contact::Model) {
+        self.by_email.insert(c.email.clone(), Some(c.id.clone()));
+        if let Some(user) = &c.user_id {
+            self.by_user.insert(user.clone(), Some(c.id.clone()));
+        }
+        self.contacts.insert(c.id.clone(), c);
+    }
+
+    /// Notes an updated contact row: its old address, if it changed, belongs to nobody now.
+    pub fn updated(&mut self, before: &contact::Model, after: contact::Model) {
+        if before.email != after.email {
+            self.by_email.insert(before.email.clone(), None);
+        }
+        self.remember(after);
+    }
+
+    /// Notes a deleted contact: gone under every key, its customer links removed, its
+    /// tombstones to be read again.
+    pub fn deleted(&mut self, c: &contact::Model) {
+        self.contacts.remove(&c.id);
+        self.by_email.insert(c.email.clone(), None);
+        self.tomb_email.remove(&c.email);
+        if let Some(user) = &c.user_id {
+            self.by_user.insert(user.clone(), None);
+            self.tomb_user.remove(user);
+        }
+        for link in self.links.values_mut() {
+            if link.as_deref() == Some(c.id.as_str()) {
+                *link = None;
+            }
+        }
+    }
+
+    /// Notes that the tombstones of a change's email and user id were removed (or changed).
+    pub fn tombstones_changed(&mut self, change: &ContactChange) {
+        if let Some(email) = &change.email {
+            self.tomb_email.remove(email.as_str());
+        }
+        if let Some(user) = &change.user_id {
+            self.tomb_user.remove(user);
+        }
+    }
+
+    /// The contact with this id.
+    pub async fn by_id<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        id: &str,
+    ) -> Result<Option<contact::Model>, DbErr> {
+        if let Some(c) = self.contacts.get(id) {
+            return Ok(Some(c.clone()));
+        }
+        let found = contact::Entity::find_by_id(id.to_owned()).one(db).await?;
+        if let Some(c) = &found {
+            self.remember(c.clone());
+        }
+        Ok(found)
+    }
+
+    /// The contact with this email.
+    pub async fn by_email<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        email: &str,
+    ) -> Result<Option<contact::Model>, DbErr> {
+        if let Some(known) = self.by_email.get(email)
+            && let Some(found) = self.known(known)
+        {
+            return Ok(found);
+        }
+        let found = contact::Entity::find()
+            .filter(contact::Column::Email.eq(email))
+            .one(db)
+            .await?;
+        match &found {
+            Some(c) => self.remember(c.clone()),
+            None => {
+                self.by_email.insert(email.to_owned(), None);
+            }
+        }
+        Ok(found)
+    }
+
+    /// The contact with this user id.
+    pub async fn by_user_id<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        user: &str,
+    ) -> Result<Option<contact::Model>, DbErr> {
+        if let Some(known) = self.by_user.get(user)
+            && let Some(found) = self.known(known)
+        {
+            return Ok(found);
+        }
+        let found = contact::Entity::find()
+            .filter(contact::Column::UserId.eq(user))
+            .one(db)
+            .await?;
+        match &found {
+            Some(c) => self.remember(c.clone()),
+            None => {
+                self.by_user.insert(user.to_owned(), None);
+            }
+        }
+        Ok(found)
+    }
+
+    /// What an index entry says, when the row it points to is in memory.
+    fn known(&self, entry: &Option<String>) -> Option<Option<contact::Model>> {
+        match entry {
+            None => Some(None),
+            Some(id) => self.contacts.get(id).map(|c| Some(c.clone())),
+        }
+    }
+
+    /// The contact linked to a Stripe customer of an integration; `Err(())` when the
+    /// customer is not known.
+    pub async fn by_customer<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        integration: &str,
+        customer: &str,
+    ) -> Result<Result<Option<contact::Model>, ()>, DbErr> {
+        let key = (integration.to_owned(), customer.to_owned());
+        let link = match self.links.get(&key) {
+            Some(known) => known.clone(),
+            None => {
+                let found = stripe_customer::Entity::find()
+                    .filter(stripe_customer::Column::IntegrationId.eq(integration))
+                    .filter(stripe_customer::Column::CustomerId.eq(customer))
+                    .one(db)
+                    .await?
+                    .map(|l| l.contact_id);
+                self.links.insert(key, found.clone());
+                found
+            }
+        };
+        match link {
+            Some(id) => Ok(Ok(self.by_id(db, &id).await?)),
+            None => Ok(Err(())),
+        }
+    }
+
+    /// When a contact with the change's email or user id was last deleted, if ever.
+    pub async fn tombstone<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        change: &ContactChange,
+    ) -> Result<Option<i64>, DbErr> {
+        let email = change.email.as_ref().map(|e| e.as_str().to_owned());
+        let user = change.user_id.clone();
+        let email_known = email
+            .as_ref()
+            .is_none_or(|e| self.tomb_email.contains_key(e));
+        let user_known = user.as_ref().is_none_or(|u| self.tomb_user.contains_key(u));
+        if !(email_known && user_known) {
+            let emails: HashSet<String> = email.iter().cloned().collect();
+            let users: HashSet<String> = user.iter().cloned().collect();
+            let found = contact_tombstone::Entity::find()
+                .filter(
+                    Condition::any()
+                        .add(contact_tombstone::Column::Email.is_in(emails.iter().cloned()))
+                        .add(contact_tombstone::Column::UserId.is_in(users.iter().cloned())),
+                )
+                .all(db)
+                .await?;
+            self.learn_tombstones(&emails, &users, &found);
+        }
+        let by_email = email.and_then(|e| self.tomb_email.get(&e).copied().flatten());
+        let by_user = user.and_then(|u| self.tomb_user.get(&u).copied().flatten());
+        Ok(by_email.max(by_user))
+    }
+
+    /// The triggers of the enabled workflows, read once per unit.
+    pub async fn triggers<C: ConnectionTrait>(&mut self, db: &C) -> Result<&Triggers, DbErr> {
+        if self.triggers.is_none() {
+            self.triggers = Some(Triggers::load(db).await?);
+        }
+        Ok(self.triggers.get_or_insert_default())
+    }
+
+    /// Queues a recorded event.
+    pub fn record_event(&mut self, row: contact_event::ActiveModel) {
+        self.events.push(row);
+    }
+
+    /// Queues a Stripe customer link (the newest per customer wins) and answers later
+    /// lookups with it.
+    pub fn link_customer(&mut self, row: stripe_customer::ActiveModel) {
+        if let (Some(integration), Some(customer)) =
+            (value(&row.integration_id), value(&row.customer_id))
+        {
+            self.links
+                .insert((integration, customer), value(&row.contact_id));
+        }
+        self.new_links.push(row);
+    }
+
+    /// Queues a webhook-log row (the newest per delivery wins).
+    pub fn log(&mut self, row: webhook_log::ActiveModel) {
+        self.log.push(row);
+    }
+
+    /// Writes what was queued: one statement per table. Call before the commit, and before
+    /// anything that deletes what may be queued (a contact deletion).
+    pub async fn flush<C: ConnectionTrait>(&mut self, db: &C) -> Result<(), DbErr> {
+        let events = std::mem::take(&mut self.events);
+        if !events.is_empty() {
+            contact_event::Entity::insert_many(events)
+                .exec_without_returning(db)
+                .await?;
+        }
+        let links = newest_per_key(std::mem::take(&mut self.new_links), |l| {
+            (value(&l.integration_id), value(&l.customer_id))
+        });
+        if !links.is_empty() {
+            stripe_customer::Entity::insert_many(links)
+                .on_conflict(
+                    OnConflict::columns([
+                        stripe_customer::Column::IntegrationId,
+                        stripe_customer::Column::CustomerId,
+                    ])
+                    .update_columns([
+                        stripe_customer::Column::ContactId,
+                        stripe_customer::Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+                )
+                .exec_without_returning(db)
+                .await?;
+        }
+        let log = newest_per_key(std::mem::take(&mut self.log), |l| value(&l.id));
+        if !log.is_empty() {
+            webhook_log::Entity::insert_many(log)
+                .on_conflict(
+                    OnConflict::column(webhook_log::Column::Id)
+                        .update_columns([
+                            webhook_log::Column::Status,
+                            webhook_log::Column::Message,
+                            webhook_log::Column::Attempts,
+                            webhook_log::Column::UpdatedAt,
+                        ])
+                        .to_owned(),
+                )
+                .exec_without_returning(db)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// A queued column's value (`None` when not set).
+fn value<V: Clone + Into<sea_orm::Value>>(v: &sea_orm::ActiveValue<V>) -> Option<V> {
+    match v {
+        sea_orm::ActiveValue::Set(v) | sea_orm::ActiveValue::Unchanged(v) => Some(v.clone()),
+        sea_orm::ActiveValue::NotSet => None,
+    }
+}
+
+/// Keeps the last row for each key, in the order the keys first came (an upsert statement
+/// may not touch one row twice).
+fn newest_per_key<T, K: std::hash::Hash + Eq>(rows: Vec<T>, key: impl Fn(&T) -> K) -> Vec<T> {
+    let mut position: HashMap<K, usize> = HashMap::new();
+    let mut out: Vec<T> = Vec::with_capacity(rows.len());
+    for row in rows {
+        match position.get(&key(&row)) {
+            Some(&i) => out[i] = row,
+            None => {
+                position.insert(key(&row), out.len());
+                out.push(row);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::newest_per_key;
+
+    #[test]
+    fn newest_per_key_keeps_the_last_row_of_each_key_in_first_seen_order() {
+        let rows = vec![("a", 1), ("b", 2), ("a", 3), ("c", 4), ("b", 5)];
+        assert_eq!(
+            newest_per_key(rows, |r| r.0),
+            vec![("a", 3), ("b", 5), ("c", 4)]
+        );
+    }
+}
