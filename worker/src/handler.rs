@@ -13,8 +13,8 @@ use inlet_shared::queue::{Delivery, QueueMessage, RetryPolicy};
 use inlet_shared::retry;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, TransactionTrait, TryInsertResult,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
+    EntityTrait, QueryFilter, TransactionTrait, TryInsertResult,
 };
 use std::collections::HashSet;
 
@@ -193,6 +193,13 @@ impl Handler {
             prepared.push(self.prepare(&delivery.message).await.ok());
         }
         let txn = self.db.begin().await?;
+        if txn.get_database_backend() == DbBackend::Postgres {
+            // The batch's set queries (`IN` lists) are planned for their values and the
+            // tables' current size: a generic plan cached while a table was nearly empty
+            // would keep scanning it whole as it grows, until the next ANALYZE.
+            txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan")
+                .await?;
+        }
         let mut unit = Unit::default();
         let changes = batch.iter().zip(&prepared).filter_map(|(d, p)| match p {
             Some((_, Mapping::Contact(change))) => {

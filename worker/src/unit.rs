@@ -97,13 +97,23 @@ impl Unit {
             self.learn_tombstones(&emails, &users, &tombstones);
         }
         if !customers.is_empty() {
-            let found = stripe_customer::Entity::find()
-                .filter(
-                    stripe_customer::Column::CustomerId
-                        .is_in(customers.iter().map(|(_, c)| c.clone())),
-                )
-                .all(db)
-                .await?;
+            // Per integration, so the (integration, customer) index serves the lookup.
+            let mut per_integration: HashMap<&str, Vec<String>> = HashMap::new();
+            for (integration, customer) in &customers {
+                per_integration
+                    .entry(integration.as_str())
+                    .or_default()
+                    .push(customer.clone());
+            }
+            let mut any = Condition::any();
+            for (integration, ids) in per_integration {
+                any = any.add(
+                    Condition::all()
+                        .add(stripe_customer::Column::IntegrationId.eq(integration))
+                        .add(stripe_customer::Column::CustomerId.is_in(ids)),
+                );
+            }
+            let found = stripe_customer::Entity::find().filter(any).all(db).await?;
             for key in &customers {
                 self.links.insert(key.clone(), None);
             }
