@@ -253,6 +253,9 @@ class Bench:
     def worker_extra(self):
         return dict(kv.split("=", 1) for kv in self.args.worker_env)
 
+    def ingest_extra(self):
+        return dict(kv.split("=", 1) for kv in self.args.ingest_env)
+
     def setup_production(self):
         mgmt("PUT", f"/vhosts/{self.vhost}")
         mgmt("PUT", f"/permissions/{self.vhost}/guest", {"configure": ".*", "write": ".*", "read": ".*"})
@@ -361,7 +364,8 @@ class Bench:
         if self.args.perf:
             argv = ["perf", "record", "-F", "499", "-g", "-o",
                     os.path.join(os.path.dirname(self.args.out), "prod-ingest.perf.data"), "--"] + argv
-        ingest = Proc("ingest", argv, inlet_env(self.pg_url, self.amqp_url), self.work)
+        ingest = Proc("ingest", argv, inlet_env(self.pg_url, self.amqp_url, **self.ingest_extra()),
+                      self.work)
         try:
             wait_ready(f"http://127.0.0.1:{INLET_PORT}/health/ready", "inlet ingest")
             integration = self.create_integration()
@@ -426,7 +430,8 @@ class Bench:
         path = os.path.join(self.work, "embedded.db")
         url = f"sqlite://{path}?mode=rwc"
         subprocess.run([INLET, "migrate"], env=inlet_env(url), check=True, stdout=subprocess.DEVNULL)
-        ingest = Proc("embedded-ingest", [INLET, "ingest"], inlet_env(url), self.work)
+        ingest = Proc("embedded-ingest", [INLET, "ingest"], inlet_env(url, **self.ingest_extra()),
+                      self.work)
 
         def sql(q):
             con = sqlite3.connect(path, timeout=30)
@@ -567,6 +572,8 @@ def main():
     ap.add_argument("--perf", action="store_true",
                     help="record production ingest and the drain workers with `perf record -g` "
                          "next to --out (RSS figures are then perf's, not Inlet's)")
+    ap.add_argument("--ingest-env", nargs="*", default=[], metavar="NAME=VALUE",
+                    help="extra settings of the ingest processes (e.g. INLET_KEEP_REQUESTS=none)")
     ap.add_argument("--worker-env", nargs="*", default=[], metavar="NAME=VALUE",
                     help="extra settings of the drain and end-to-end workers (e.g. INLET_PREFETCH=512)")
     ap.add_argument("--out", default=os.path.join(ROOT, "target", "bench", "results.json"))

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Rows per (integration, rejection reason) per minute.
 pub const REJECTED_PER_MINUTE: u32 = 60;
-const CHANNEL: usize = 16 * 1024;
+const CHANNEL: usize = 4 * 1024;
 const BATCH: usize = 500;
 /// Bytes of a body kept for the console.
 pub const BODY_KEPT: usize = 64 * 1024;

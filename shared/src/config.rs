@@ -30,6 +30,18 @@ pub struct ConfigError {
     pub reason: String,
 }
 
+/// Which deliveries' requests ingest keeps for the console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeepRequests {
+    /// Every delivery's (the default).
+    All,
+    /// Only refused deliveries' (bad signature, unknown type…): the body of a delivery
+    /// that failed later is in its dead letter.
+    Rejected,
+    /// None.
+    None,
+}
+
 /// Inlet's whole configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -62,6 +74,9 @@ pub struct Config {
     pub prefetch: u16,
     /// `INLET_MAX_BODY_BYTES` [1048576]: larger webhook bodies get 413.
     pub max_body_bytes: usize,
+    /// `INLET_KEEP_REQUESTS` [all]: which deliveries' requests (headers without signatures,
+    /// and the body) ingest keeps for the console: `all`, `rejected`, or `none`.
+    pub keep_requests: KeepRequests,
     /// `INLET_SIGNATURE_TOLERANCE_SECS` [300]: allowed age of a signed timestamp.
     pub signature_tolerance: Duration,
     /// `INLET_PUBLISH_TIMEOUT_MS` [5000]: how long ingest waits for the queue before a 503.
@@ -176,6 +191,17 @@ impl Config {
                 1024 * 1024,
                 "INLET_MAX_BODY_BYTES",
             )?,
+            keep_requests: match get("INLET_KEEP_REQUESTS").unwrap_or("all") {
+                "all" => KeepRequests::All,
+                "rejected" => KeepRequests::Rejected,
+                "none" => KeepRequests::None,
+                _ => {
+                    return Err(ConfigError {
+                        name: "INLET_KEEP_REQUESTS",
+                        reason: "must be all, rejected or none".into(),
+                    });
+                }
+            },
             signature_tolerance: Duration::from_secs(positive(
                 get("INLET_SIGNATURE_TOLERANCE_SECS"),
                 300,

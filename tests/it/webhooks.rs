@@ -557,3 +557,75 @@ async fn api_routes_need_a_valid_key() {
     assert_eq!(status, 400, "{answer}");
     app.stop().await;
 }
+
+/// `INLET_KEEP_REQUESTS` decides whose requests the console can show: every delivery's,
+/// only refused ones', or none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_requests_decides_which_requests_are_kept() {
+    use inlet_shared::db::entities::{webhook_log, webhook_log_request};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    for (setting, keeps_accepted, keeps_rejected) in [
+        ("all", true, true),
+        ("rejected", false, true),
+        ("none", false, false),
+    ] {
+        let mut options = AppOptions::embedded_sqlite();
+        options
+            .vars
+            .push(("INLET_KEEP_REQUESTS".into(), setting.into()));
+        let app = spawn_app(options).await;
+        let integration = app.create_stripe_integration().await;
+        let body = stripe_customer_event(
+            "evt_KeepRequests",
+            "customer.created",
+            "keep@example.com",
+            "Kee Per",
+            now_secs(),
+        );
+        let (status, answer) = app.send_stripe(&integration, &body).await;
+        assert_eq!(status, 202, "{answer}");
+        let accepted = answer["id"].as_str().unwrap().to_owned();
+        let forged = [("stripe-signature", format!("t={},v1=00", now_secs()))];
+        let (status, _) = app
+            .post_webhook(&integration, body.as_bytes(), &forged)
+            .await;
+        assert!(status >= 400, "a forged signature is refused ({status})");
+        let db = app.services.db.clone();
+        let refused = || {
+            let db = db.clone();
+            async move {
+                webhook_log::Entity::find()
+                    .filter(webhook_log::Column::Status.eq("rejected"))
+                    .one(&db)
+                    .await
+                    .unwrap()
+                    .map(|r| r.id)
+            }
+        };
+        eventually(WAIT, "the refused delivery logged", || async {
+            refused().await.is_some()
+        })
+        .await;
+        let rejected = refused().await.unwrap();
+        let kept = |id: String| {
+            let db = db.clone();
+            async move {
+                webhook_log_request::Entity::find_by_id(id)
+                    .one(&db)
+                    .await
+                    .unwrap()
+                    .is_some()
+            }
+        };
+        // The log writer stores requests right after the log rows; give it a moment.
+        for (id, expected) in [(&accepted, keeps_accepted), (&rejected, keeps_rejected)] {
+            if expected {
+                eventually(WAIT, "the request kept", || kept(id.clone())).await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(kept(accepted).await, keeps_accepted, "{setting}: accepted");
+        assert_eq!(kept(rejected).await, keeps_rejected, "{setting}: rejected");
+        app.stop().await;
+    }
+}

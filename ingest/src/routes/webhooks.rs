@@ -9,6 +9,7 @@ use actix_web::http::header::{CONTENT_LENGTH, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::BytesMut;
 use futures_util::StreamExt;
+use inlet_shared::config::KeepRequests;
 use inlet_shared::domain::{new_id, now_ms};
 use inlet_shared::integrations::IntegrationRuntime;
 use inlet_shared::metrics::label;
@@ -163,10 +164,11 @@ pub async fn ingest(
                 &metrics.ignored
             };
             counter.get_or_create(&provider).inc();
+            let keep = state.config.keep_requests == KeepRequests::All;
             state.delivery_log.record(entry(
                 decision.log_status,
                 decision.message.clone(),
-                request.take(),
+                request.take().filter(|_| keep),
             ));
             Ok(Answer {
                 status: decision.status,
@@ -180,9 +182,11 @@ pub async fn ingest(
                 .rejected
                 .get_or_create(&label("reason", e.reason()))
                 .inc();
-            state
-                .delivery_log
-                .record_rejected(e.reason(), entry("rejected", e.to_string(), request.take()));
+            let keep = state.config.keep_requests != KeepRequests::None;
+            state.delivery_log.record_rejected(
+                e.reason(),
+                entry("rejected", e.to_string(), request.take().filter(|_| keep)),
+            );
             Err(e)
         }
     };
