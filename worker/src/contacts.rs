@@ -198,10 +198,7 @@ async fn create<C: ConnectionTrait>(
         updated_at: now,
         last_event_at: change.occurred_at_ms,
     };
-    contact::Entity::insert(contact::ActiveModel::from(created.clone()))
-        .exec_without_returning(db)
-        .await?;
-    unit.remember(created);
+    unit.create(created);
     let joined =
         inlet_shared::contacts::apply_lists(db, &id, &source.settings.mailing_lists).await?;
     contact_written(db, unit, &id, true, &joined).await?;
@@ -257,13 +254,18 @@ async fn update<C: ConnectionTrait>(
     Ok(Applied::Updated(id))
 }
 
-/// Writes the columns that differ between `before` and `after`, and notes the new row.
+/// Writes the columns that differ between `before` and `after`, and notes the new row (a
+/// contact created in this transaction is still only in memory: it is inserted as it ends).
 async fn save<C: ConnectionTrait>(
     db: &C,
     unit: &mut Unit,
     before: contact::Model,
     after: contact::Model,
 ) -> Result<(), DbErr> {
+    if unit.is_new(&before.id) {
+        unit.updated(&before, after);
+        return Ok(());
+    }
     let mut row = contact::ActiveModel::from(before.clone());
     if before.email != after.email {
         row.email = Set(after.email.clone());
@@ -345,6 +347,10 @@ async fn contact_written<C: ConnectionTrait>(
             due.push(joined);
         }
     }
+    if !due.is_empty() {
+        // A workflow's audience is read from the contact's row.
+        unit.flush(db).await?;
+    }
     for occurrence in due {
         workflows::start(db, contact_id, occurrence).await?;
     }
@@ -384,6 +390,7 @@ async fn record_events<C: ConnectionTrait>(
             properties: &change.event_properties,
         };
         if unit.triggers(db).await?.matches(&occurrence) {
+            unit.flush(db).await?;
             workflows::start(db, contact_id, occurrence).await?;
         }
     }

@@ -30,6 +30,7 @@ pub struct Unit {
     tomb_email: HashMap<String, Option<i64>>,
     tomb_user: HashMap<String, Option<i64>>,
     triggers: Option<Triggers>,
+    new_contacts: Vec<String>,
     events: Vec<contact_event::ActiveModel>,
     new_links: Vec<stripe_customer::ActiveModel>,
     log: Vec<webhook_log::ActiveModel>,
@@ -176,6 +177,18 @@ impl Unit {
             self.by_user.insert(user.clone(), Some(c.id.clone()));
         }
         self.contacts.insert(c.id.clone(), c);
+    }
+
+    /// Queues a new contact: it is inserted by [`Unit::flush`], with whatever later changes
+    /// of the same transaction made to it.
+    pub fn create(&mut self, c: contact::Model) {
+        self.new_contacts.push(c.id.clone());
+        self.remember(c);
+    }
+
+    /// Whether the contact is queued for insertion (not in the database yet).
+    pub fn is_new(&self, id: &str) -> bool {
+        self.new_contacts.iter().any(|n| n == id)
     }
 
     /// Notes an updated contact row: its old address, if it changed, belongs to nobody now.
@@ -374,8 +387,19 @@ impl Unit {
     }
 
     /// Writes what was queued: one statement per table. Call before the commit, and before
-    /// anything that deletes what may be queued (a contact deletion).
+    /// anything that reads or deletes what may be queued (a contact deletion, a workflow
+    /// start reading the contact).
     pub async fn flush<C: ConnectionTrait>(&mut self, db: &C) -> Result<(), DbErr> {
+        let created: Vec<contact::ActiveModel> = std::mem::take(&mut self.new_contacts)
+            .iter()
+            .filter_map(|id| self.contacts.get(id))
+            .map(|c| contact::ActiveModel::from(c.clone()))
+            .collect();
+        if !created.is_empty() {
+            contact::Entity::insert_many(created)
+                .exec_without_returning(db)
+                .await?;
+        }
         let events = std::mem::take(&mut self.events);
         if !events.is_empty() {
             contact_event::Entity::insert_many(events)

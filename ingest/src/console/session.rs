@@ -2,11 +2,11 @@
 //! token derived from that session.
 //!
 //! The cookie holds `base64(api key id "." expiry ms "." nonce) "." base64(HMAC-SHA256)`
-//! under a key
-//! generated once per installation (the `console_session` row of `app_secrets`); the random
-//! nonce makes every sign-in's token (and so its CSRF token) its own, and names the session's
-//! row in `console_sessions`, which signing out deletes. Nothing in the cookie is secret, and every request re-reads the API key, so revoking the key signs its
-//! sessions out at once.
+//! under a key generated once per installation (the `console_session` row of
+//! `app_secrets`); the random nonce makes every sign-in's token (and so its CSRF token) its
+//! own, and names the session's row in `console_sessions`, which signing out deletes.
+//! Nothing in the cookie is secret, and every request re-reads the API key, so revoking the
+//! key signs its sessions out at once.
 
 use std::sync::Arc;
 

@@ -16,7 +16,7 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, Order,
     PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
 };
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::{Acker, DeadLetterRecord, Delivery, QueueError, QueueMessage};
 use crate::db::entities::queue_message::{self, Column, Entity};
@@ -29,6 +29,41 @@ const LEASE: Duration = Duration::from_secs(60);
 /// How often an idle consumer looks for messages published by other processes.
 const POLL: Duration = Duration::from_millis(250);
 
+/// Commits publishes in groups: whatever has arrived while the previous group was being
+/// written goes into the next insert, so concurrent requests share one commit.
+async fn commit_publishes(
+    db: DatabaseConnection,
+    mut pending: mpsc::Receiver<Publish>,
+    notify: Arc<Notify>,
+) {
+    let mut group = Vec::with_capacity(GROUP);
+    while pending.recv_many(&mut group, GROUP).await > 0 {
+        let mut rest = group.drain(..).peekable();
+        while rest.peek().is_some() {
+            let mut bytes = 0;
+            let mut rows = Vec::new();
+            let mut waiting = Vec::new();
+            while let Some(p) = rest.next_if(|p| rows.is_empty() || bytes + p.size <= GROUP_BYTES) {
+                bytes += p.size;
+                rows.push(p.row);
+                waiting.push(p.committed);
+            }
+            let result = Entity::insert_many(rows)
+                .exec_without_returning(&db)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            if result.is_ok() {
+                notify.notify_one();
+            }
+            for committed in waiting {
+                // A request that gave up waiting is gone; its row stays (at least once).
+                let _ = committed.send(result.clone());
+            }
+        }
+    }
+}
+
 fn unavailable(e: impl std::fmt::Display) -> QueueError {
     QueueError::Unavailable(e.to_string())
 }
@@ -37,23 +72,43 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// Most publishes committed together.
+const GROUP: usize = 256;
+/// Most body bytes in one insert statement of a group.
+const GROUP_BYTES: usize = 4 * 1024 * 1024;
+
+/// A publish waiting for its group's commit.
+struct Publish {
+    row: queue_message::ActiveModel,
+    size: usize,
+    committed: oneshot::Sender<Result<(), String>>,
+}
+
 /// The embedded queue (cheap to clone).
 #[derive(Clone)]
 pub struct EmbeddedQueue {
     db: DatabaseConnection,
     notify: Arc<Notify>,
+    publishes: mpsc::Sender<Publish>,
 }
 
 impl EmbeddedQueue {
-    /// A queue in `db` (the migrations create its table).
+    /// A queue in `db` (the migrations create its table). Starts the task that commits
+    /// publishes; call inside a Tokio runtime.
     pub fn new(db: DatabaseConnection) -> Self {
+        let notify = Arc::new(Notify::new());
+        let (publishes, pending) = mpsc::channel(4 * GROUP);
+        tokio::spawn(commit_publishes(db.clone(), pending, notify.clone()));
         Self {
             db,
-            notify: Arc::new(Notify::new()),
+            notify,
+            publishes,
         }
     }
 
-    /// Inserts the message; returns once the insert committed.
+    /// Inserts the message; returns once the insert committed. Publishes that arrive
+    /// together are committed together (group commit): one transaction, and one disk
+    /// flush, for all of them.
     pub async fn publish(&self, message: &QueueMessage) -> Result<(), QueueError> {
         let now = now_ms();
         let row = queue_message::ActiveModel {
@@ -71,12 +126,21 @@ impl EmbeddedQueue {
             lease_token: Set(None),
             ..Default::default()
         };
-        Entity::insert(row)
-            .exec_without_returning(&self.db)
+        let (committed, done) = oneshot::channel();
+        let publish = Publish {
+            row,
+            size: message.body.len(),
+            committed,
+        };
+        self.publishes
+            .send(publish)
             .await
-            .map_err(unavailable)?;
-        self.notify.notify_one();
-        Ok(())
+            .map_err(|_| unavailable("the queue is closed"))?;
+        match done.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(QueueError::Unavailable(e)),
+            Err(_) => Err(unavailable("the queue stopped before the commit")),
+        }
     }
 
     /// A consumer that claims up to `prefetch` messages at a time.
