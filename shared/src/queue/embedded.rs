@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, Order,
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, Order,
     PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
 };
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -29,41 +29,6 @@ const LEASE: Duration = Duration::from_secs(60);
 /// How often an idle consumer looks for messages published by other processes.
 const POLL: Duration = Duration::from_millis(250);
 
-/// Commits publishes in groups: whatever has arrived while the previous group was being
-/// written goes into the next insert, so concurrent requests share one commit.
-async fn commit_publishes(
-    db: DatabaseConnection,
-    mut pending: mpsc::Receiver<Publish>,
-    notify: Arc<Notify>,
-) {
-    let mut group = Vec::with_capacity(GROUP);
-    while pending.recv_many(&mut group, GROUP).await > 0 {
-        let mut rest = group.drain(..).peekable();
-        while rest.peek().is_some() {
-            let mut bytes = 0;
-            let mut rows = Vec::new();
-            let mut waiting = Vec::new();
-            while let Some(p) = rest.next_if(|p| rows.is_empty() || bytes + p.size <= GROUP_BYTES) {
-                bytes += p.size;
-                rows.push(p.row);
-                waiting.push(p.committed);
-            }
-            let result = Entity::insert_many(rows)
-                .exec_without_returning(&db)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string());
-            if result.is_ok() {
-                notify.notify_one();
-            }
-            for committed in waiting {
-                // A request that gave up waiting is gone; its row stays (at least once).
-                let _ = committed.send(result.clone());
-            }
-        }
-    }
-}
-
 fn unavailable(e: impl std::fmt::Display) -> QueueError {
     QueueError::Unavailable(e.to_string())
 }
@@ -72,16 +37,92 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// Most publishes committed together.
+/// Most requests (publishes, acks) committed together.
 const GROUP: usize = 256;
-/// Most body bytes in one insert statement of a group.
+/// Most body bytes in one insert statement.
 const GROUP_BYTES: usize = 4 * 1024 * 1024;
 
-/// A publish waiting for its group's commit.
-struct Publish {
-    row: queue_message::ActiveModel,
-    size: usize,
-    committed: oneshot::Sender<Result<(), String>>,
+type Committed = oneshot::Sender<Result<(), String>>;
+
+/// Group commit: requests that arrive while the previous group is being written share the
+/// next statement and commit (one transaction, one disk flush, for all of them). Each
+/// request is answered with its group's result.
+struct Grouped<T> {
+    requests: mpsc::Sender<(T, Committed)>,
+}
+
+impl<T> Clone for Grouped<T> {
+    fn clone(&self) -> Self {
+        Self {
+            requests: self.requests.clone(),
+        }
+    }
+}
+
+impl<T: Send + 'static> Grouped<T> {
+    /// Starts the task that writes groups with `write`.
+    fn start<F, Fut>(write: F) -> Self
+    where
+        F: Fn(Vec<T>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), DbErr>> + Send,
+    {
+        let (requests, mut pending) = mpsc::channel::<(T, Committed)>(4 * GROUP);
+        tokio::spawn(async move {
+            let mut group = Vec::with_capacity(GROUP);
+            while pending.recv_many(&mut group, GROUP).await > 0 {
+                let (items, waiting): (Vec<T>, Vec<Committed>) = group.drain(..).unzip();
+                let result = write(items).await.map_err(|e| e.to_string());
+                for committed in waiting {
+                    // A request that stopped waiting is gone; its write stands.
+                    let _ = committed.send(result.clone());
+                }
+            }
+        });
+        Self { requests }
+    }
+
+    /// Submits one request; returns once its group committed.
+    async fn submit(&self, item: T) -> Result<(), QueueError> {
+        let (committed, done) = oneshot::channel();
+        self.requests
+            .send((item, committed))
+            .await
+            .map_err(|_| unavailable("the queue is closed"))?;
+        match done.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(QueueError::Unavailable(e)),
+            Err(_) => Err(unavailable("the queue stopped before the commit")),
+        }
+    }
+}
+
+/// Inserts rows, in statements of at most [`GROUP_BYTES`] of bodies.
+async fn insert_rows(
+    db: &DatabaseConnection,
+    rows: Vec<queue_message::ActiveModel>,
+) -> Result<(), DbErr> {
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let mut bytes = 0;
+        let mut chunk = Vec::new();
+        while let Some(row) =
+            rows.next_if(|r| chunk.is_empty() || bytes + body_len(r) <= GROUP_BYTES)
+        {
+            bytes += body_len(&row);
+            chunk.push(row);
+        }
+        Entity::insert_many(chunk)
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+fn body_len(row: &queue_message::ActiveModel) -> usize {
+    match &row.body {
+        sea_orm::ActiveValue::Set(b) | sea_orm::ActiveValue::Unchanged(b) => b.len(),
+        sea_orm::ActiveValue::NotSet => 0,
+    }
 }
 
 /// The embedded queue (cheap to clone).
@@ -89,26 +130,54 @@ struct Publish {
 pub struct EmbeddedQueue {
     db: DatabaseConnection,
     notify: Arc<Notify>,
-    publishes: mpsc::Sender<Publish>,
+    publishes: Grouped<queue_message::ActiveModel>,
+    acks: Grouped<(i64, String)>,
 }
 
 impl EmbeddedQueue {
-    /// A queue in `db` (the migrations create its table). Starts the task that commits
-    /// publishes; call inside a Tokio runtime.
+    /// A queue in `db` (the migrations create its table). Starts the tasks that commit
+    /// publishes and acks in groups; call inside a Tokio runtime.
     pub fn new(db: DatabaseConnection) -> Self {
         let notify = Arc::new(Notify::new());
-        let (publishes, pending) = mpsc::channel(4 * GROUP);
-        tokio::spawn(commit_publishes(db.clone(), pending, notify.clone()));
+        let publishes = {
+            let (db, notify) = (db.clone(), notify.clone());
+            Grouped::start(move |rows| {
+                let (db, notify) = (db.clone(), notify.clone());
+                async move {
+                    insert_rows(&db, rows).await?;
+                    notify.notify_one();
+                    Ok(())
+                }
+            })
+        };
+        let acks = {
+            let db = db.clone();
+            Grouped::start(move |leases: Vec<(i64, String)>| {
+                let db = db.clone();
+                async move {
+                    let mut any = Condition::any();
+                    for (id, token) in leases {
+                        any = any.add(
+                            Condition::all()
+                                .add(Column::Id.eq(id))
+                                .add(Column::LeaseToken.eq(token)),
+                        );
+                    }
+                    Entity::delete_many().filter(any).exec(&db).await?;
+                    Ok(())
+                }
+            })
+        };
         Self {
             db,
             notify,
             publishes,
+            acks,
         }
     }
 
-    /// Inserts the message; returns once the insert committed. Publishes that arrive
-    /// together are committed together (group commit): one transaction, and one disk
-    /// flush, for all of them.
+    /// Inserts the message; returns once the insert committed (with the other publishes
+    /// of its group).
     pub async fn publish(&self, message: &QueueMessage) -> Result<(), QueueError> {
         let now = now_ms();
         let row = queue_message::ActiveModel {
@@ -126,21 +195,7 @@ impl EmbeddedQueue {
             lease_token: Set(None),
             ..Default::default()
         };
-        let (committed, done) = oneshot::channel();
-        let publish = Publish {
-            row,
-            size: message.body.len(),
-            committed,
-        };
-        self.publishes
-            .send(publish)
-            .await
-            .map_err(|_| unavailable("the queue is closed"))?;
-        match done.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(QueueError::Unavailable(e)),
-            Err(_) => Err(unavailable("the queue stopped before the commit")),
-        }
+        self.publishes.submit(row).await
     }
 
     /// A consumer that claims up to `prefetch` messages at a time.
@@ -293,13 +348,10 @@ impl Lease {
             .add(Column::LeaseToken.eq(self.token.clone()))
     }
 
+    /// Deletes the message if this lease still holds it; returns once that committed (with
+    /// the other acks of its group).
     pub(super) async fn ack(self) -> Result<(), QueueError> {
-        Entity::delete_many()
-            .filter(self.mine())
-            .exec(&self.queue.db)
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        self.queue.acks.submit((self.id, self.token)).await
     }
 
     pub(super) async fn release(self, delay: Duration) -> Result<(), QueueError> {
