@@ -63,14 +63,8 @@ impl Console {
     }
 
     async fn get(&self, path: &str) -> (u16, String, reqwest::header::HeaderMap) {
-        let mut req = self.client.get(format!("{}{path}", self.base));
-        if let Some(c) = &self.cookie {
-            req = req.header("cookie", c);
-        }
-        let r = req.send().await.unwrap();
-        let status = r.status().as_u16();
-        let headers = r.headers().clone();
-        (status, r.text().await.unwrap(), headers)
+        self.send(self.client.get(format!("{}{path}", self.base)))
+            .await
     }
 
     async fn post(
@@ -78,7 +72,15 @@ impl Console {
         path: &str,
         form: &[(&str, &str)],
     ) -> (u16, String, reqwest::header::HeaderMap) {
-        let mut req = self.client.post(format!("{}{path}", self.base)).form(form);
+        self.send(self.client.post(format!("{}{path}", self.base)).form(form))
+            .await
+    }
+
+    /// Sends with the session cookie, if any: status, body and headers.
+    async fn send(
+        &self,
+        mut req: reqwest::RequestBuilder,
+    ) -> (u16, String, reqwest::header::HeaderMap) {
         if let Some(c) = &self.cookie {
             req = req.header("cookie", c);
         }

@@ -11,7 +11,6 @@ use inlet_shared::metrics::{Metrics, label};
 use inlet_shared::providers::Mapping;
 use inlet_shared::queue::{Delivery, QueueMessage, RetryPolicy};
 use inlet_shared::retry;
-use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
     EntityTrait, QueryFilter, TransactionTrait, TryInsertResult,
@@ -461,16 +460,7 @@ async fn record<C: ConnectionTrait>(
     attempt: u32,
 ) -> Result<(), DbErr> {
     webhook_log::Entity::insert(log_row(msg, status, text, attempt))
-        .on_conflict(
-            OnConflict::column(webhook_log::Column::Id)
-                .update_columns([
-                    webhook_log::Column::Status,
-                    webhook_log::Column::Message,
-                    webhook_log::Column::Attempts,
-                    webhook_log::Column::UpdatedAt,
-                ])
-                .to_owned(),
-        )
+        .on_conflict(crate::unit::log_upsert())
         .exec_without_returning(db)
         .await?;
     Ok(())

@@ -248,22 +248,7 @@ impl Unit {
         db: &C,
         email: &str,
     ) -> Result<Option<contact::Model>, DbErr> {
-        if let Some(known) = self.by_email.get(email)
-            && let Some(found) = self.known(known)
-        {
-            return Ok(found);
-        }
-        let found = contact::Entity::find()
-            .filter(contact::Column::Email.eq(email))
-            .one(db)
-            .await?;
-        match &found {
-            Some(c) => self.remember(c.clone()),
-            None => {
-                self.by_email.insert(email.to_owned(), None);
-            }
-        }
-        Ok(found)
+        self.by_key(db, contact::Column::Email, email).await
     }
 
     /// The contact with this user id.
@@ -272,19 +257,35 @@ impl Unit {
         db: &C,
         user: &str,
     ) -> Result<Option<contact::Model>, DbErr> {
-        if let Some(known) = self.by_user.get(user)
-            && let Some(found) = self.known(known)
+        self.by_key(db, contact::Column::UserId, user).await
+    }
+
+    /// The contact whose unique `column` (email or user id) holds `value`.
+    async fn by_key<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        column: contact::Column,
+        value: &str,
+    ) -> Result<Option<contact::Model>, DbErr> {
+        fn index(unit: &mut Unit, column: contact::Column) -> &mut HashMap<String, Option<String>> {
+            match column {
+                contact::Column::UserId => &mut unit.by_user,
+                _ => &mut unit.by_email,
+            }
+        }
+        if let Some(known) = index(self, column).get(value).cloned()
+            && let Some(found) = self.known(&known)
         {
             return Ok(found);
         }
         let found = contact::Entity::find()
-            .filter(contact::Column::UserId.eq(user))
+            .filter(column.eq(value))
             .one(db)
             .await?;
         match &found {
             Some(c) => self.remember(c.clone()),
             None => {
-                self.by_user.insert(user.to_owned(), None);
+                index(self, column).insert(value.to_owned(), None);
             }
         }
         Ok(found)
@@ -428,21 +429,25 @@ impl Unit {
         let log = newest_per_key(std::mem::take(&mut self.log), |l| value(&l.id));
         if !log.is_empty() {
             webhook_log::Entity::insert_many(log)
-                .on_conflict(
-                    OnConflict::column(webhook_log::Column::Id)
-                        .update_columns([
-                            webhook_log::Column::Status,
-                            webhook_log::Column::Message,
-                            webhook_log::Column::Attempts,
-                            webhook_log::Column::UpdatedAt,
-                        ])
-                        .to_owned(),
-                )
+                .on_conflict(log_upsert())
                 .exec_without_returning(db)
                 .await?;
         }
         Ok(())
     }
+}
+
+/// A delivery's webhook-log row is written once and then updated in place (status,
+/// message, attempts).
+pub fn log_upsert() -> OnConflict {
+    OnConflict::column(webhook_log::Column::Id)
+        .update_columns([
+            webhook_log::Column::Status,
+            webhook_log::Column::Message,
+            webhook_log::Column::Attempts,
+            webhook_log::Column::UpdatedAt,
+        ])
+        .to_owned()
 }
 
 /// A queued column's value (`None` when not set).

@@ -17,9 +17,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::future::LocalBoxFuture;
 use hmac::{Hmac, Mac};
-use inlet_shared::db::entities::{api_key, app_secret, console_session};
+use inlet_shared::db::entities::{api_key, console_session};
 use inlet_shared::domain::now_ms;
-use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
@@ -42,27 +41,9 @@ pub struct SessionKey(SecretString);
 impl SessionKey {
     /// The stored key, created if this is the first process to need it.
     pub async fn load_or_create<C: ConnectionTrait>(db: &C) -> Result<Self, DbErr> {
-        let mut bytes = [0u8; 32];
-        rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
-        let row = app_secret::ActiveModel {
-            name: Set(SECRET_NAME.to_owned()),
-            value: Set(URL_SAFE_NO_PAD.encode(bytes)),
-            created_at: Set(now_ms()),
-        };
-        // Two processes starting together: the first insert wins, both read it.
-        app_secret::Entity::insert(row)
-            .on_conflict(
-                OnConflict::column(app_secret::Column::Name)
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(db)
-            .await?;
-        let stored = app_secret::Entity::find_by_id(SECRET_NAME.to_owned())
-            .one(db)
-            .await?
-            .ok_or_else(|| DbErr::RecordNotFound("console session key".into()))?;
-        Ok(Self(SecretString::from(stored.value)))
+        Ok(Self(
+            inlet_shared::email::stored_secret(db, SECRET_NAME).await?,
+        ))
     }
 
     fn mac(&self, purpose: &[u8], data: &[u8]) -> Hmac<Sha256> {
