@@ -4,8 +4,8 @@
 -- wrk ... -s wrk.lua <url> -- <file prefix> <mode> [delay ms]
 --   mode "loop":  cycle through the file for the run's duration
 --   mode "once":  post each line once, then only GET /health/live (preloading an exact
---                 backlog); a thread writes <prefix>-<id>.done once all its lines got 202,
---                 and the caller then stops wrk
+--                 backlog); once every line has an answer, a thread writes how many got
+--                 202 into <prefix>-<id>.done, and the caller then stops wrk
 --   delay:        pause per connection between requests (paced, open-loop-ish load)
 
 local counter = 0
@@ -27,6 +27,7 @@ function init(args)
   -- script (script_verify_request); that call must not use up a line.
   next_line = (id == 1) and -1 or 0
   accepted = 0
+  answered = 0
 end
 
 function request()
@@ -49,11 +50,18 @@ function request()
 end
 
 function response(status, headers, body)
-  if mode == "once" and status == 202 then
-    accepted = accepted + 1
-    if accepted == #lines then
-      -- Every line is in: tell the caller (wrk itself runs until its duration or SIGINT).
+  -- A delivery is answered 202 (accepted) or an error (e.g. 503 when the queue timed out);
+  -- 200 answers the health checks that follow the last line.
+  if mode == "once" and status ~= 200 then
+    answered = answered + 1
+    if status == 202 then
+      accepted = accepted + 1
+    end
+    if answered == #lines then
+      -- Every line has its answer: tell the caller how many are in (wrk itself runs until
+      -- its duration or SIGINT).
       local marker = io.open(prefix .. "-" .. id .. ".done", "w")
+      marker:write(tostring(accepted))
       marker:close()
     end
   end
