@@ -87,15 +87,7 @@ impl Unit {
             for c in found {
                 self.remember(c);
             }
-            let tombstones = contact_tombstone::Entity::find()
-                .filter(
-                    Condition::any()
-                        .add(contact_tombstone::Column::Email.is_in(emails.iter().cloned()))
-                        .add(contact_tombstone::Column::UserId.is_in(users.iter().cloned())),
-                )
-                .all(db)
-                .await?;
-            self.learn_tombstones(&emails, &users, &tombstones);
+            self.read_tombstones(db, &emails, &users).await?;
         }
         if !customers.is_empty() {
             // Per integration, so the (integration, customer) index serves the lookup.
@@ -145,13 +137,21 @@ impl Unit {
         Ok(())
     }
 
-    /// Records what the tombstones say about each asked-for email and user id.
-    fn learn_tombstones(
+    /// Reads, in one query, when contacts with these emails or user ids were last deleted.
+    async fn read_tombstones<C: ConnectionTrait>(
         &mut self,
+        db: &C,
         emails: &HashSet<String>,
         users: &HashSet<String>,
-        tombstones: &[contact_tombstone::Model],
-    ) {
+    ) -> Result<(), DbErr> {
+        let tombstones = contact_tombstone::Entity::find()
+            .filter(
+                Condition::any()
+                    .add(contact_tombstone::Column::Email.is_in(emails.iter().cloned()))
+                    .add(contact_tombstone::Column::UserId.is_in(users.iter().cloned())),
+            )
+            .all(db)
+            .await?;
         for email in emails {
             let newest = tombstones
                 .iter()
@@ -168,6 +168,7 @@ impl Unit {
                 .max();
             self.tomb_user.insert(user.clone(), newest);
         }
+        Ok(())
     }
 
     /// Notes a contact row as it now is.
@@ -342,15 +343,7 @@ impl Unit {
         if !(email_known && user_known) {
             let emails: HashSet<String> = email.iter().cloned().collect();
             let users: HashSet<String> = user.iter().cloned().collect();
-            let found = contact_tombstone::Entity::find()
-                .filter(
-                    Condition::any()
-                        .add(contact_tombstone::Column::Email.is_in(emails.iter().cloned()))
-                        .add(contact_tombstone::Column::UserId.is_in(users.iter().cloned())),
-                )
-                .all(db)
-                .await?;
-            self.learn_tombstones(&emails, &users, &found);
+            self.read_tombstones(db, &emails, &users).await?;
         }
         let by_email = email.and_then(|e| self.tomb_email.get(&e).copied().flatten());
         let by_user = user.and_then(|u| self.tomb_user.get(&u).copied().flatten());
