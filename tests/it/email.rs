@@ -408,7 +408,16 @@ async fn a_wait_survives_a_killed_worker_and_the_next_email_goes_once_after_it()
         Some("Welcome Alan")
     );
 
-    // The worker dies during the wait; nothing is held in memory for it.
+    // The worker dies during the wait (once the first send is on record; a worker killed
+    // between the SMTP server's acceptance and that record sends the step again on resume),
+    // and nothing is held in memory for it.
+    eventually(WAIT, "the welcome recorded as sent", || async {
+        emails(&app, "alan@example.com")
+            .await
+            .iter()
+            .any(|e| e["status"] == "sent")
+    })
+    .await;
     worker.kill();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let replacement = Process::spawn("worker", &["worker"], &env);
