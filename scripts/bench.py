@@ -212,9 +212,9 @@ def preload(url, prefix, threads):
 
 
 def cpu_seconds():
-    """CPU time used so far by Inlet, PostgreSQL and RabbitMQ processes, in seconds."""
+    """CPU time used so far by Inlet, the reference harness, wrk, PostgreSQL and RabbitMQ, in seconds."""
     tick = os.sysconf("SC_CLK_TCK")
-    totals = {"inlet": 0.0, "postgres": 0.0, "rabbitmq": 0.0}
+    totals = {"inlet": 0.0, "reference": 0.0, "wrk": 0.0, "postgres": 0.0, "rabbitmq": 0.0}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -228,10 +228,16 @@ def cpu_seconds():
         used = (int(fields[11]) + int(fields[12])) / tick
         if name == "inlet":
             totals["inlet"] += used
+        elif name == "server":
+            totals["reference"] += used
         elif name.startswith("postgres"):
             totals["postgres"] += used
         elif name.startswith("beam"):
             totals["rabbitmq"] += used
+    # wrk has exited by the time this is read: it is counted among this script's reaped
+    # children (which, during a load run, are only wrk).
+    t = os.times()
+    totals["wrk"] = t.children_user + t.children_system
     return totals
 
 
@@ -265,7 +271,9 @@ class Bench:
         mgmt("PUT", f"/vhosts/{self.vhost}")
         mgmt("PUT", f"/permissions/{self.vhost}/guest", {"configure": ".*", "write": ".*", "read": ".*"})
         psql("postgres", f"CREATE DATABASE {self.pgdb}")
-        self.pg_url = f"{PG}/{self.pgdb}"
+        # PostgreSQL is on this host: no TLS on the loopback (sqlx would otherwise negotiate
+        # it, as the server offers it), as a same-host deployment would connect.
+        self.pg_url = f"{PG}/{self.pgdb}?sslmode=disable"
         self.amqp_url = f"{AMQP}/{self.vhost}"
         subprocess.run([INLET, "migrate"], env=inlet_env(self.pg_url), check=True,
                        stdout=subprocess.DEVNULL)
@@ -308,8 +316,11 @@ class Bench:
             for rep in range(self.args.repeat):
                 if ceiling:
                     self.purge("ceiling_webhooks")
+                    cpu_before = cpu_seconds()
                     ref = wrk(f"http://127.0.0.1:{CEILING_PORT}/webhooks/stripe", theirs, c,
                               self.args.duration, self.threads)
+                    cpu_after = cpu_seconds()
+                    ref["cpu_seconds"] = {k: round(cpu_after[k] - cpu_before[k], 1) for k in cpu_after}
                     row.setdefault("reference", []).append(ref)
                 clear()
                 cpu_before = cpu_seconds()
@@ -318,7 +329,7 @@ class Bench:
                 got["cpu_seconds"] = {k: round(cpu_after[k] - cpu_before[k], 1) for k in cpu_after}
                 row.setdefault("inlet", []).append(got)
                 log(f"{mode} ingest c={c} run {rep + 1}: inlet {got['rps']} req/s p99 {got['p99_ms']} ms, cpu {got['cpu_seconds']}"
-                    + (f"; reference {ref['rps']} req/s p99 {ref['p99_ms']} ms" if ceiling else ""))
+                    + (f"; reference {ref['rps']} req/s p99 {ref['p99_ms']} ms, cpu {ref['cpu_seconds']}" if ceiling else ""))
             row["inlet_rss_mb"] = round(ingest.peak_rss_mb() or 0, 1)
             out.append(summarize(row))
         return out

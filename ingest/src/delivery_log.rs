@@ -19,8 +19,13 @@ use std::time::Duration;
 
 use inlet_shared::db::entities::{webhook_log, webhook_log_request};
 use inlet_shared::domain::now_ms;
+use inlet_shared::providers::Headers;
+use sea_orm::sea_query::ArrayType;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
+    EntityTrait, QueryFilter, Statement, TransactionTrait, Value,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -64,16 +69,15 @@ pub struct Request {
 
 impl Request {
     /// Keeps the headers that [`is_shown_header`] allows.
-    pub fn new<'a>(
-        headers: impl IntoIterator<Item = (&'a str, &'a str)>,
-        body: bytes::Bytes,
-    ) -> Self {
+    pub fn new(headers: &dyn Headers, body: bytes::Bytes) -> Self {
+        let mut kept = Vec::new();
+        headers.for_each(&mut |name, value| {
+            if is_shown_header(name) {
+                kept.push((name.to_owned(), value.to_owned()));
+            }
+        });
         Self {
-            headers: headers
-                .into_iter()
-                .filter(|(name, _)| is_shown_header(name))
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
+            headers: kept,
             body,
         }
     }
@@ -205,6 +209,14 @@ async fn prune(db: &DatabaseConnection, before: i64) {
 }
 
 async fn write(db: &DatabaseConnection, batch: &mut Vec<Entry>) {
+    if db.get_database_backend() == DbBackend::Postgres {
+        if let Err(e) = write_postgres(db, batch).await {
+            tracing::warn!(error = %e, "Could not write webhook log entries.");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        batch.clear();
+        return;
+    }
     let now = now_ms();
     let requests: Vec<webhook_log_request::ActiveModel> = batch
         .iter_mut()
@@ -264,6 +276,104 @@ async fn write(db: &DatabaseConnection, batch: &mut Vec<Entry>) {
     }
 }
 
+/// PostgreSQL: the batch as one array per column, unnested by two statements whose text
+/// never changes (so they are prepared once per connection, whatever the batch size), in one
+/// transaction. A multi-row `VALUES` list would be a new statement, with up to thousands of
+/// parameters to parse and plan, for every batch size.
+async fn write_postgres(db: &DatabaseConnection, batch: &mut [Entry]) -> Result<(), DbErr> {
+    fn array(ty: ArrayType, values: Vec<Value>) -> Value {
+        Value::Array(ty, Some(Box::new(values)))
+    }
+    // An array's elements cannot be NULL here: an absent text travels as '' and is turned
+    // back into NULL by `NULLIF` (no event type or idempotency key is ever empty).
+    fn text(values: impl Iterator<Item = Option<String>>) -> Value {
+        array(
+            ArrayType::String,
+            values.map(|v| Value::from(v.unwrap_or_default())).collect(),
+        )
+    }
+    let now = now_ms();
+    let log = Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "INSERT INTO webhook_log (id, integration_id, provider, event_type, idempotency_key, \
+         status, message, attempts, received_at, updated_at) \
+         SELECT id, integration_id, provider, NULLIF(event_type, ''), \
+         NULLIF(idempotency_key, ''), status, message, 0, \
+         received_at, $9 \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+         $7::text[], $8::int8[]) \
+         AS t(id, integration_id, provider, event_type, idempotency_key, status, message, \
+         received_at) \
+         ON CONFLICT (id) DO NOTHING",
+        [
+            text(batch.iter().map(|e| Some(e.id.clone()))),
+            text(batch.iter().map(|e| Some(e.integration_id.clone()))),
+            text(batch.iter().map(|e| Some(e.provider.to_owned()))),
+            text(batch.iter_mut().map(|e| e.event_type.take())),
+            text(batch.iter_mut().map(|e| e.idempotency_key.take())),
+            text(batch.iter().map(|e| Some(e.status.to_owned()))),
+            text(
+                batch
+                    .iter_mut()
+                    .map(|e| Some(std::mem::take(&mut e.message))),
+            ),
+            array(
+                ArrayType::BigInt,
+                batch
+                    .iter()
+                    .map(|e| Value::from(e.received_at_ms))
+                    .collect(),
+            ),
+            Value::from(now),
+        ],
+    );
+    let kept: Vec<(&Entry, Request)> = batch
+        .iter_mut()
+        .filter_map(|e| {
+            let request = e.request.take()?;
+            Some((&*e, request))
+        })
+        .collect();
+    let txn = db.begin().await?;
+    // The worker may have written the row already (processed): its outcome wins.
+    txn.execute_raw(log).await?;
+    if !kept.is_empty() {
+        let requests = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO webhook_log_requests (delivery_id, headers, body, body_truncated, \
+             received_at) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::bytea[], $4::bool[], $5::int8[]) \
+             ON CONFLICT (delivery_id) DO NOTHING",
+            [
+                text(kept.iter().map(|(e, _)| Some(e.id.clone()))),
+                text(kept.iter().map(|(_, r)| {
+                    Some(serde_json::to_string(&r.headers).unwrap_or_else(|_| "[]".into()))
+                })),
+                array(
+                    ArrayType::Bytes,
+                    kept.iter()
+                        .map(|(_, r)| Value::from(r.body[..r.body.len().min(BODY_KEPT)].to_vec()))
+                        .collect(),
+                ),
+                array(
+                    ArrayType::Bool,
+                    kept.iter()
+                        .map(|(_, r)| Value::from(r.body.len() > BODY_KEPT))
+                        .collect(),
+                ),
+                array(
+                    ArrayType::BigInt,
+                    kept.iter()
+                        .map(|(e, _)| Value::from(e.received_at_ms))
+                        .collect(),
+                ),
+            ],
+        );
+        txn.execute_raw(requests).await?;
+    }
+    txn.commit().await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,7 +403,7 @@ mod tests {
             assert!(is_shown_header(name), "{name}");
         }
         let request = Request::new(
-            [
+            &vec![
                 ("Stripe-Signature", "t=1,v1=x"),
                 ("Content-Type", "application/json"),
             ],

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use inlet_shared::db::entities::{contact, processed_delivery, queue_message};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::*;
 use crate::proxy::TcpProxy;
@@ -232,6 +232,27 @@ async fn bad_deliveries_get_spec_answers_and_write_nothing() {
         );
         assert!(!text.contains(STRIPE_SECRET), "{name}: secret leaked");
     }
+    // The path itself: no id, a longer path, and a method other than POST.
+    for (name, target, status) in [
+        ("no integration id", "", 404),
+        (
+            "a path below an integration",
+            &format!("{integration}/x"),
+            404,
+        ),
+    ] {
+        let (got, answer) = app.post_webhook(target, body.as_bytes(), &[]).await;
+        assert_eq!(got, status, "{name}: {answer}");
+        assert_eq!(answer["success"], false, "{name}: {answer}");
+    }
+    let r = app
+        .client
+        .get(format!("{}/webhooks/{integration}", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 405, "GET on a webhook source");
+    assert_eq!(r.json::<Value>().await.unwrap()["success"], false);
     // The valid delivery goes through afterwards, proving the cases above were refused for
     // their own reason; then nothing but that one delivery was written.
     let (status, answer) = app.send_stripe(&integration, &body).await;

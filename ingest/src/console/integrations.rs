@@ -442,11 +442,10 @@ pub async fn send_test(form: Form, path: web::Path<String>) -> Result<HttpRespon
         .collect();
     headers.push(("content-type", "application/json"));
     headers.push(("user-agent", "Inlet console test event"));
-    let answer =
-        crate::routes::webhooks::ingest(&session.state, &view.id, &headers, &headers, async {
-            Ok(bytes::Bytes::from(body))
-        })
-        .await;
+    let answer = crate::routes::webhooks::ingest(&session.state, &view.id, &headers, async {
+        Ok(bytes::Bytes::from(body))
+    })
+    .await;
     let (status, message, delivery_id) = match answer {
         Ok(a) => (a.status.as_u16(), a.message, Some(a.delivery_id)),
         Err(e) => {

@@ -4,9 +4,9 @@
 //! database query here: the integration comes from the in-memory cache, and a 202 is sent
 //! only after the queue confirmed the message (SPEC §4).
 
-use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_LENGTH, HeaderMap};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use bytes::BytesMut;
 use futures_util::StreamExt;
 use inlet_shared::config::KeepRequests;
@@ -15,6 +15,7 @@ use inlet_shared::integrations::IntegrationRuntime;
 use inlet_shared::metrics::label;
 use inlet_shared::providers::Headers;
 use inlet_shared::queue::{QueueError, QueueMessage};
+use tracing::Instrument;
 
 use crate::delivery_log::{Entry, Request};
 use crate::error::{IngestError, outcome};
@@ -26,6 +27,14 @@ struct RequestHeaders<'a>(&'a HeaderMap);
 impl Headers for RequestHeaders<'_> {
     fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    fn for_each(&self, f: &mut dyn FnMut(&str, &str)) {
+        for (name, value) in self.0 {
+            if let Ok(value) = value.to_str() {
+                f(name.as_str(), value);
+            }
+        }
     }
 }
 
@@ -68,22 +77,45 @@ struct Seen {
     idempotency_key: Option<String>,
 }
 
-/// Receives one delivery.
-#[tracing::instrument(name = "webhook", skip_all, fields(integration = %path.as_str()))]
+/// Receives one delivery: `POST /webhooks/{integration_id}` (mounted as the `/webhooks`
+/// scope, so the id is what follows the prefix).
 pub async fn receive(
     req: HttpRequest,
-    path: web::Path<String>,
     payload: web::Payload,
     state: web::Data<AppState>,
+) -> HttpResponse {
+    let Some(integration_id) = req
+        .match_info()
+        .unprocessed()
+        .strip_prefix('/')
+        .filter(|id| !id.is_empty() && !id.contains('/'))
+    else {
+        return outcome(StatusCode::NOT_FOUND, false, "Not found.", None);
+    };
+    if req.method() != Method::POST {
+        return outcome(
+            StatusCode::METHOD_NOT_ALLOWED,
+            false,
+            "Webhooks are delivered with POST.",
+            None,
+        );
+    }
+    let span = tracing::info_span!("webhook", integration = integration_id);
+    receive_delivery(&req, integration_id, payload, &state)
+        .instrument(span)
+        .await
+        .unwrap_or_else(|e| e.error_response())
+}
+
+async fn receive_delivery(
+    req: &HttpRequest,
+    integration_id: &str,
+    payload: web::Payload,
+    state: &AppState,
 ) -> Result<HttpResponse, IngestError> {
     let headers = RequestHeaders(req.headers());
-    let pairs: Vec<(&str, &str)> = req
-        .headers()
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
-        .collect();
-    let body = read_body(&req, payload, state.config.max_body_bytes);
-    let answer = ingest(&state, path.as_str(), &headers, &pairs, body).await?;
+    let body = read_body(req, payload, state.config.max_body_bytes);
+    let answer = ingest(state, integration_id, &headers, body).await?;
     Ok(outcome(
         answer.status,
         true,
@@ -104,13 +136,12 @@ pub struct Answer {
 
 /// The whole source path of one delivery, whatever brought it (an HTTP request, or the
 /// console's "send a test event"): find the integration, read the body, verify, enqueue,
-/// count it and write the webhook log. `header_pairs` are the request's headers as a list,
-/// of which the log keeps those that are no signature or secret.
+/// count it and write the webhook log (with the request, per `INLET_KEEP_REQUESTS`: its
+/// headers that are no signature or secret, and the body).
 pub async fn ingest(
     state: &AppState,
     integration_id: &str,
     headers: &dyn Headers,
-    header_pairs: &[(&str, &str)],
     body: impl Future<Output = Result<bytes::Bytes, IngestError>>,
 ) -> Result<Answer, IngestError> {
     let started = std::time::Instant::now();
@@ -128,10 +159,11 @@ pub async fn ingest(
     let received_at_ms = now_ms();
     let delivery_id = new_id("wh_");
     let mut seen = Seen::default();
-    let mut request = None;
+    // The body, for the request kept beside the log entry (built only when it is kept).
+    let mut received = None;
     let result = match body.await {
         Ok(body) => {
-            request = Some(Request::new(header_pairs.iter().copied(), body.clone()));
+            received = Some(body.clone());
             decide(
                 headers,
                 body,
@@ -144,6 +176,12 @@ pub async fn ingest(
             .await
         }
         Err(e) => Err(e),
+    };
+    let request = |keep: bool| {
+        received
+            .clone()
+            .filter(|_| keep)
+            .map(|body| Request::new(headers, body))
     };
     let entry = |status: &'static str, message: String, request: Option<Request>| Entry {
         id: delivery_id.clone(),
@@ -168,7 +206,7 @@ pub async fn ingest(
             state.delivery_log.record(entry(
                 decision.log_status,
                 decision.message.clone(),
-                request.take().filter(|_| keep),
+                request(keep),
             ));
             Ok(Answer {
                 status: decision.status,
@@ -183,10 +221,9 @@ pub async fn ingest(
                 .get_or_create(&label("reason", e.reason()))
                 .inc();
             let keep = state.config.keep_requests != KeepRequests::None;
-            state.delivery_log.record_rejected(
-                e.reason(),
-                entry("rejected", e.to_string(), request.take().filter(|_| keep)),
-            );
+            state
+                .delivery_log
+                .record_rejected(e.reason(), entry("rejected", e.to_string(), request(keep)));
             Err(e)
         }
     };

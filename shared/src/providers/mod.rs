@@ -20,6 +20,8 @@ use crate::domain::Email;
 pub trait Headers {
     /// The value of a header (name in lowercase), if present and valid text.
     fn get(&self, name: &str) -> Option<&str>;
+    /// Calls `f` with every header that is valid text, in order (for the webhook log).
+    fn for_each(&self, f: &mut dyn FnMut(&str, &str));
 }
 
 /// Name/value pairs, for tests and tools that build requests by hand.
@@ -28,6 +30,12 @@ impl Headers for Vec<(&str, &str)> {
         self.iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| *v)
+    }
+
+    fn for_each(&self, f: &mut dyn FnMut(&str, &str)) {
+        for (k, v) in self {
+            f(k, v);
+        }
     }
 }
 
