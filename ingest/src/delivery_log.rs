@@ -32,7 +32,9 @@ use tokio_util::sync::CancellationToken;
 /// Rows per (integration, rejection reason) per minute.
 pub const REJECTED_PER_MINUTE: u32 = 60;
 const CHANNEL: usize = 4 * 1024;
-const BATCH: usize = 500;
+const BATCH: usize = 1000;
+/// How long the writer waits for more entries after the first of a batch.
+const LINGER: Duration = Duration::from_millis(50);
 /// Bytes of a body kept for the console.
 pub const BODY_KEPT: usize = 64 * 1024;
 /// How long requests are kept for the console (the log entry itself stays).
@@ -187,6 +189,17 @@ async fn write_batches(
         };
         if received == 0 {
             return;
+        }
+        if batch.len() < BATCH {
+            // Let a busy stream fill the batch: a few large transactions instead of one
+            // small one (and its commit) per handful of deliveries.
+            tokio::time::sleep(LINGER).await;
+            while batch.len() < BATCH {
+                match rx.try_recv() {
+                    Ok(entry) => batch.push(entry),
+                    Err(_) => break,
+                }
+            }
         }
         write(&db, &mut batch).await;
         let now = now_ms();

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use inlet_shared::integrations::IntegrationCache;
 use inlet_shared::metrics::Metrics;
-use inlet_shared::queue::{Queue, RetryPolicy};
+use inlet_shared::queue::{Consumer, Delivery, Queue, RetryPolicy};
 use sea_orm::DatabaseConnection;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -25,6 +25,18 @@ pub use handler::Handler;
 /// Most deliveries applied in one transaction. Batches form only from deliveries already
 /// received, so a lone delivery never waits for company.
 const MAX_BATCH: usize = 64;
+/// How long a busy worker waits to fill a batch.
+const BATCH_LINGER: Duration = Duration::from_millis(5);
+
+/// Adds what has already arrived to `batch`, up to [`MAX_BATCH`].
+fn fill(batch: &mut Vec<Delivery>, consumer: &mut Consumer) {
+    while batch.len() < MAX_BATCH {
+        match consumer.try_next() {
+            Some(more) => batch.push(more),
+            None => break,
+        }
+    }
+}
 
 /// How long shutdown waits for in-flight deliveries before leaving them to redelivery.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
@@ -110,11 +122,14 @@ impl Worker {
                     Some(Ok(delivery)) => {
                         // Whatever else has already arrived joins it in one transaction.
                         let mut batch = vec![delivery];
-                        while batch.len() < MAX_BATCH {
-                            match consumer.try_next() {
-                                Some(more) => batch.push(more),
-                                None => break,
-                            }
+                        fill(&mut batch, &mut consumer);
+                        if batch.len() < MAX_BATCH && !tasks.is_empty() {
+                            // Other batches are in flight, so the database is busy anyway:
+                            // a moment's wait lets a backlog arrive and be applied in one
+                            // transaction (one commit) instead of many small ones. An idle
+                            // worker starts at once.
+                            tokio::time::sleep(BATCH_LINGER).await;
+                            fill(&mut batch, &mut consumer);
                         }
                         let handler = self.handler.clone();
                         tasks.spawn(async move {
