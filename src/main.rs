@@ -8,12 +8,6 @@ use clap::{Parser, Subcommand};
 use inlet_shared::config::Config;
 use tokio_util::sync::CancellationToken;
 
-// Every request allocates a little (headers, ids, the queued message, the log entry);
-// mimalloc's thread-local free lists serve that with fewer cycles and less fragmentation
-// than glibc's malloc under two busy runtimes (docs/performance.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "inlet",
