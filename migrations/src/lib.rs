@@ -1,5 +1,6 @@
 //! Inlet's database migrations. Self-contained (no dependency on the entities) and written
-//! with sea-query's schema builders, so each runs unchanged on SQLite and PostgreSQL.
+//! with sea-query's schema builders, so each runs unchanged on SQLite and PostgreSQL (a
+//! storage setting that only PostgreSQL has is applied there alone).
 //! Times are stored as epoch milliseconds (`BIGINT`): the same type and ordering on both.
 
 pub use sea_orm_migration::prelude::*;
@@ -11,6 +12,7 @@ mod m20261127_000004_api_idempotency;
 mod m20261127_000005_workflows;
 mod m20261127_000006_workflow_runs;
 mod m20261127_000007_console;
+mod m20261127_000008_webhook_log_fillfactor;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -26,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000005_workflows::Migration),
             Box::new(m20261127_000006_workflow_runs::Migration),
             Box::new(m20261127_000007_console::Migration),
+            Box::new(m20261127_000008_webhook_log_fillfactor::Migration),
         ]
     }
 }
