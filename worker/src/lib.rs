@@ -123,11 +123,11 @@ impl Worker {
                         // Whatever else has already arrived joins it in one transaction.
                         let mut batch = vec![delivery];
                         fill(&mut batch, &mut consumer);
-                        if batch.len() < MAX_BATCH && !tasks.is_empty() {
+                        if batch.len() < MAX_BATCH && !tasks.is_empty() && consumer.is_pushed() {
                             // Other batches are in flight, so the database is busy anyway:
-                            // a moment's wait lets a backlog arrive and be applied in one
-                            // transaction (one commit) instead of many small ones. An idle
-                            // worker starts at once.
+                            // a moment's wait lets more of a backlog arrive from the broker
+                            // and be applied in one transaction (one commit) instead of many
+                            // small ones. An idle worker starts at once.
                             tokio::time::sleep(BATCH_LINGER).await;
                             fill(&mut batch, &mut consumer);
                         }

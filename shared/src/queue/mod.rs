@@ -180,6 +180,13 @@ impl Consumer {
         }
     }
 
+    /// Whether deliveries arrive by themselves (RabbitMQ pushes them, up to the prefetch)
+    /// rather than with [`Consumer::next`]'s claims (the embedded queue): only then does a
+    /// moment's wait fill a batch.
+    pub fn is_pushed(&self) -> bool {
+        matches!(self, Consumer::Rabbit(_))
+    }
+
     /// A delivery that is already here, without waiting (or `None`); for filling a batch
     /// from what the broker has pushed or the last claim brought.
     pub fn try_next(&mut self) -> Option<Delivery> {
