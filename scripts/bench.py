@@ -596,6 +596,9 @@ def main():
                          "next to --out (RSS figures are then perf's, not Inlet's)")
     ap.add_argument("--ingest-env", nargs="*", default=[], metavar="NAME=VALUE",
                     help="extra settings of the ingest processes (e.g. INLET_KEEP_REQUESTS=none)")
+    ap.add_argument("--binary", metavar="PATH",
+                    help="run this inlet binary instead of building target/release/inlet "
+                         "(to compare two builds in one session)")
     ap.add_argument("--worker-env", nargs="*", default=[], metavar="NAME=VALUE",
                     help="extra settings of the drain and end-to-end workers (e.g. INLET_PREFETCH=512)")
     ap.add_argument("--out", default=os.path.join(ROOT, "target", "bench", "results.json"))
@@ -611,6 +614,9 @@ def main():
         log("building the debug binary")
         subprocess.run(["cargo", "build", "--quiet", "--bin", "inlet"], cwd=ROOT, check=True)
         INLET = os.path.join(ROOT, "target", "debug", "inlet")
+    elif args.binary:
+        # A build kept aside, to compare two versions of Inlet on the same machine.
+        INLET = os.path.abspath(args.binary)
     else:
         log("building the release binary")
         subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "inlet"], cwd=ROOT, check=True)

@@ -616,5 +616,67 @@ async fn a_batch_sees_its_own_earlier_writes() {
     );
     assert_eq!(app.find_contacts("dave@example.com").await.len(), 1);
     assert_eq!(processed(&app).await, 11, "one claim per distinct event");
+
+    // A later batch reads the customer links the first one committed: subscriptions name
+    // only the customer id, so each is found through its stored link (or is not known).
+    let nobody = person("nobody@example.com", "No", "Body", "cus_BatchNobody");
+    let mut later = Vec::new();
+    for who in [
+        person("ann@example.com", "Ann", "Three", "cus_BatchAnn"),
+        person("bob@example.com", "Bob", "New", "cus_BatchBob"),
+        nobody,
+    ] {
+        let (status, answer) = app
+            .send_sample(
+                &id,
+                Provider::Stripe,
+                STRIPE_SECRET,
+                "customer.subscription.paused",
+                &who,
+                t + 6,
+            )
+            .await;
+        assert_eq!(status, 202, "{answer}");
+        later.push(answer["id"].as_str().unwrap().to_owned());
+    }
+    let port = crate::processes::free_port();
+    env.retain(|(k, _)| *k != "INLET_WORKER_LISTEN");
+    env.push(("INLET_WORKER_LISTEN", format!("127.0.0.1:{port}")));
+    let worker = Process::spawn("worker", &["worker"], &env);
+    let mut outcomes = Vec::new();
+    for delivery in &later {
+        let row = app.wait_for_outcome(delivery, WAIT).await;
+        outcomes.push((row.status, row.message));
+    }
+    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("inlet_worker_batches_total{path=\"set\"}")
+            && !metrics.contains("path=\"savepoints\"")
+            && !metrics.contains("path=\"single\""),
+        "{metrics}"
+    );
+    assert_eq!(worker.terminate(), Some(0));
+    let statuses: Vec<&str> = outcomes.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(
+        statuses,
+        ["processed", "processed", "ignored"],
+        "{outcomes:#?}"
+    );
+    assert!(outcomes[2].1.contains("not known yet"), "{outcomes:#?}");
+    for (email, contact) in [("ann@example.com", &ann), ("bob@example.com", &bob)] {
+        let names = app
+            .contact_event_names(contact["id"].as_str().unwrap())
+            .await;
+        assert_eq!(
+            names.last().map(String::as_str),
+            Some("stripe:customer.subscription.paused"),
+            "{email}: {names:?}"
+        );
+    }
     app.stop().await;
 }
