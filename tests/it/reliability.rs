@@ -680,3 +680,62 @@ async fn a_batch_sees_its_own_earlier_writes() {
     }
     app.stop().await;
 }
+
+/// Acks after a batch's commit go to RabbitMQ as one `multiple` ack, but never over a
+/// delivery still in hand: here the first delivery is given back (requeued) after the two
+/// after it were acked, and it comes again; the two acked ones never do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_ack_never_covers_an_earlier_delivery_still_in_hand() {
+    use inlet_shared::providers::Provider;
+    use inlet_shared::queue::rabbitmq::RabbitQueue;
+    use inlet_shared::queue::{Delivery, Queue, QueueMessage};
+    let vhost = TestVhost::new().await;
+    let queue = Queue::Rabbit(
+        RabbitQueue::connect(vhost.amqp_url.clone().into(), vec![Duration::from_secs(1)])
+            .await
+            .expect("RabbitMQ is required at 127.0.0.1:5672"),
+    );
+    for n in 1..=3 {
+        queue
+            .publish(&QueueMessage {
+                delivery_id: format!("wh_ack{n}"),
+                integration_id: "int_ack".into(),
+                provider: Provider::Stripe,
+                event_type: "customer.created".into(),
+                idempotency_key: format!("evt_ack{n}"),
+                received_at_ms: 0,
+                body: b"{}".to_vec().into(),
+            })
+            .await
+            .unwrap();
+    }
+    let mut consumer = queue.consume(10).await.unwrap();
+    let first = next(&mut consumer).await;
+    let second = next(&mut consumer).await;
+    let third = next(&mut consumer).await;
+    assert_eq!(first.message.delivery_id, "wh_ack1");
+    Delivery::ack_all(vec![second, third]).await.unwrap();
+    // Had the ack of the batch covered the first delivery too, giving it back would fail
+    // (the broker no longer knows its tag) and it would be lost.
+    first.release().await.unwrap();
+    let again = next(&mut consumer).await;
+    assert_eq!(again.message.delivery_id, "wh_ack1");
+    assert!(again.attempt >= 1);
+    again.ack().await.unwrap();
+    consumer.close().await;
+
+    // Everything was settled: a new consumer gets nothing.
+    let mut consumer = queue.consume(10).await.unwrap();
+    let extra = tokio::time::timeout(Duration::from_millis(700), consumer.next()).await;
+    assert!(extra.is_err(), "an acked delivery came again");
+    consumer.close().await;
+}
+
+/// The consumer's next delivery, within 10 s.
+async fn next(consumer: &mut inlet_shared::queue::Consumer) -> inlet_shared::queue::Delivery {
+    tokio::time::timeout(Duration::from_secs(10), consumer.next())
+        .await
+        .expect("a delivery")
+        .expect("not cancelled")
+        .expect("no error")
+}

@@ -118,6 +118,14 @@ impl Handler {
 
     /// Counts an applied delivery and acknowledges it (after its commit).
     async fn applied(&self, delivery: Delivery, outcome: &Outcome, started: std::time::Instant) {
+        self.count(&delivery, outcome, started);
+        if let Err(e) = delivery.ack().await {
+            tracing::warn!(error = %e, "Ack failed; the delivery will come again and be deduplicated.");
+        }
+    }
+
+    /// Counts an applied delivery.
+    fn count(&self, delivery: &Delivery, outcome: &Outcome, started: std::time::Instant) {
         tracing::debug!(?outcome, delivery = %delivery.message.delivery_id, "Applied delivery.");
         let name = match outcome {
             Outcome::Processed(_) => "processed",
@@ -135,9 +143,6 @@ impl Handler {
         self.metrics
             .end_to_end_latency
             .observe(waited as f64 / 1000.0);
-        if let Err(e) = delivery.ack().await {
-            tracing::warn!(error = %e, "Ack failed; the delivery will come again and be deduplicated.");
-        }
     }
 
     /// Applies a batch of deliveries in one transaction — one commit (and one disk flush)
@@ -146,7 +151,8 @@ impl Handler {
     /// (see [`Unit`]). When anything in it fails, the batch is redone with a savepoint per
     /// delivery, so a delivery that fails rolls back alone; a delivery that failed there
     /// goes through [`Handler::handle`] with its retries and dead letters. Acks follow the
-    /// commit; the exactly-once guard on every path is the same processed-delivery row.
+    /// commit, one for the batch; the exactly-once guard on every path is the same
+    /// processed-delivery row.
     pub async fn handle_batch(&self, mut batch: Vec<Delivery>) {
         if batch.len() <= 1 {
             if let Some(delivery) = batch.pop() {
@@ -173,11 +179,19 @@ impl Handler {
             .get_or_create(&label("path", path))
             .inc();
         let mut again = Vec::new();
+        let mut done = Vec::with_capacity(batch.len());
         for (delivery, outcome) in batch.into_iter().zip(outcomes) {
             match outcome {
-                Some(outcome) => self.applied(delivery, &outcome, started).await,
+                Some(outcome) => {
+                    self.count(&delivery, &outcome, started);
+                    done.push(delivery);
+                }
                 None => again.push(delivery),
             }
+        }
+        // One ack for the whole commit (see `Delivery::ack_all`).
+        if let Err(e) = Delivery::ack_all(done).await {
+            tracing::warn!(error = %e, "Ack failed; the deliveries will come again and be deduplicated.");
         }
         for delivery in again {
             self.handle(delivery).await;

@@ -218,17 +218,44 @@ pub struct Delivery {
 }
 
 enum Acker {
-    Rabbit(lapin::Acker, std::sync::Arc<rabbitmq::RabbitQueue>),
+    Rabbit(rabbitmq::RabbitAcker),
     Embedded(embedded::Lease),
 }
 
 impl Delivery {
     /// Done: removes the message for good. Call only after the effects committed.
     pub async fn ack(self) -> Result<(), QueueError> {
-        match self.acker {
-            Acker::Rabbit(a, _) => rabbitmq::ack(&a).await,
-            Acker::Embedded(lease) => lease.ack().await,
+        Self::ack_all(vec![self]).await
+    }
+
+    /// Done with all of these (their effects committed): RabbitMQ gets one `multiple` ack
+    /// per channel where the deliveries before them are settled too (the rest wait for
+    /// those); the embedded queue deletes them in one group commit.
+    pub async fn ack_all(deliveries: Vec<Delivery>) -> Result<(), QueueError> {
+        let mut channels: Vec<(std::sync::Arc<rabbitmq::Settlements>, Vec<u64>)> = Vec::new();
+        let mut leases = Vec::new();
+        for delivery in deliveries {
+            match delivery.acker {
+                Acker::Rabbit(a) => {
+                    match channels
+                        .iter_mut()
+                        .find(|(s, _)| std::sync::Arc::ptr_eq(s, &a.settlements))
+                    {
+                        Some((_, tags)) => tags.push(a.tag),
+                        None => channels.push((a.settlements, vec![a.tag])),
+                    }
+                }
+                Acker::Embedded(lease) => leases.push(lease.ack()),
+            }
         }
+        let mut result = Ok(());
+        for (settlements, tags) in channels {
+            result = result.and(settlements.ack(tags).await);
+        }
+        for acked in futures_util::future::join_all(leases).await {
+            result = result.and(acked);
+        }
+        result
     }
 
     /// Puts the message back to be tried again after `delay` without holding a worker:
@@ -238,11 +265,11 @@ impl Delivery {
         let now = crate::domain::now_ms();
         let first_failed = self.first_failed_at_ms.unwrap_or(now);
         match self.acker {
-            Acker::Rabbit(a, queue) => {
-                queue
+            Acker::Rabbit(a) => {
+                a.queue
                     .retry(&self.message, self.attempt + 1, first_failed, error, delay)
                     .await?;
-                rabbitmq::ack(&a).await
+                a.settlements.alone(a.tag, rabbitmq::ack(&a.acker)).await
             }
             Acker::Embedded(lease) => {
                 lease
@@ -263,9 +290,9 @@ impl Delivery {
             message: self.message,
         };
         match self.acker {
-            Acker::Rabbit(a, queue) => {
-                queue.dead_letter(&record).await?;
-                rabbitmq::ack(&a).await
+            Acker::Rabbit(a) => {
+                a.queue.dead_letter(&record).await?;
+                a.settlements.alone(a.tag, rabbitmq::ack(&a.acker)).await
             }
             Acker::Embedded(lease) => lease.dead_letter(&record).await,
         }
@@ -274,7 +301,11 @@ impl Delivery {
     /// Returns the message to the queue at once, as if it had not been taken (shutdown).
     pub async fn release(self) -> Result<(), QueueError> {
         match self.acker {
-            Acker::Rabbit(a, _) => rabbitmq::requeue(&a).await,
+            Acker::Rabbit(a) => {
+                a.settlements
+                    .alone(a.tag, rabbitmq::requeue(&a.acker))
+                    .await
+            }
             Acker::Embedded(lease) => lease.release(Duration::ZERO).await,
         }
     }

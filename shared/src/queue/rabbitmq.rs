@@ -18,6 +18,7 @@
 //! connection is rebuilt on the next publish (at most one attempt per second, so a down
 //! broker answers 503 quickly instead of stacking reconnects).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -488,6 +489,7 @@ impl RabbitQueue {
         let (connection, channel, inner) = self.consume_queue(QUEUE, prefetch).await?;
         Ok(RabbitConsumer {
             connection,
+            settlements: Arc::new(Settlements::new(channel.clone())),
             channel,
             inner,
             queue: self.clone(),
@@ -546,6 +548,108 @@ pub struct RabbitConsumer {
     channel: Channel,
     inner: lapin::Consumer,
     queue: Arc<RabbitQueue>,
+    settlements: Arc<Settlements>,
+}
+
+/// How a work-queue delivery is settled: through its channel's [`Settlements`].
+pub(super) struct RabbitAcker {
+    pub(super) acker: lapin::Acker,
+    pub(super) tag: u64,
+    pub(super) settlements: Arc<Settlements>,
+    pub(super) queue: Arc<RabbitQueue>,
+}
+
+/// The delivery tags a consumer's channel has handed out and not yet settled, in order.
+///
+/// Acks go to the broker as one `multiple` ack up to the highest tag below which every
+/// delivery handed out is settled: a batch's commit costs one ack frame, not one per
+/// delivery. A delivery still being worked on (by another batch, or alone) holds back the
+/// acks of the tags after it; they stay unacked, never acked early. A delivery settled any
+/// other way (retried, dead-lettered, requeued, rejected) is settled alone first, and only
+/// then leaves the set, so a `multiple` ack never covers it. Tags the consumer has not
+/// handed out yet are all above every tag handed out, so no ack covers them either.
+pub(super) struct Settlements {
+    channel: Channel,
+    /// Tag → acked by the worker (waiting for the tags before it).
+    pending: std::sync::Mutex<BTreeMap<u64, bool>>,
+    /// Held while deciding and sending, so `multiple` acks leave in increasing order.
+    sending: tokio::sync::Mutex<()>,
+}
+
+impl Settlements {
+    fn new(channel: Channel) -> Self {
+        Self {
+            channel,
+            pending: std::sync::Mutex::new(BTreeMap::new()),
+            sending: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, bool>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A delivery handed out.
+    fn received(&self, tag: u64) {
+        self.pending().insert(tag, false);
+    }
+
+    /// Acks these deliveries (their effects committed): sends the `multiple` ack they
+    /// complete, if any.
+    pub(super) async fn ack(&self, tags: impl IntoIterator<Item = u64>) -> Result<(), QueueError> {
+        let _order = self.sending.lock().await;
+        let upto = {
+            let mut pending = self.pending();
+            for tag in tags {
+                if let Some(acked) = pending.get_mut(&tag) {
+                    *acked = true;
+                }
+            }
+            settled_prefix(&mut pending)
+        };
+        self.ack_up_to(upto).await
+    }
+
+    /// Settles one delivery by itself (`settle` sends its ack, nack or reject), then lets
+    /// the acks it held back go.
+    pub(super) async fn alone(
+        &self,
+        tag: u64,
+        settle: impl std::future::Future<Output = Result<(), QueueError>>,
+    ) -> Result<(), QueueError> {
+        let _order = self.sending.lock().await;
+        // On failure the tag stays: the channel is broken, and everything unacked on it
+        // comes again on the next one.
+        settle.await?;
+        let upto = {
+            let mut pending = self.pending();
+            pending.remove(&tag);
+            settled_prefix(&mut pending)
+        };
+        self.ack_up_to(upto).await
+    }
+
+    async fn ack_up_to(&self, upto: Option<u64>) -> Result<(), QueueError> {
+        let Some(tag) = upto else { return Ok(()) };
+        self.channel
+            .basic_ack(tag, BasicAckOptions { multiple: true })
+            .await
+            .map_err(unavailable)
+    }
+}
+
+/// Removes the acked tags at the front; the highest of them, if any (what one `multiple`
+/// ack settles).
+fn settled_prefix(pending: &mut BTreeMap<u64, bool>) -> Option<u64> {
+    let mut upto = None;
+    while let Some(entry) = pending.first_entry() {
+        if !*entry.get() {
+            break;
+        }
+        upto = Some(*entry.key());
+        entry.remove();
+    }
+    upto
 }
 
 impl RabbitConsumer {
@@ -578,6 +682,8 @@ impl RabbitConsumer {
     /// Decodes a broker delivery; one that is not Inlet's can never be processed, so it is
     /// rejected to the dead letters (and `None` returned).
     fn accept(&self, delivery: lapin::message::Delivery) -> Option<Delivery> {
+        let tag = delivery.delivery_tag;
+        self.settlements.received(tag);
         match decode(&delivery) {
             Ok(decoded) => {
                 // Crash redeliveries (x-delivery-count) count as attempts too.
@@ -586,14 +692,20 @@ impl RabbitConsumer {
                     message: decoded.message,
                     attempt,
                     first_failed_at_ms: decoded.first_failed_at_ms,
-                    acker: Acker::Rabbit(delivery.acker, self.queue.clone()),
+                    acker: Acker::Rabbit(RabbitAcker {
+                        acker: delivery.acker,
+                        tag,
+                        settlements: self.settlements.clone(),
+                        queue: self.queue.clone(),
+                    }),
                 })
             }
             Err(e) => {
                 tracing::error!(error = %e, "Dead-lettering an unreadable queue message.");
                 let acker = delivery.acker;
+                let settlements = self.settlements.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = reject(&acker).await {
+                    if let Err(e) = settlements.alone(tag, reject(&acker)).await {
                         tracing::warn!(error = %e, "Could not reject an unreadable message; it comes again.");
                     }
                 });
@@ -825,4 +937,30 @@ pub(super) async fn reject(acker: &lapin::Acker) -> Result<(), QueueError> {
         .await
         .map(|_| ())
         .map_err(unavailable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::settled_prefix;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn a_multiple_ack_covers_only_the_acked_prefix() {
+        let mut pending: BTreeMap<u64, bool> = (1..=6).map(|t| (t, false)).collect();
+        for t in [2, 3, 5] {
+            pending.insert(t, true);
+        }
+        // Tag 1 is still being worked on: nothing may be acked.
+        assert_eq!(settled_prefix(&mut pending), None);
+        assert_eq!(pending.len(), 6);
+        pending.insert(1, true);
+        // 1–3 now; 4 holds back 5.
+        assert_eq!(settled_prefix(&mut pending), Some(3));
+        assert_eq!(pending.keys().copied().collect::<Vec<_>>(), [4, 5, 6]);
+        // 4 settled alone (a retry): it leaves the set, and 5 may go.
+        pending.remove(&4);
+        assert_eq!(settled_prefix(&mut pending), Some(5));
+        assert_eq!(pending.keys().copied().collect::<Vec<_>>(), [6]);
+        assert_eq!(settled_prefix(&mut pending), None);
+    }
 }
