@@ -114,7 +114,7 @@ type RejectionCounts = HashMap<(String, &'static str), (i64, u32)>;
 /// Handle to the log writer.
 pub struct DeliveryLog {
     tx: mpsc::Sender<Entry>,
-    dropped: AtomicU64,
+    dropped: Arc<AtomicU64>,
     limiter: std::sync::Mutex<RejectionCounts>,
 }
 
@@ -122,10 +122,11 @@ impl DeliveryLog {
     /// Starts the writer task; it drains what is queued when `shutdown` is cancelled.
     pub fn spawn(db: DatabaseConnection, shutdown: CancellationToken) -> Arc<Self> {
         let (tx, rx) = mpsc::channel(CHANNEL);
-        tokio::spawn(write_batches(db, rx, shutdown));
+        let dropped = Arc::new(AtomicU64::new(0));
+        tokio::spawn(write_batches(db, rx, dropped.clone(), shutdown));
         Arc::new(Self {
             tx,
-            dropped: AtomicU64::new(0),
+            dropped,
             limiter: std::sync::Mutex::new(HashMap::new()),
         })
     }
@@ -163,7 +164,7 @@ impl DeliveryLog {
         }
     }
 
-    /// Entries not written (channel full or over the rejection cap).
+    /// Entries not written (channel full, over the rejection cap, or lost to a panic).
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
@@ -172,6 +173,7 @@ impl DeliveryLog {
 async fn write_batches(
     db: DatabaseConnection,
     mut rx: mpsc::Receiver<Entry>,
+    dropped: Arc<AtomicU64>,
     shutdown: CancellationToken,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
@@ -182,7 +184,7 @@ async fn write_batches(
             () = shutdown.cancelled() => {
                 rx.close();
                 while rx.recv_many(&mut batch, BATCH).await > 0 {
-                    write(&db, &mut batch).await;
+                    write_guarded(&db, &mut batch, &dropped).await;
                 }
                 return;
             }
@@ -201,12 +203,30 @@ async fn write_batches(
                 }
             }
         }
-        write(&db, &mut batch).await;
+        write_guarded(&db, &mut batch, &dropped).await;
         let now = now_ms();
         if now - pruned_at >= PRUNE_EVERY_MS {
             pruned_at = now;
             prune(&db, now - REQUEST_RETENTION_MS).await;
         }
+    }
+}
+
+/// Writes a batch; a panic while writing loses that batch (logged, and counted like
+/// entries that could not be queued) but never the writer, which goes on with the next.
+async fn write_guarded(db: &DatabaseConnection, batch: &mut Vec<Entry>, dropped: &AtomicU64) {
+    use futures_util::FutureExt;
+    let size = batch.len();
+    let written = std::panic::AssertUnwindSafe(write(db, batch))
+        .catch_unwind()
+        .await;
+    if written.is_err() {
+        tracing::error!(
+            entries = size,
+            "Writing webhook log entries panicked; they are lost."
+        );
+        dropped.fetch_add(size as u64, Ordering::Relaxed);
+        batch.clear();
     }
 }
 
