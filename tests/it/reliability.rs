@@ -540,29 +540,7 @@ async fn a_batch_sees_its_own_earlier_writes() {
     env.retain(|(k, _)| *k != "INLET_WORKER_CONCURRENCY" && *k != "INLET_PREFETCH");
     env.push(("INLET_WORKER_CONCURRENCY", "1".into()));
     env.push(("INLET_PREFETCH", "64".into()));
-    let port = crate::processes::free_port();
-    env.push(("INLET_WORKER_LISTEN", format!("127.0.0.1:{port}")));
-    let worker = Process::spawn("worker", &["worker"], &env);
-    let mut outcomes = Vec::new();
-    for delivery in &sent {
-        let row = app.wait_for_outcome(delivery, WAIT).await;
-        outcomes.push((row.status, row.message));
-    }
-    // Every batch took the set path: the in-memory view answered each later delivery
-    // (a stale view would have failed the set path into the savepoint one).
-    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains("inlet_worker_batches_total{path=\"set\"}")
-            && !metrics.contains("path=\"savepoints\"")
-            && !metrics.contains("path=\"single\""),
-        "{metrics}"
-    );
-    assert_eq!(worker.terminate(), Some(0));
+    let outcomes = apply_in_set_batches(&app, &env, &sent).await;
     let statuses: Vec<&str> = outcomes.iter().map(|(s, _)| s.as_str()).collect();
     assert_eq!(
         statuses,
@@ -639,28 +617,7 @@ async fn a_batch_sees_its_own_earlier_writes() {
         assert_eq!(status, 202, "{answer}");
         later.push(answer["id"].as_str().unwrap().to_owned());
     }
-    let port = crate::processes::free_port();
-    env.retain(|(k, _)| *k != "INLET_WORKER_LISTEN");
-    env.push(("INLET_WORKER_LISTEN", format!("127.0.0.1:{port}")));
-    let worker = Process::spawn("worker", &["worker"], &env);
-    let mut outcomes = Vec::new();
-    for delivery in &later {
-        let row = app.wait_for_outcome(delivery, WAIT).await;
-        outcomes.push((row.status, row.message));
-    }
-    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains("inlet_worker_batches_total{path=\"set\"}")
-            && !metrics.contains("path=\"savepoints\"")
-            && !metrics.contains("path=\"single\""),
-        "{metrics}"
-    );
-    assert_eq!(worker.terminate(), Some(0));
+    let outcomes = apply_in_set_batches(&app, &env, &later).await;
     let statuses: Vec<&str> = outcomes.iter().map(|(s, _)| s.as_str()).collect();
     assert_eq!(
         statuses,
@@ -738,4 +695,39 @@ async fn next(consumer: &mut inlet_shared::queue::Consumer) -> inlet_shared::que
         .expect("a delivery")
         .expect("not cancelled")
         .expect("no error")
+}
+
+/// Runs a worker (with `env`) until these deliveries have outcomes, and returns them
+/// (status, message) in order. Every batch must have taken the set path: the in-memory
+/// view answered each later delivery (a stale view would have failed the set path into
+/// the savepoint one).
+async fn apply_in_set_batches(
+    app: &TestApp,
+    env: &[(&'static str, String)],
+    deliveries: &[String],
+) -> Vec<(String, String)> {
+    let port = crate::processes::free_port();
+    let mut env = env.to_vec();
+    env.retain(|(k, _)| *k != "INLET_WORKER_LISTEN");
+    env.push(("INLET_WORKER_LISTEN", format!("127.0.0.1:{port}")));
+    let worker = Process::spawn("worker", &["worker"], &env);
+    let mut outcomes = Vec::new();
+    for delivery in deliveries {
+        let row = app.wait_for_outcome(delivery, WAIT).await;
+        outcomes.push((row.status, row.message));
+    }
+    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("inlet_worker_batches_total{path=\"set\"}")
+            && !metrics.contains("path=\"savepoints\"")
+            && !metrics.contains("path=\"single\""),
+        "{metrics}"
+    );
+    assert_eq!(worker.terminate(), Some(0));
+    outcomes
 }
