@@ -643,30 +643,11 @@ async fn a_batch_sees_its_own_earlier_writes() {
 /// after it were acked, and it comes again; the two acked ones never do.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_ack_never_covers_an_earlier_delivery_still_in_hand() {
-    use inlet_shared::providers::Provider;
-    use inlet_shared::queue::rabbitmq::RabbitQueue;
-    use inlet_shared::queue::{Delivery, Queue, QueueMessage};
+    use inlet_shared::queue::Delivery;
     let vhost = TestVhost::new().await;
-    let queue = Queue::Rabbit(
-        RabbitQueue::connect(vhost.amqp_url.clone().into(), vec![Duration::from_secs(1)])
-            .await
-            .expect("RabbitMQ is required at 127.0.0.1:5672"),
-    );
-    for n in 1..=3 {
-        queue
-            .publish(&QueueMessage {
-                delivery_id: format!("wh_ack{n}"),
-                integration_id: "int_ack".into(),
-                provider: Provider::Stripe,
-                event_type: "customer.created".into(),
-                idempotency_key: format!("evt_ack{n}"),
-                received_at_ms: 0,
-                body: b"{}".to_vec().into(),
-            })
-            .await
-            .unwrap();
-    }
-    let mut consumer = queue.consume(10).await.unwrap();
+    let queue = test_queue(&vhost).await;
+    publish_test_messages(&queue, 1..=3).await;
+    let mut consumer = queue.consume(100).await.unwrap();
     let first = next(&mut consumer).await;
     let second = next(&mut consumer).await;
     let third = next(&mut consumer).await;
@@ -730,4 +711,65 @@ async fn apply_in_set_batches(
     );
     assert_eq!(worker.terminate(), Some(0));
     outcomes
+}
+
+/// Acks held back behind a slow delivery count against the prefetch: once a quarter of it
+/// waits, they go one by one, so the broker keeps pushing. Here the prefetch is 4 and the
+/// first delivery is held: the fifth and sixth still arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_delivery_does_not_stop_the_broker_pushing() {
+    use inlet_shared::queue::Delivery;
+    let vhost = TestVhost::new().await;
+    let queue = test_queue(&vhost).await;
+    publish_test_messages(&queue, 1..=6).await;
+    let mut consumer = queue.consume(4).await.unwrap();
+    let slow = next(&mut consumer).await;
+    let mut others = Vec::new();
+    for _ in 0..3 {
+        others.push(next(&mut consumer).await);
+    }
+    Delivery::ack_all(others).await.unwrap();
+    let fifth = next(&mut consumer).await;
+    let sixth = next(&mut consumer).await;
+    assert_eq!(
+        [&fifth.message.delivery_id, &sixth.message.delivery_id],
+        ["wh_ack5", "wh_ack6"]
+    );
+    Delivery::ack_all(vec![fifth, sixth, slow]).await.unwrap();
+    consumer.close().await;
+    let mut consumer = queue.consume(10).await.unwrap();
+    let extra = tokio::time::timeout(Duration::from_millis(700), consumer.next()).await;
+    assert!(extra.is_err(), "an acked delivery came again");
+    consumer.close().await;
+}
+
+/// A RabbitMQ queue on the test's vhost.
+async fn test_queue(vhost: &TestVhost) -> inlet_shared::queue::Queue {
+    use inlet_shared::queue::rabbitmq::RabbitQueue;
+    inlet_shared::queue::Queue::Rabbit(
+        RabbitQueue::connect(vhost.amqp_url.clone().into(), vec![Duration::from_secs(1)])
+            .await
+            .expect("RabbitMQ is required at 127.0.0.1:5672"),
+    )
+}
+
+/// Publishes messages `wh_ack{n}` for these n, in order.
+async fn publish_test_messages(
+    queue: &inlet_shared::queue::Queue,
+    ns: std::ops::RangeInclusive<u32>,
+) {
+    for n in ns {
+        queue
+            .publish(&inlet_shared::queue::QueueMessage {
+                delivery_id: format!("wh_ack{n}"),
+                integration_id: "int_ack".into(),
+                provider: inlet_shared::providers::Provider::Stripe,
+                event_type: "customer.created".into(),
+                idempotency_key: format!("evt_ack{n}"),
+                received_at_ms: 0,
+                body: b"{}".to_vec().into(),
+            })
+            .await
+            .unwrap();
+    }
 }

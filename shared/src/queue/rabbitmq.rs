@@ -489,7 +489,7 @@ impl RabbitQueue {
         let (connection, channel, inner) = self.consume_queue(QUEUE, prefetch).await?;
         Ok(RabbitConsumer {
             connection,
-            settlements: Arc::new(Settlements::new(channel.clone())),
+            settlements: Arc::new(Settlements::new(channel.clone(), prefetch)),
             channel,
             inner,
             queue: self.clone(),
@@ -568,8 +568,14 @@ pub(super) struct RabbitAcker {
 /// other way (retried, dead-lettered, requeued, rejected) is settled alone first, and only
 /// then leaves the set, so a `multiple` ack never covers it. Tags the consumer has not
 /// handed out yet are all above every tag handed out, so no ack covers them either.
+///
+/// Acks held back count against the prefetch: behind one slow delivery they would stop
+/// the broker pushing once the prefetch is full. So when a quarter of the prefetch is
+/// acked but held back, those go at once, one ack each (an ack of one tag is always safe).
 pub(super) struct Settlements {
     channel: Channel,
+    /// Held-back acks that are sent one by one rather than wait longer.
+    spill: usize,
     /// Tag → acked by the worker (waiting for the tags before it).
     pending: std::sync::Mutex<BTreeMap<u64, bool>>,
     /// Held while deciding and sending, so `multiple` acks leave in increasing order.
@@ -577,9 +583,10 @@ pub(super) struct Settlements {
 }
 
 impl Settlements {
-    fn new(channel: Channel) -> Self {
+    fn new(channel: Channel, prefetch: u16) -> Self {
         Self {
             channel,
+            spill: usize::from(prefetch / 4).max(1),
             pending: std::sync::Mutex::new(BTreeMap::new()),
             sending: tokio::sync::Mutex::new(()),
         }
@@ -605,9 +612,12 @@ impl Settlements {
                     *acked = true;
                 }
             }
-            settled_prefix(&mut pending)
+            (
+                settled_prefix(&mut pending),
+                held_back(&mut pending, self.spill),
+            )
         };
-        self.ack_up_to(upto).await
+        self.send(upto).await
     }
 
     /// Settles one delivery by itself (`settle` sends its ack, nack or reject), then lets
@@ -624,18 +634,47 @@ impl Settlements {
         let upto = {
             let mut pending = self.pending();
             pending.remove(&tag);
-            settled_prefix(&mut pending)
+            (
+                settled_prefix(&mut pending),
+                held_back(&mut pending, self.spill),
+            )
         };
-        self.ack_up_to(upto).await
+        self.send(upto).await
     }
 
-    async fn ack_up_to(&self, upto: Option<u64>) -> Result<(), QueueError> {
-        let Some(tag) = upto else { return Ok(()) };
-        self.channel
-            .basic_ack(tag, BasicAckOptions { multiple: true })
-            .await
-            .map_err(unavailable)
+    /// Sends the `multiple` ack up to a tag, and single acks for spilled held-back tags.
+    async fn send(&self, (upto, single): (Option<u64>, Vec<u64>)) -> Result<(), QueueError> {
+        if let Some(tag) = upto {
+            self.channel
+                .basic_ack(tag, BasicAckOptions { multiple: true })
+                .await
+                .map_err(unavailable)?;
+        }
+        for tag in single {
+            self.channel
+                .basic_ack(tag, BasicAckOptions { multiple: false })
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
     }
+}
+
+/// When `spill` or more acked tags wait behind an unsettled one, removes and returns them
+/// (to be acked one by one); otherwise nothing.
+fn held_back(pending: &mut BTreeMap<u64, bool>, spill: usize) -> Vec<u64> {
+    if pending.values().filter(|acked| **acked).count() < spill {
+        return Vec::new();
+    }
+    let tags: Vec<u64> = pending
+        .iter()
+        .filter(|(_, acked)| **acked)
+        .map(|(tag, _)| *tag)
+        .collect();
+    for tag in &tags {
+        pending.remove(tag);
+    }
+    tags
 }
 
 /// Removes the acked tags at the front; the highest of them, if any (what one `multiple`
@@ -941,7 +980,7 @@ pub(super) async fn reject(acker: &lapin::Acker) -> Result<(), QueueError> {
 
 #[cfg(test)]
 mod tests {
-    use super::settled_prefix;
+    use super::{held_back, settled_prefix};
     use std::collections::BTreeMap;
 
     #[test]
@@ -962,5 +1001,20 @@ mod tests {
         assert_eq!(settled_prefix(&mut pending), Some(5));
         assert_eq!(pending.keys().copied().collect::<Vec<_>>(), [6]);
         assert_eq!(settled_prefix(&mut pending), None);
+    }
+
+    #[test]
+    fn acks_held_back_behind_a_slow_delivery_spill_one_by_one() {
+        // Tag 1 is slow; 2 and 4 are acked behind it, 3 is not.
+        let mut pending: BTreeMap<u64, bool> =
+            [(1, false), (2, true), (3, false), (4, true)].into();
+        assert_eq!(settled_prefix(&mut pending), None);
+        assert_eq!(
+            held_back(&mut pending, 3),
+            Vec::<u64>::new(),
+            "below the spill: they wait"
+        );
+        assert_eq!(held_back(&mut pending, 2), [2, 4]);
+        assert_eq!(pending.keys().copied().collect::<Vec<_>>(), [1, 3]);
     }
 }
