@@ -713,7 +713,7 @@ async fn apply_in_set_batches(
     outcomes
 }
 
-/// Acks held back behind a slow delivery count against the prefetch: once a quarter of it
+/// Acks held back behind a slow delivery count against the prefetch: once half of it
 /// waits, they go one by one, so the broker keeps pushing. Here the prefetch is 4 and the
 /// first delivery is held: the fifth and sixth still arrive.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
