@@ -713,9 +713,10 @@ async fn apply_in_set_batches(
     outcomes
 }
 
-/// Acks held back behind a slow delivery count against the prefetch: once half of it
-/// waits, they go one by one, so the broker keeps pushing. Here the prefetch is 4 and the
-/// first delivery is held: the fifth and sixth still arrive.
+/// Acks held back behind a slow delivery count against the prefetch: once three quarters
+/// of it wait (or the holder has been in hand for 100 ms), they go one by one, so the
+/// broker keeps pushing. Here the prefetch is 4 and the first delivery is held while three
+/// are acked behind it: the fifth and sixth still arrive.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_delivery_does_not_stop_the_broker_pushing() {
     use inlet_shared::queue::Delivery;
