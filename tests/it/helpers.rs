@@ -26,7 +26,7 @@ fn amqp_base() -> String {
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672".into())
 }
 
-fn rabbit_management() -> String {
+pub fn rabbit_management() -> String {
     std::env::var("INLET_TEST_RABBITMQ_MANAGEMENT_URL")
         .unwrap_or_else(|_| "http://guest:guest@127.0.0.1:15672".into())
 }

@@ -355,14 +355,112 @@ async fn work_queue_declares_its_delivery_limit_and_dead_letter_target() {
     let queue: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
     let args = &queue["arguments"];
     assert_eq!(args["x-queue-type"], "quorum");
+    // The broker's limit is a backstop behind the consumer's own (see the next test).
     assert_eq!(
         args["x-delivery-limit"],
-        inlet_shared::queue::rabbitmq::DELIVERY_LIMIT
+        inlet_shared::queue::rabbitmq::BROKER_DELIVERY_LIMIT
     );
     assert_eq!(args["x-dead-letter-exchange"], "inlet.dead-letters");
-    assert_eq!(args["x-dead-letter-strategy"], "at-least-once");
     assert_eq!(queue["durable"], true);
     app.stop().await;
+}
+
+/// A message that keeps coming back without being settled (a worker dying on it, again and
+/// again) is moved to the dead letters by the consumer, with a publisher confirm before the
+/// ack, once it has been given back `DELIVERY_LIMIT` times; it is not handed out again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_given_back_too_often_goes_to_the_dead_letters() {
+    use inlet_shared::queue::rabbitmq::DELIVERY_LIMIT;
+    let vhost = TestVhost::new().await;
+    let queue = test_queue(&vhost).await;
+    publish_test_messages(&queue, 1..=1).await;
+    let mut consumer = queue.consume(4).await.unwrap();
+    let limit = u32::try_from(DELIVERY_LIMIT).unwrap();
+    for returned in 0..limit {
+        let delivery = next(&mut consumer).await;
+        assert_eq!(delivery.message.delivery_id, "wh_ack1");
+        assert_eq!(
+            delivery.attempt,
+            returned + 1,
+            "redeliveries count as attempts"
+        );
+        delivery.release().await.unwrap();
+    }
+    let again = tokio::time::timeout(Duration::from_millis(700), consumer.next()).await;
+    assert!(again.is_err(), "handed out after {limit} returns");
+    consumer.close().await;
+
+    let mut dead = queue
+        .consume_dead_letters()
+        .await
+        .unwrap()
+        .expect("RabbitMQ");
+    let letter = tokio::time::timeout(Duration::from_secs(10), dead.next())
+        .await
+        .expect("a dead letter")
+        .expect("not cancelled")
+        .expect("readable");
+    assert_eq!(letter.record.message.delivery_id, "wh_ack1");
+    assert_eq!(letter.record.attempts, limit + 1);
+    assert!(
+        letter
+            .record
+            .error
+            .contains(&format!("redelivered {limit} times")),
+        "{}",
+        letter.record.error
+    );
+    letter.ack().await.unwrap();
+    assert_eq!(queue.depth().await.unwrap(), 0);
+}
+
+/// A work queue an earlier version declared with at-least-once dead-lettering cannot take
+/// the current arguments (a queue's arguments never change). Inlet keeps it as it is:
+/// publishing and consuming work, and the queue still has its old arguments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_work_queue_declared_by_an_earlier_version_is_kept() {
+    let vhost = TestVhost::new().await;
+    let url = format!(
+        "{}/api/queues/{}/inlet.webhooks",
+        rabbit_management(),
+        vhost.name
+    );
+    let client = reqwest::Client::new();
+    let created = client
+        .put(&url)
+        .json(&json!({
+            "durable": true,
+            "arguments": {
+                "x-queue-type": "quorum",
+                "x-dead-letter-exchange": "inlet.dead-letters",
+                "x-dead-letter-routing-key": "webhook",
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+                "x-delivery-limit": 20
+            }
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status().is_success(), "{}", created.status());
+
+    let queue = test_queue(&vhost).await;
+    publish_test_messages(&queue, 1..=2).await;
+    let mut consumer = queue.consume(4).await.unwrap();
+    let first = next(&mut consumer).await;
+    let second = next(&mut consumer).await;
+    assert_eq!(
+        [&first.message.delivery_id, &second.message.delivery_id],
+        ["wh_ack1", "wh_ack2"]
+    );
+    inlet_shared::queue::Delivery::ack_all(vec![first, second])
+        .await
+        .unwrap();
+    consumer.close().await;
+    assert_eq!(queue.depth().await.unwrap(), 0);
+
+    let kept: serde_json::Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(kept["arguments"]["x-dead-letter-strategy"], "at-least-once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,10 @@
 //! Topology, declared idempotently by [`declare_topology`] at every start:
 //! - `inlet.webhooks` — durable direct exchange that ingest publishes to.
 //! - `inlet.webhooks` — quorum queue bound to it with routing key `webhook`: replicated and
-//!   fsynced before the publisher confirm, with a delivery limit and a dead-letter target.
+//!   fsynced before the publisher confirm. A message redelivered [`DELIVERY_LIMIT`] times
+//!   (a crash loop) is moved to the dead letters by the worker itself, with a publisher
+//!   confirm before the ack; the broker's own delivery limit and dead-letter target are a
+//!   backstop at twice that.
 //! - `inlet.retry.<ms>` — one durable queue per retry delay, without consumers: a message
 //!   parked there expires after the delay (per-message expiration adds jitter) and is
 //!   dead-lettered back to `inlet.webhooks`, so a retry never blocks a worker.
@@ -50,9 +53,19 @@ pub const WORKFLOWS: &str = "inlet.workflows";
 pub const WORKFLOW_KEY: &str = "workflow";
 /// Dead-letter exchange and queue.
 pub const DEAD_LETTERS: &str = "inlet.dead-letters";
-/// Deliveries of one message before the broker dead-letters it. A backstop: the worker
-/// dead-letters permanent failures itself, so this only catches crash loops.
+/// Redeliveries of one message (`x-delivery-count`: taken and given back, or in hand when
+/// a worker died) after which the worker moves it to the dead letters instead of trying
+/// it again. Failures the worker sees are retried and dead-lettered by their own attempt
+/// count; this catches crash loops.
 pub const DELIVERY_LIMIT: i64 = 20;
+/// The broker's own delivery limit on the work queue, a backstop behind the worker's.
+///
+/// The worker dead-letters at [`DELIVERY_LIMIT`] with a publisher confirm, so nothing is
+/// lost on the way. The broker's dead-lettering past this limit is at-most-once (its
+/// default), on purpose: `x-dead-letter-strategy: at-least-once`, and the
+/// `x-overflow: reject-publish` it requires, cost RabbitMQ about a fifth of ingest's
+/// throughput on every publish (docs/performance.md) to protect only this backstop.
+pub const BROKER_DELIVERY_LIMIT: i64 = 2 * DELIVERY_LIMIT;
 
 const PUBLISH_CHANNELS: usize = 4;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -116,7 +129,7 @@ fn quorum_args(dead_letter_exchange: Option<&str>) -> FieldTable {
         AMQPValue::LongString("quorum".into()),
     );
     if let Some(dlx) = dead_letter_exchange {
-        // Where rejected and over-the-limit messages go.
+        // Where rejected (unreadable) and over-the-limit messages go.
         args.insert(
             "x-dead-letter-exchange".into(),
             AMQPValue::LongString(dlx.into()),
@@ -125,30 +138,28 @@ fn quorum_args(dead_letter_exchange: Option<&str>) -> FieldTable {
             "x-dead-letter-routing-key".into(),
             AMQPValue::LongString(ROUTING_KEY.into()),
         );
-        // Dead-lettering is itself confirmed, so a message is never lost on the way.
-        args.insert(
-            "x-dead-letter-strategy".into(),
-            AMQPValue::LongString("at-least-once".into()),
-        );
-        // at-least-once dead-lettering requires reject-publish overflow.
-        args.insert(
-            "x-overflow".into(),
-            AMQPValue::LongString("reject-publish".into()),
-        );
-        // Poison-message backstop.
+        // Backstop behind the worker's own limit. Set explicitly: RabbitMQ 4 otherwise
+        // applies a default limit of its own.
         args.insert(
             "x-delivery-limit".into(),
-            AMQPValue::LongLongInt(DELIVERY_LIMIT),
+            AMQPValue::LongLongInt(BROKER_DELIVERY_LIMIT),
         );
     }
     args
 }
 
-/// Declares the exchanges and queues. Idempotent: the same declarations at every start.
+/// Declares the exchanges and queues, on a channel of its own. Idempotent: the same
+/// declarations at every start.
+///
+/// A work queue declared by an earlier version with other arguments (at-least-once
+/// dead-lettering) is kept as it is, with a warning: a queue's arguments cannot change,
+/// and its old ones still work (they only cost throughput). To take the new ones, drain
+/// the queue, delete it, and start Inlet again.
 pub async fn declare_topology(
-    channel: &Channel,
+    connection: &Connection,
     retry_delays: &[Duration],
 ) -> Result<(), QueueError> {
+    let mut channel = connection.create_channel().await.map_err(unavailable)?;
     let durable_exchange = ExchangeDeclareOptions {
         durable: true,
         ..Default::default()
@@ -182,10 +193,32 @@ pub async fn declare_topology(
         )
         .await
         .map_err(unavailable)?;
-    channel
+    match channel
         .queue_declare(QUEUE.into(), durable_queue, quorum_args(Some(DEAD_LETTERS)))
         .await
-        .map_err(unavailable)?;
+    {
+        Ok(_) => {}
+        Err(e) if precondition_failed(&e) => {
+            // The broker closed the channel; make sure the queue is there on a new one.
+            channel = connection.create_channel().await.map_err(unavailable)?;
+            let passive = QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            };
+            channel
+                .queue_declare(QUEUE.into(), passive, FieldTable::default())
+                .await
+                .map_err(unavailable)?;
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| {
+                tracing::warn!(
+                    queue = QUEUE,
+                    "The work queue exists with other arguments (from an earlier version); it keeps them. Drain and delete it to take the current ones."
+                );
+            });
+        }
+        Err(e) => return Err(unavailable(e)),
+    }
     channel
         .queue_bind(
             QUEUE.into(),
@@ -229,7 +262,18 @@ pub async fn declare_topology(
             .await
             .map_err(unavailable)?;
     }
+    let _ = channel.close(200, "declared".into()).await;
     Ok(())
+}
+
+/// Whether the broker refused a declaration as inequivalent to what exists.
+fn precondition_failed(error: &lapin::Error) -> bool {
+    use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
+    matches!(
+        error.kind(),
+        lapin::ErrorKind::ProtocolError(e)
+            if *e.kind() == AMQPErrorKind::Soft(AMQPSoftError::PRECONDITIONFAILED)
+    )
 }
 
 impl RabbitQueue {
@@ -252,12 +296,10 @@ impl RabbitQueue {
 
     async fn open_pool(&self) -> Result<Arc<PublisherPool>, QueueError> {
         let connection = open(&self.url).await?;
+        declare_topology(&connection, &self.retry_delays).await?;
         let mut channels = Vec::with_capacity(PUBLISH_CHANNELS);
-        for i in 0..PUBLISH_CHANNELS {
+        for _ in 0..PUBLISH_CHANNELS {
             let channel = connection.create_channel().await.map_err(unavailable)?;
-            if i == 0 {
-                declare_topology(&channel, &self.retry_delays).await?;
-            }
             channel
                 .confirm_select(ConfirmSelectOptions::default())
                 .await
@@ -464,8 +506,8 @@ impl RabbitQueue {
         prefetch: u16,
     ) -> Result<(Connection, Channel, lapin::Consumer), QueueError> {
         let connection = open(&self.url).await?;
+        declare_topology(&connection, &self.retry_delays).await?;
         let channel = connection.create_channel().await.map_err(unavailable)?;
-        declare_topology(&channel, &self.retry_delays).await?;
         channel
             .basic_qos(prefetch, BasicQosOptions::default())
             .await
@@ -750,6 +792,10 @@ impl RabbitConsumer {
         let tag = delivery.delivery_tag;
         self.settlements.received(tag);
         match decode(&delivery) {
+            Ok(decoded) if i64::from(decoded.redeliveries) >= DELIVERY_LIMIT => {
+                self.dead_letter_crash_loop(delivery.acker, tag, decoded);
+                None
+            }
             Ok(decoded) => {
                 // Crash redeliveries (x-delivery-count) count as attempts too.
                 let attempt = decoded.attempt.saturating_add(decoded.redeliveries);
@@ -781,6 +827,42 @@ impl RabbitConsumer {
 }
 
 impl RabbitConsumer {
+    /// Moves a message given back [`DELIVERY_LIMIT`] times to the dead letters without
+    /// trying it again: publish confirmed first, then the ack. If the publish fails it is
+    /// given back once more, to be tried again.
+    fn dead_letter_crash_loop(&self, acker: lapin::Acker, tag: u64, decoded: Decoded) {
+        let now = crate::domain::now_ms();
+        let record = DeadLetterRecord {
+            error: format!(
+                "redelivered {} times without being settled (crash loop?)",
+                decoded.redeliveries
+            ),
+            attempts: decoded.attempt.saturating_add(decoded.redeliveries),
+            first_failed_at_ms: decoded.first_failed_at_ms.unwrap_or(now),
+            last_failed_at_ms: now,
+            message: decoded.message,
+        };
+        tracing::error!(
+            delivery_id = %record.message.delivery_id,
+            redeliveries = decoded.redeliveries,
+            "Dead-lettering a delivery that keeps coming back without being settled."
+        );
+        let queue = self.queue.clone();
+        let settlements = self.settlements.clone();
+        tokio::spawn(async move {
+            let settled = match queue.dead_letter(&record).await {
+                Ok(()) => settlements.alone(tag, ack(&acker)).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "Could not dead-letter it; giving it back.");
+                    settlements.alone(tag, requeue(&acker)).await
+                }
+            };
+            if let Err(e) = settled {
+                tracing::warn!(error = %e, "Could not settle it; it comes again.");
+            }
+        });
+    }
+
     pub(super) async fn close(self) {
         // Unacknowledged messages go back to the queue when the channel closes.
         let _ = self.channel.close(200, "worker stopping".into()).await;
@@ -950,7 +1032,7 @@ impl DeadLetterConsumer {
                     let record = DeadLetterRecord {
                         // Without our error header the broker dead-lettered it itself.
                         error: d.error.unwrap_or_else(|| {
-                            format!("redelivered more than {DELIVERY_LIMIT} times without being acknowledged (crash loop?)")
+                            format!("redelivered more than {BROKER_DELIVERY_LIMIT} times without being acknowledged (crash loop?)")
                         }),
                         // Our header counts the attempts; requeues while archiving do not.
                         attempts: if has_error { d.attempt } else { d.attempt.saturating_add(d.redeliveries) },
