@@ -78,9 +78,9 @@ def http(method, url, body=None, key=API_KEY):
         return json.loads(r.read())
 
 
-def wait_ready(url, what, timeout=60):
+def wait_ready(url, what, proc, timeout=60):
     deadline = time.time() + timeout
-    while time.time() < deadline:
+    while time.time() < deadline and proc.p.poll() is None:
         try:
             with urllib.request.urlopen(url, timeout=2) as r:
                 if r.status == 200:
@@ -88,7 +88,13 @@ def wait_ready(url, what, timeout=60):
         except (urllib.error.URLError, ConnectionError, OSError):
             pass
         time.sleep(0.1)
-    sys.exit(f"bench: {what} did not become ready at {url}")
+    proc.log.flush()
+    try:
+        with open(proc.log.name, "rb") as f:
+            tail = f.read()[-2000:].decode(errors="replace")
+    except OSError:
+        tail = ""
+    sys.exit(f"bench: {what} did not become ready at {url}; its output ends with:\n{tail}")
 
 
 class Proc:
@@ -392,7 +398,7 @@ class Bench:
         ingest = Proc("ingest", argv, inlet_env(self.pg_url, self.amqp_url, **self.ingest_extra()),
                       self.work)
         try:
-            wait_ready(f"http://127.0.0.1:{INLET_PORT}/health/ready", "inlet ingest")
+            wait_ready(f"http://127.0.0.1:{INLET_PORT}/health/ready", "inlet ingest", ingest)
             integration = self.create_integration()
             self.results["runs"]["production_ingest"] = self.ingest_runs(
                 "prod", ingest, integration, ceiling, lambda: self.purge("inlet.webhooks"))
@@ -491,7 +497,7 @@ class Bench:
             sql("DELETE FROM queue_messages")
 
         try:
-            wait_ready(f"http://127.0.0.1:{INLET_PORT}/health/ready", "embedded inlet ingest")
+            wait_ready(f"http://127.0.0.1:{INLET_PORT}/health/ready", "embedded inlet ingest", ingest)
             integration = self.create_integration()
             self.results["runs"]["embedded_ingest"] = self.ingest_runs(
                 "embedded", ingest, integration, None, clear)
@@ -643,6 +649,8 @@ def main():
     else:
         log("building the release binary")
         subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "inlet"], cwd=ROOT, check=True)
+    # Made before the runs: --perf writes its recordings next to it.
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     bench = Bench(args)
     try:
         if "production" in args.parts:
