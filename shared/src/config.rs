@@ -70,7 +70,9 @@ pub struct Config {
     /// `INLET_WORKER_CONCURRENCY` [8]: transactions a worker runs at once (each applies a
     /// batch of up to 64 deliveries that have already arrived).
     pub worker_concurrency: usize,
-    /// `INLET_PREFETCH` [512]: unacknowledged messages a worker holds.
+    /// `INLET_PREFETCH` [1024]: unacknowledged messages a worker holds. More than the
+    /// batches in flight take (8 × 64), so the next batches are already there when a
+    /// commit ends.
     pub prefetch: u16,
     /// `INLET_MAX_BODY_BYTES` [1048576]: larger webhook bodies get 413.
     pub max_body_bytes: usize,
@@ -185,7 +187,7 @@ impl Config {
                 8,
                 "INLET_WORKER_CONCURRENCY",
             )?,
-            prefetch: positive(get("INLET_PREFETCH"), 512, "INLET_PREFETCH")?,
+            prefetch: positive(get("INLET_PREFETCH"), 1024, "INLET_PREFETCH")?,
             max_body_bytes: positive(
                 get("INLET_MAX_BODY_BYTES"),
                 1024 * 1024,
