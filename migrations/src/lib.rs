@@ -13,6 +13,7 @@ mod m20261127_000005_workflows;
 mod m20261127_000006_workflow_runs;
 mod m20261127_000007_console;
 mod m20261127_000008_webhook_log_fillfactor;
+mod m20261127_000009_natural_keys;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000006_workflow_runs::Migration),
             Box::new(m20261127_000007_console::Migration),
             Box::new(m20261127_000008_webhook_log_fillfactor::Migration),
+            Box::new(m20261127_000009_natural_keys::Migration),
         ]
     }
 }

@@ -150,7 +150,6 @@ pub async fn apply<C: ConnectionTrait>(
                 customer_id: Set(customer.clone()),
                 contact_id: Set(contact_id.clone()),
                 updated_at: Set(now_ms()),
-                ..Default::default()
             });
         }
         record_events(db, unit, &contact_id, change, source).await?;

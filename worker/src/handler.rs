@@ -407,7 +407,6 @@ async fn claim_all<C: ConnectionTrait>(db: &C, msgs: &[&QueueMessage]) -> Result
         idempotency_key: Set(msg.idempotency_key.clone()),
         delivery_id: Set(msg.delivery_id.clone()),
         processed_at: Set(now),
-        ..Default::default()
     });
     let inserted = processed_delivery::Entity::insert_many(rows)
         .on_conflict_do_nothing_on([

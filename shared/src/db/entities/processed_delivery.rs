@@ -5,9 +5,9 @@ use sea_orm::entity::prelude::*;
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "processed_deliveries")]
 pub struct Model {
-    #[sea_orm(primary_key)]
-    pub id: i64,
+    #[sea_orm(primary_key, auto_increment = false)]
     pub integration_id: String,
+    #[sea_orm(primary_key, auto_increment = false)]
     pub idempotency_key: String,
     pub delivery_id: String,
     pub processed_at: i64,
