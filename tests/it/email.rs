@@ -358,6 +358,9 @@ async fn smtp_down_then_up_delivers_once_and_exhausted_sends_are_dead_letters_to
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wait_survives_a_killed_worker_and_the_next_email_goes_once_after_it() {
+    // Long enough that the worker is killed before the follow-up is due, even on a loaded
+    // machine: a step already claimed by the killed worker would wait out its lease (60 s).
+    const WAIT_STEP_SECONDS: i64 = 10;
     let smtp = SmtpServer::start();
     let vhost = TestVhost::new().await;
     let mut options = AppOptions::production();
@@ -385,7 +388,7 @@ async fn a_wait_survives_a_killed_worker_and_the_next_email_goes_once_after_it()
             "trigger": {"type": "event", "eventName": "stripe:checkout.session.completed"},
             "steps": [
                 {"type": "sendEmail", "templateId": welcome},
-                {"type": "wait", "seconds": 4},
+                {"type": "wait", "seconds": WAIT_STEP_SECONDS},
                 {"type": "sendEmail", "templateId": follow_up},
             ],
         }),
@@ -444,7 +447,7 @@ async fn a_wait_survives_a_killed_worker_and_the_next_email_goes_once_after_it()
         (&sent[1], &sent[0])
     };
     assert!(
-        sent_at(follow_up) - sent_at(welcome) >= time::Duration::seconds(4),
+        sent_at(follow_up) - sent_at(welcome) >= time::Duration::seconds(WAIT_STEP_SECONDS),
         "the follow-up came before the wait was over: {sent:?}"
     );
     assert_eq!(replacement.terminate(), Some(0));
