@@ -17,6 +17,7 @@ use sea_orm::{
 };
 use std::collections::HashSet;
 
+use crate::bulk;
 use crate::contacts;
 use crate::error::WorkerError;
 use crate::unit::Unit;
@@ -408,20 +409,42 @@ async fn claim_all<C: ConnectionTrait>(db: &C, msgs: &[&QueueMessage]) -> Result
         delivery_id: Set(msg.delivery_id.clone()),
         processed_at: Set(now),
     });
-    let inserted = processed_delivery::Entity::insert_many(rows)
-        .on_conflict_do_nothing_on([
-            processed_delivery::Column::IntegrationId,
-            processed_delivery::Column::IdempotencyKey,
-        ])
-        .exec_with_returning_many(db)
-        .await?;
-    let mut won: HashSet<(String, String, String)> = match inserted {
-        TryInsertResult::Inserted(rows) => rows
-            .into_iter()
-            .map(|r| (r.integration_id, r.idempotency_key, r.delivery_id))
-            .collect(),
-        TryInsertResult::Empty | TryInsertResult::Conflicted => HashSet::new(),
-    };
+    let mut won: HashSet<(String, String, String)> =
+        if db.get_database_backend() == DbBackend::Postgres {
+            let rows: Vec<_> = rows.collect();
+            let inserted = bulk::insert_returning(
+                db,
+                &rows,
+                "ON CONFLICT (integration_id, idempotency_key) DO NOTHING \
+                 RETURNING integration_id, idempotency_key, delivery_id",
+            )
+            .await?;
+            inserted
+                .iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get("", "integration_id")?,
+                        r.try_get("", "idempotency_key")?,
+                        r.try_get("", "delivery_id")?,
+                    ))
+                })
+                .collect::<Result<_, DbErr>>()?
+        } else {
+            let inserted = processed_delivery::Entity::insert_many(rows)
+                .on_conflict_do_nothing_on([
+                    processed_delivery::Column::IntegrationId,
+                    processed_delivery::Column::IdempotencyKey,
+                ])
+                .exec_with_returning_many(db)
+                .await?;
+            match inserted {
+                TryInsertResult::Inserted(rows) => rows
+                    .into_iter()
+                    .map(|r| (r.integration_id, r.idempotency_key, r.delivery_id))
+                    .collect(),
+                TryInsertResult::Empty | TryInsertResult::Conflicted => HashSet::new(),
+            }
+        };
     Ok(msgs
         .iter()
         .map(|msg| {

@@ -2,6 +2,7 @@
 //! delivery row commits with the effects; the message is acked after that commit), retries
 //! transient failures after a delay and dead-letters permanent ones.
 
+pub mod bulk;
 pub mod contacts;
 pub mod dead_letters;
 pub mod error;

@@ -11,6 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::bulk;
 use inlet_shared::db::entities::{
     contact, contact_event, contact_tombstone, stripe_customer, webhook_log,
 };
@@ -377,20 +378,33 @@ impl Unit {
             .filter_map(|id| self.contacts.get(id))
             .map(|c| contact::ActiveModel::from(c.clone()))
             .collect();
+        let events = std::mem::take(&mut self.events);
+        let links = newest_per_key(std::mem::take(&mut self.new_links), |l| {
+            (value(&l.integration_id), value(&l.customer_id))
+        });
+        let log = newest_per_key(std::mem::take(&mut self.log), |l| value(&l.id));
+        if db.get_database_backend() == DbBackend::Postgres {
+            bulk::insert(db, &created, "").await?;
+            bulk::insert(db, &events, "").await?;
+            bulk::insert(
+                db,
+                &links,
+                "ON CONFLICT (integration_id, customer_id) DO UPDATE \
+                 SET contact_id = EXCLUDED.contact_id, updated_at = EXCLUDED.updated_at",
+            )
+            .await?;
+            return bulk::insert(db, &log, LOG_UPSERT).await;
+        }
         if !created.is_empty() {
             contact::Entity::insert_many(created)
                 .exec_without_returning(db)
                 .await?;
         }
-        let events = std::mem::take(&mut self.events);
         if !events.is_empty() {
             contact_event::Entity::insert_many(events)
                 .exec_without_returning(db)
                 .await?;
         }
-        let links = newest_per_key(std::mem::take(&mut self.new_links), |l| {
-            (value(&l.integration_id), value(&l.customer_id))
-        });
         if !links.is_empty() {
             stripe_customer::Entity::insert_many(links)
                 .on_conflict(
@@ -407,7 +421,6 @@ impl Unit {
                 .exec_without_returning(db)
                 .await?;
         }
-        let log = newest_per_key(std::mem::take(&mut self.log), |l| value(&l.id));
         if !log.is_empty() {
             webhook_log::Entity::insert_many(log)
                 .on_conflict(log_upsert())
@@ -465,6 +478,10 @@ async fn read_links<C: ConnectionTrait>(
     }
     stripe_customer::Entity::find().filter(any).all(db).await
 }
+
+/// [`log_upsert`] as the tail of a [`bulk`] insert.
+const LOG_UPSERT: &str = "ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, \
+    message = EXCLUDED.message, attempts = EXCLUDED.attempts, updated_at = EXCLUDED.updated_at";
 
 /// A delivery's webhook-log row is written once and then updated in place (status,
 /// message, attempts).
