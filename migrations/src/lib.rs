@@ -14,6 +14,7 @@ mod m20261127_000006_workflow_runs;
 mod m20261127_000007_console;
 mod m20261127_000008_webhook_log_fillfactor;
 mod m20261127_000009_natural_keys;
+mod m20261128_000010_stripe_customers_contact;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000007_console::Migration),
             Box::new(m20261127_000008_webhook_log_fillfactor::Migration),
             Box::new(m20261127_000009_natural_keys::Migration),
+            Box::new(m20261128_000010_stripe_customers_contact::Migration),
         ]
     }
 }

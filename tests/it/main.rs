@@ -12,6 +12,7 @@ mod platforms;
 mod processes;
 mod proxy;
 mod reliability;
+mod schema;
 mod smtp;
 mod webhooks;
 mod workflows_api;
