@@ -207,10 +207,11 @@ impl Handler {
             prepared.push(self.prepare(&delivery.message).await.ok());
         }
         let txn = self.db.begin().await?;
-        if txn.get_database_backend() == DbBackend::Postgres {
-            // The batch's set queries (`IN` lists) are planned for their values and the
-            // tables' current size: a generic plan cached while a table was nearly empty
-            // would keep scanning it whole as it grows, until the next ANALYZE.
+        let postgres = txn.get_database_backend() == DbBackend::Postgres;
+        if postgres {
+            // The batch's reads (`IN` lists) are planned for their values and the tables'
+            // current size: a generic plan cached while a table was nearly empty would keep
+            // scanning it whole as it grows, until the next ANALYZE.
             txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan")
                 .await?;
         }
@@ -222,6 +223,13 @@ impl Handler {
             _ => None,
         });
         unit.preload(&txn, changes).await?;
+        if postgres {
+            // The writes that follow have one fixed text each (`bulk`), whose generic plan
+            // does not depend on the tables' size: planning them again at every execution
+            // was 6 % of a drain's CPU.
+            txn.execute_unprepared("SET LOCAL plan_cache_mode = auto")
+                .await?;
+        }
         let ready: Vec<&QueueMessage> = batch
             .iter()
             .zip(&prepared)
