@@ -159,7 +159,8 @@ pub fn start_worker(
             max_attempts: services.config.max_attempts,
         },
         services.metrics.clone(),
-    );
+    )
+    .with_batch(services.config.worker_batch);
     // Picks up settings changed by other processes (one cheap aggregate query per tick).
     services
         .cache

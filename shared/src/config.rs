@@ -67,11 +67,13 @@ pub struct Config {
     pub unsubscribe_secret: Option<SecretString>,
     /// `INLET_BOOTSTRAP_API_KEY` [unset]: an API key accepted from start (stored hashed).
     pub bootstrap_api_key: Option<SecretString>,
-    /// `INLET_WORKER_CONCURRENCY` [8]: transactions a worker runs at once (each applies a
-    /// batch of up to 64 deliveries that have already arrived).
+    /// `INLET_WORKER_CONCURRENCY` [4]: transactions a worker runs at once (each applies a
+    /// batch of deliveries that have already arrived).
     pub worker_concurrency: usize,
+    /// `INLET_WORKER_BATCH` [128]: most deliveries a worker applies in one transaction.
+    pub worker_batch: usize,
     /// `INLET_PREFETCH` [1024]: unacknowledged messages a worker holds. More than the
-    /// batches in flight take (8 × 64), so the next batches are already there when a
+    /// batches in flight take (4 × 128), so the next batches are already there when a
     /// commit ends.
     pub prefetch: u16,
     /// `INLET_MAX_BODY_BYTES` [1048576]: larger webhook bodies get 413.
@@ -184,9 +186,10 @@ impl Config {
             bootstrap_api_key: get("INLET_BOOTSTRAP_API_KEY").map(SecretString::from),
             worker_concurrency: positive(
                 get("INLET_WORKER_CONCURRENCY"),
-                8,
+                4,
                 "INLET_WORKER_CONCURRENCY",
             )?,
+            worker_batch: positive(get("INLET_WORKER_BATCH"), 128, "INLET_WORKER_BATCH")?,
             prefetch: positive(get("INLET_PREFETCH"), 1024, "INLET_PREFETCH")?,
             max_body_bytes: positive(
                 get("INLET_MAX_BODY_BYTES"),
@@ -306,6 +309,7 @@ mod tests {
         assert_eq!(cfg.public_url, "http://127.0.0.1:8080");
         assert!(cfg.database_url.expose_secret().starts_with("sqlite:"));
         assert_eq!(cfg.max_body_bytes, 1024 * 1024);
+        assert_eq!((cfg.worker_batch, cfg.worker_concurrency), (128, 4));
         assert_eq!(
             cfg.endpoint_url("int_x"),
             "http://127.0.0.1:8080/webhooks/int_x"
@@ -330,6 +334,8 @@ mod tests {
     fn bad_values_name_the_variable() {
         let err = Config::from_vars(vars(&[("INLET_PREFETCH", "0")])).unwrap_err();
         assert_eq!(err.name, "INLET_PREFETCH");
+        let err = Config::from_vars(vars(&[("INLET_WORKER_BATCH", "0")])).unwrap_err();
+        assert_eq!(err.name, "INLET_WORKER_BATCH");
         let err = Config::from_vars(vars(&[("INLET_DATABASE_URL", "mysql://x")])).unwrap_err();
         assert_eq!(err.name, "INLET_DATABASE_URL");
         let err = Config::from_vars(vars(&[("INLET_RETRY_DELAYS_MS", "100,x")])).unwrap_err();

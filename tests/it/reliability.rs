@@ -575,6 +575,41 @@ async fn a_poison_delivery_in_a_batch_dies_alone_and_the_rest_applies_once() {
     app.stop().await;
 }
 
+/// `INLET_WORKER_BATCH` bounds a transaction: a backlog of 20 with batches of at most 2
+/// takes at least 10 transactions (with the default, the worker starting on the whole
+/// backlog takes one or two), and applies once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_applies_at_most_its_batch_size_per_transaction() {
+    let (app, vhost) = ingest_only().await;
+    let integration = app.create_stripe_integration().await;
+    send_burst(&app, &integration, "bounded", 20).await;
+    let port = crate::processes::free_port();
+    let mut env = worker_env(&app, &app.db.url, &vhost);
+    env.retain(|(k, _)| !matches!(*k, "INLET_WORKER_LISTEN" | "INLET_WORKER_CONCURRENCY"));
+    env.push(("INLET_WORKER_BATCH", "2".into()));
+    env.push(("INLET_WORKER_CONCURRENCY", "1".into()));
+    env.push(("INLET_WORKER_LISTEN", format!("127.0.0.1:{port}")));
+    let worker = Process::spawn("worker", &["worker"], &env);
+    assert_exactly_once(&app, 20).await;
+    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let batches: u64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("inlet_worker_batches_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert!(
+        batches >= 10,
+        "{batches} batches for 20 deliveries:\n{metrics}"
+    );
+    assert_eq!(worker.terminate(), Some(0));
+    app.stop().await;
+}
+
 /// A backlog where deliveries depend on earlier ones of the same batch — an update after
 /// a create, a subscription found through the customer id a create just linked, a stale
 /// update, a deletion and a resurrection attempt, a duplicate — ends exactly as applying

@@ -23,15 +23,16 @@ use tokio_util::sync::CancellationToken;
 
 pub use handler::Handler;
 
-/// Most deliveries applied in one transaction. Batches form only from deliveries already
-/// received, so a lone delivery never waits for company.
-const MAX_BATCH: usize = 64;
+/// Most deliveries applied in one transaction unless set otherwise (`INLET_WORKER_BATCH`).
+/// Batches form only from deliveries already received, so a lone delivery never waits for
+/// company.
+pub const DEFAULT_BATCH: usize = 128;
 /// How long a busy worker waits to fill a batch.
 const BATCH_LINGER: Duration = Duration::from_millis(5);
 
-/// Adds what has already arrived to `batch`, up to [`MAX_BATCH`].
-fn fill(batch: &mut Vec<Delivery>, consumer: &mut Consumer) {
-    while batch.len() < MAX_BATCH {
+/// Adds what has already arrived to `batch`, up to `max` deliveries.
+fn fill(batch: &mut Vec<Delivery>, consumer: &mut Consumer, max: usize) {
+    while batch.len() < max {
         match consumer.try_next() {
             Some(more) => batch.push(more),
             None => break,
@@ -50,6 +51,7 @@ pub struct Worker {
     handler: Arc<Handler>,
     concurrency: usize,
     prefetch: u16,
+    batch: usize,
 }
 
 impl Worker {
@@ -69,7 +71,15 @@ impl Worker {
             db,
             concurrency: concurrency.max(1),
             prefetch,
+            batch: DEFAULT_BATCH,
         }
+    }
+
+    /// Applies up to `max` deliveries in one transaction (at least one).
+    #[must_use]
+    pub fn with_batch(mut self, max: usize) -> Self {
+        self.batch = max.max(1);
+        self
     }
 
     /// Consumes until `shutdown`: then takes no new message, lets in-flight ones finish
@@ -103,6 +113,7 @@ impl Worker {
             };
             tracing::info!(
                 concurrency = self.concurrency,
+                batch = self.batch,
                 prefetch = self.prefetch,
                 "Worker consuming."
             );
@@ -123,14 +134,14 @@ impl Worker {
                     Some(Ok(delivery)) => {
                         // Whatever else has already arrived joins it in one transaction.
                         let mut batch = vec![delivery];
-                        fill(&mut batch, &mut consumer);
-                        if batch.len() < MAX_BATCH && !tasks.is_empty() && consumer.is_pushed() {
+                        fill(&mut batch, &mut consumer, self.batch);
+                        if batch.len() < self.batch && !tasks.is_empty() && consumer.is_pushed() {
                             // Other batches are in flight, so the database is busy anyway:
                             // a moment's wait lets more of a backlog arrive from the broker
                             // and be applied in one transaction (one commit) instead of many
                             // small ones. An idle worker starts at once.
                             tokio::time::sleep(BATCH_LINGER).await;
-                            fill(&mut batch, &mut consumer);
+                            fill(&mut batch, &mut consumer, self.batch);
                         }
                         let handler = self.handler.clone();
                         tasks.spawn(async move {
