@@ -246,6 +246,10 @@ async fn prune(db: &DatabaseConnection, before: i64) {
 }
 
 async fn write(db: &DatabaseConnection, batch: &mut Vec<Entry>) {
+    // In delivery-id order, as the worker writes its log rows: when a worker applies a
+    // delivery before it is logged here, both insert the same ids, and two transactions
+    // taking them in different orders can each wait for the other (a deadlock).
+    batch.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     if db.get_database_backend() == DbBackend::Postgres {
         if let Err(e) = write_postgres(db, batch).await {
             tracing::warn!(error = %e, "Could not write webhook log entries.");

@@ -1,11 +1,18 @@
 //! The worker's PostgreSQL bulk inserts (one array per column) against a real database:
 //! values, `NULL`s and empty strings come back as they went in, in order, and conflict
-//! clauses work as they do in a `VALUES` insert.
+//! clauses work as they do in a `VALUES` insert; the webhook-log rows go in the order
+//! ingest writes its own.
 
-use inlet_shared::db::entities::{contact, processed_delivery};
+use std::time::Duration;
+
+use inlet_shared::db::entities::{contact, processed_delivery, webhook_log};
 use inlet_worker::bulk;
+use inlet_worker::unit::Unit;
 use sea_orm::ActiveValue::Set;
-use sea_orm::{Database, EntityTrait, QueryOrder};
+use sea_orm::{
+    ConnectionTrait, Database, DbBackend, DbErr, EntityTrait, QueryOrder, Statement,
+    TransactionTrait,
+};
 
 use crate::helpers::{Backend, TestDb};
 
@@ -68,5 +75,75 @@ async fn rows_come_back_as_inserted_with_nulls_and_empty_strings_apart() {
         .map(|r| r.try_get("", "delivery_id").unwrap())
         .collect();
     assert_eq!(won, ["wh_1", "wh_3"]);
+    db.close().await.unwrap();
+}
+
+/// Ingest's log writer and a worker both insert a delivery's log row when the worker
+/// applies it before ingest has logged it. Both take their rows in delivery-id order, so
+/// neither can hold a row the other needs while waiting for one the other holds. Here
+/// "ingest" has inserted `wh_1`, uncommitted; the worker's batch logs `wh_2` then `wh_1`
+/// (arrival order); then ingest inserts `wh_2`. Had the worker inserted `wh_2` first, the
+/// two would deadlock and PostgreSQL would fail one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_takes_log_rows_in_the_order_ingest_does() {
+    let test_db = TestDb::new(Backend::Postgres).await;
+    let db = Database::connect(&test_db.url).await.unwrap();
+    inlet::migrate(&db).await.unwrap();
+    let ingest_insert = |id: &str| {
+        Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO webhook_log (id, integration_id, provider, status, message, attempts, \
+             received_at, updated_at) VALUES ($1, 'int_1', 'stripe', 'accepted', 'Accepted.', \
+             0, 1, 1) ON CONFLICT (id) DO NOTHING",
+            [id.into()],
+        )
+    };
+    let ingest = db.begin().await.unwrap();
+    ingest.execute_raw(ingest_insert("wh_1")).await.unwrap();
+
+    let worker_db = db.clone();
+    let worker = tokio::spawn(async move {
+        let txn = worker_db.begin().await?;
+        let mut unit = Unit::default();
+        for id in ["wh_2", "wh_1"] {
+            unit.log(webhook_log::ActiveModel {
+                id: Set(id.into()),
+                integration_id: Set("int_1".into()),
+                provider: Set("stripe".into()),
+                event_type: Set(Some("customer.created".into())),
+                idempotency_key: Set(Some(format!("evt_{id}"))),
+                status: Set("processed".into()),
+                message: Set("Created the contact.".into()),
+                attempts: Set(1),
+                received_at: Set(1),
+                updated_at: Set(2),
+            });
+        }
+        unit.finish(&txn).await?;
+        txn.commit().await?;
+        Ok::<_, DbErr>(())
+    });
+    // Long enough for the worker to be waiting on `wh_1`.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    ingest
+        .execute_raw(ingest_insert("wh_2"))
+        .await
+        .expect("ingest's insert of wh_2 does not deadlock");
+    ingest.commit().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), worker)
+        .await
+        .expect("the worker's transaction ends")
+        .unwrap()
+        .expect("the worker's transaction commits");
+    let rows = webhook_log::Entity::find()
+        .order_by_asc(webhook_log::Column::Id)
+        .all(&db)
+        .await
+        .unwrap();
+    let statuses: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r.id.as_str(), r.status.as_str()))
+        .collect();
+    assert_eq!(statuses, [("wh_1", "processed"), ("wh_2", "processed")]);
     db.close().await.unwrap();
 }

@@ -257,7 +257,7 @@ impl Handler {
                 .await?;
             outcomes.push(Some(outcome));
         }
-        unit.flush(&txn).await?;
+        unit.finish(&txn).await?;
         txn.commit().await?;
         Ok(outcomes)
     }
@@ -277,7 +277,7 @@ impl Handler {
                 let outcome = self
                     .process_in(&savepoint, &mut unit, &delivery.message, delivery.attempt)
                     .await?;
-                unit.flush(&savepoint).await?;
+                unit.finish(&savepoint).await?;
                 Ok::<_, WorkerError>(outcome)
             }
             .await;
@@ -302,7 +302,7 @@ impl Handler {
         let txn = self.db.begin().await?;
         let mut unit = Unit::default();
         let outcome = self.process_in(&txn, &mut unit, msg, attempt).await?;
-        unit.flush(&txn).await?;
+        unit.finish(&txn).await?;
         txn.commit().await?;
         Ok(outcome)
     }

@@ -369,9 +369,35 @@ impl Unit {
         self.log.push(row);
     }
 
-    /// Writes what was queued: one statement per table. Call before the commit, and before
-    /// anything that reads or deletes what may be queued (a contact deletion, a workflow
-    /// start reading the contact).
+    /// Writes what was queued and the webhook-log rows, as the transaction's last
+    /// statements: call it once, before the commit.
+    ///
+    /// The log rows go in one statement, in delivery-id order. Ingest's log writer inserts
+    /// its rows in the same order, and when the worker applies a delivery before ingest
+    /// has logged it, both insert the same ids: in any other order the two transactions
+    /// can each wait for a row the other inserted first (PostgreSQL breaks the deadlock
+    /// after a second by failing one of them, and the batch is redone).
+    pub async fn finish<C: ConnectionTrait>(&mut self, db: &C) -> Result<(), DbErr> {
+        self.flush(db).await?;
+        let mut log = newest_per_key(std::mem::take(&mut self.log), |l| value(&l.id));
+        if log.is_empty() {
+            return Ok(());
+        }
+        log.sort_by_cached_key(|l| value(&l.id));
+        if db.get_database_backend() == DbBackend::Postgres {
+            return bulk::insert(db, &log, LOG_UPSERT).await;
+        }
+        webhook_log::Entity::insert_many(log)
+            .on_conflict(log_upsert())
+            .exec_without_returning(db)
+            .await?;
+        Ok(())
+    }
+
+    /// Writes the queued contacts, events and customer links (one statement per table),
+    /// not the log rows ([`Unit::finish`] writes those). Call before anything that reads
+    /// or deletes what may be queued (a contact deletion, a workflow start reading the
+    /// contact).
     pub async fn flush<C: ConnectionTrait>(&mut self, db: &C) -> Result<(), DbErr> {
         let created: Vec<contact::ActiveModel> = std::mem::take(&mut self.new_contacts)
             .iter()
@@ -382,7 +408,6 @@ impl Unit {
         let links = newest_per_key(std::mem::take(&mut self.new_links), |l| {
             (value(&l.integration_id), value(&l.customer_id))
         });
-        let log = newest_per_key(std::mem::take(&mut self.log), |l| value(&l.id));
         if db.get_database_backend() == DbBackend::Postgres {
             bulk::insert(db, &created, "").await?;
             bulk::insert(db, &events, "").await?;
@@ -393,7 +418,7 @@ impl Unit {
                  SET contact_id = EXCLUDED.contact_id, updated_at = EXCLUDED.updated_at",
             )
             .await?;
-            return bulk::insert(db, &log, LOG_UPSERT).await;
+            return Ok(());
         }
         if !created.is_empty() {
             contact::Entity::insert_many(created)
@@ -418,12 +443,6 @@ impl Unit {
                     ])
                     .to_owned(),
                 )
-                .exec_without_returning(db)
-                .await?;
-        }
-        if !log.is_empty() {
-            webhook_log::Entity::insert_many(log)
-                .on_conflict(log_upsert())
                 .exec_without_returning(db)
                 .await?;
         }
