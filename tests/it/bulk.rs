@@ -6,7 +6,10 @@
 use std::time::Duration;
 
 use inlet_shared::db::entities::{contact, processed_delivery, webhook_log};
+use inlet_shared::providers::Provider;
+use inlet_shared::queue::QueueMessage;
 use inlet_worker::bulk;
+use inlet_worker::handler::claim_all;
 use inlet_worker::unit::Unit;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
@@ -145,5 +148,59 @@ async fn the_worker_takes_log_rows_in_the_order_ingest_does() {
         .map(|r| (r.id.as_str(), r.status.as_str()))
         .collect();
     assert_eq!(statuses, [("wh_1", "processed"), ("wh_2", "processed")]);
+    db.close().await.unwrap();
+}
+
+/// Two batches with deliveries of the same two events (a resend split across batches)
+/// claim them in one order, so the later waits for the earlier instead of deadlocking.
+/// Here another batch has claimed `evt_1`, uncommitted; this one claims `evt_2` then
+/// `evt_1` (arrival order); then the other claims `evt_2`. Had this one inserted `evt_2`
+/// first, each would wait for the other and PostgreSQL would fail one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_claims_of_the_same_events_wait_instead_of_deadlocking() {
+    let test_db = TestDb::new(Backend::Postgres).await;
+    let db = Database::connect(&test_db.url).await.unwrap();
+    inlet::migrate(&db).await.unwrap();
+    let message = |key: &str, delivery: &str| QueueMessage {
+        delivery_id: delivery.into(),
+        integration_id: "int_1".into(),
+        provider: Provider::Stripe,
+        event_type: "customer.created".into(),
+        idempotency_key: key.into(),
+        received_at_ms: 1,
+        body: Default::default(),
+    };
+    let other = db.begin().await.unwrap();
+    let first = message("evt_1", "wh_a1");
+    assert_eq!(claim_all(&other, &[&first]).await.unwrap(), [true]);
+
+    let batch_db = db.clone();
+    let batch = tokio::spawn(async move {
+        let msgs = [message("evt_2", "wh_b2"), message("evt_1", "wh_b1")];
+        let txn = batch_db.begin().await?;
+        let claimed = claim_all(&txn, &[&msgs[0], &msgs[1]]).await?;
+        txn.commit().await?;
+        Ok::<_, DbErr>(claimed)
+    });
+    // Long enough for the batch to be waiting on `evt_1`.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let second = message("evt_2", "wh_a2");
+    assert_eq!(
+        claim_all(&other, &[&second])
+            .await
+            .expect("the other batch's claim of evt_2 does not deadlock"),
+        [true]
+    );
+    other.commit().await.unwrap();
+    let claimed = tokio::time::timeout(Duration::from_secs(10), batch)
+        .await
+        .expect("the batch's transaction ends")
+        .unwrap()
+        .expect("the batch's transaction commits");
+    assert_eq!(
+        claimed,
+        [false, false],
+        "both events were claimed first by the other"
+    );
     db.close().await.unwrap();
 }

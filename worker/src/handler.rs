@@ -406,12 +406,25 @@ impl Handler {
 /// Claims the messages' events in one statement: for each message, in order, whether it
 /// is the first delivery of its event (its processed-delivery row is now in). Of two
 /// deliveries of one event in the same call, only the first claims it.
-async fn claim_all<C: ConnectionTrait>(db: &C, msgs: &[&QueueMessage]) -> Result<Vec<bool>, DbErr> {
+///
+/// The rows go in key order: two batches holding deliveries of the same events (a resend
+/// split across batches, a redelivery) then take the keys in one order, and the later one
+/// waits for the earlier to commit instead of each waiting for the other (a deadlock that
+/// PostgreSQL breaks after a second by failing one of them).
+pub async fn claim_all<C: ConnectionTrait>(
+    db: &C,
+    msgs: &[&QueueMessage],
+) -> Result<Vec<bool>, DbErr> {
     if msgs.is_empty() {
         return Ok(Vec::new());
     }
     let now = now_ms();
-    let rows = msgs.iter().map(|msg| processed_delivery::ActiveModel {
+    let mut ordered = msgs.to_vec();
+    // Stable: of two deliveries of one event, the first still comes first.
+    ordered.sort_by(|a, b| {
+        (&a.integration_id, &a.idempotency_key).cmp(&(&b.integration_id, &b.idempotency_key))
+    });
+    let rows = ordered.iter().map(|msg| processed_delivery::ActiveModel {
         integration_id: Set(msg.integration_id.clone()),
         idempotency_key: Set(msg.idempotency_key.clone()),
         delivery_id: Set(msg.delivery_id.clone()),

@@ -399,15 +399,22 @@ impl Unit {
     /// or deletes what may be queued (a contact deletion, a workflow start reading the
     /// contact).
     pub async fn flush<C: ConnectionTrait>(&mut self, db: &C) -> Result<(), DbErr> {
-        let created: Vec<contact::ActiveModel> = std::mem::take(&mut self.new_contacts)
+        // New contacts and customer links in key order, as the claims (see `claim_all`):
+        // concurrent batches inserting the same keys wait for each other, never deadlock.
+        let mut created: Vec<&contact::Model> = std::mem::take(&mut self.new_contacts)
             .iter()
             .filter_map(|id| self.contacts.get(id))
+            .collect();
+        created.sort_by(|a, b| a.email.cmp(&b.email));
+        let created: Vec<contact::ActiveModel> = created
+            .into_iter()
             .map(|c| contact::ActiveModel::from(c.clone()))
             .collect();
         let events = std::mem::take(&mut self.events);
-        let links = newest_per_key(std::mem::take(&mut self.new_links), |l| {
+        let mut links = newest_per_key(std::mem::take(&mut self.new_links), |l| {
             (value(&l.integration_id), value(&l.customer_id))
         });
+        links.sort_by_cached_key(|l| (value(&l.integration_id), value(&l.customer_id)));
         if db.get_database_backend() == DbBackend::Postgres {
             bulk::insert(db, &created, "").await?;
             bulk::insert(db, &events, "").await?;
