@@ -13,11 +13,19 @@ use inlet_worker::handler::claim_all;
 use inlet_worker::unit::Unit;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
-    ConnectionTrait, Database, DbBackend, DbErr, EntityTrait, QueryOrder, Statement,
-    TransactionTrait,
+    ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryOrder,
+    Statement, TransactionTrait,
 };
 
 use crate::helpers::{Backend, TestDb};
+
+/// A new PostgreSQL database with Inlet's schema (dropped with the `TestDb`).
+async fn migrated_postgres() -> (std::sync::Arc<TestDb>, DatabaseConnection) {
+    let test_db = TestDb::new(Backend::Postgres).await;
+    let db = Database::connect(&test_db.url).await.unwrap();
+    inlet::migrate(&db).await.unwrap();
+    (test_db, db)
+}
 
 fn contact(id: &str, first_name: Option<&str>, user_id: Option<&str>) -> contact::Model {
     contact::Model {
@@ -38,9 +46,7 @@ fn contact(id: &str, first_name: Option<&str>, user_id: Option<&str>) -> contact
 
 #[tokio::test]
 async fn rows_come_back_as_inserted_with_nulls_and_empty_strings_apart() {
-    let test_db = TestDb::new(Backend::Postgres).await;
-    let db = Database::connect(&test_db.url).await.unwrap();
-    inlet::migrate(&db).await.unwrap();
+    let (_test_db, db) = migrated_postgres().await;
     let rows = vec![
         contact("ct_1", Some("Ada"), Some("u1")),
         contact("ct_2", Some(""), None),
@@ -89,9 +95,7 @@ async fn rows_come_back_as_inserted_with_nulls_and_empty_strings_apart() {
 /// two would deadlock and PostgreSQL would fail one of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_takes_log_rows_in_the_order_ingest_does() {
-    let test_db = TestDb::new(Backend::Postgres).await;
-    let db = Database::connect(&test_db.url).await.unwrap();
-    inlet::migrate(&db).await.unwrap();
+    let (_test_db, db) = migrated_postgres().await;
     let ingest_insert = |id: &str| {
         Statement::from_sql_and_values(
             DbBackend::Postgres,
@@ -158,9 +162,7 @@ async fn the_worker_takes_log_rows_in_the_order_ingest_does() {
 /// first, each would wait for the other and PostgreSQL would fail one of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_claims_of_the_same_events_wait_instead_of_deadlocking() {
-    let test_db = TestDb::new(Backend::Postgres).await;
-    let db = Database::connect(&test_db.url).await.unwrap();
-    inlet::migrate(&db).await.unwrap();
+    let (_test_db, db) = migrated_postgres().await;
     let message = |key: &str, delivery: &str| QueueMessage {
         delivery_id: delivery.into(),
         integration_id: "int_1".into(),

@@ -591,12 +591,7 @@ async fn a_worker_applies_at_most_its_batch_size_per_transaction() {
     env.push(("INLET_WORKER_LISTEN", format!("127.0.0.1:{port}")));
     let worker = Process::spawn("worker", &["worker"], &env);
     assert_exactly_once(&app, 20).await;
-    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = worker_metrics(port).await;
     let batches: u64 = metrics
         .lines()
         .filter(|l| l.starts_with("inlet_worker_batches_total{"))
@@ -830,12 +825,7 @@ async fn apply_in_set_batches(
         let row = app.wait_for_outcome(delivery, WAIT).await;
         outcomes.push((row.status, row.message));
     }
-    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = worker_metrics(port).await;
     assert!(
         metrics.contains("inlet_worker_batches_total{path=\"set\"}")
             && !metrics.contains("path=\"savepoints\"")
@@ -844,6 +834,16 @@ async fn apply_in_set_batches(
     );
     assert_eq!(worker.terminate(), Some(0));
     outcomes
+}
+
+/// The metrics of a worker serving them on `port` (`INLET_WORKER_LISTEN`).
+async fn worker_metrics(port: u16) -> String {
+    reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 /// Acks held back behind a slow delivery count against the prefetch: once three quarters
