@@ -37,6 +37,9 @@ pub struct Metrics {
     /// appends as set statements), `savepoints` (redone with a savepoint per delivery after
     /// the set path failed), `single` (redone one delivery at a time).
     pub batches: Family<Labels, Counter>,
+    /// Deliveries a worker took into one transaction (lone deliveries included): shows
+    /// whether batches fill up to `INLET_WORKER_BATCH`.
+    pub batch_size: Histogram,
     /// Deliveries scheduled for another attempt.
     pub retried: Counter,
     /// Deliveries sent to the dead letters.
@@ -67,6 +70,8 @@ impl Metrics {
             ingest_latency: latency_histogram(),
             processed: Family::default(),
             batches: Family::default(),
+            // 1, 2, 4 … 512.
+            batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
             retried: Counter::default(),
             dead_lettered: Counter::default(),
             apply_latency: latency_histogram(),
@@ -87,6 +92,11 @@ impl Metrics {
             "worker_batches",
             "Batches of deliveries applied, by path (set, savepoints, single)",
             m.batches.clone(),
+        );
+        registry.register(
+            "worker_batch_size",
+            "Deliveries taken into one transaction",
+            m.batch_size.clone(),
         );
         registry.register(
             "webhooks_accepted",

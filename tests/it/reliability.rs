@@ -575,9 +575,9 @@ async fn a_poison_delivery_in_a_batch_dies_alone_and_the_rest_applies_once() {
     app.stop().await;
 }
 
-/// `INLET_WORKER_BATCH` bounds a transaction: a backlog of 20 with batches of at most 2
-/// takes at least 10 transactions (with the default, the worker starting on the whole
-/// backlog takes one or two), and applies once.
+/// `INLET_WORKER_BATCH` bounds a transaction: with batches of at most 2, every one of a
+/// backlog of 20 deliveries goes in a transaction of at most 2 (with the default, the
+/// worker starting on the whole backlog takes most of it in one), and applies once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_applies_at_most_its_batch_size_per_transaction() {
     let (app, vhost) = ingest_only().await;
@@ -592,15 +592,18 @@ async fn a_worker_applies_at_most_its_batch_size_per_transaction() {
     let worker = Process::spawn("worker", &["worker"], &env);
     assert_exactly_once(&app, 20).await;
     let metrics = worker_metrics(port).await;
-    let batches: u64 = metrics
-        .lines()
-        .filter(|l| l.starts_with("inlet_worker_batches_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum();
-    assert!(
-        batches >= 10,
-        "{batches} batches for 20 deliveries:\n{metrics}"
-    );
+    // The batch-size histogram: every delivery counted, none in a batch over 2.
+    let value = |prefix: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix} in:\n{metrics}"))
+    };
+    let deliveries = value("inlet_worker_batch_size_sum");
+    let batches = value("inlet_worker_batch_size_count");
+    let at_most_two = value("inlet_worker_batch_size_bucket{le=\"2.0\"}");
+    assert_eq!(deliveries, 20.0, "{metrics}");
+    assert_eq!(at_most_two, batches, "a batch over 2:\n{metrics}");
     assert_eq!(worker.terminate(), Some(0));
     app.stop().await;
 }

@@ -155,6 +155,8 @@ impl Handler {
     /// commit, one for the batch; the exactly-once guard on every path is the same
     /// processed-delivery row.
     pub async fn handle_batch(&self, mut batch: Vec<Delivery>) {
+        #[allow(clippy::cast_precision_loss)] // a batch is at most a few thousand
+        self.metrics.batch_size.observe(batch.len() as f64);
         if batch.len() <= 1 {
             if let Some(delivery) = batch.pop() {
                 self.handle(delivery).await;
