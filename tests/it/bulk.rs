@@ -6,9 +6,12 @@
 use std::time::Duration;
 
 use inlet_shared::db::entities::{contact, processed_delivery, webhook_log};
-use inlet_shared::providers::Provider;
+use inlet_shared::domain::Email;
+use inlet_shared::integrations::EventSettings;
+use inlet_shared::providers::{ContactAction, ContactChange, ContactKey, Provider};
 use inlet_shared::queue::QueueMessage;
 use inlet_worker::bulk;
+use inlet_worker::contacts::{self, Applied, Source};
 use inlet_worker::handler::claim_all;
 use inlet_worker::unit::Unit;
 use sea_orm::ActiveValue::Set;
@@ -204,5 +207,96 @@ async fn concurrent_claims_of_the_same_events_wait_instead_of_deadlocking() {
         [false, false],
         "both events were claimed first by the other"
     );
+    db.close().await.unwrap();
+}
+
+/// A change to `ada@example.com` at platform time `occurred_at_ms`, setting property `key`.
+fn property_change(occurred_at_ms: i64, key: &str) -> ContactChange {
+    let mut change = ContactChange::new(
+        ContactAction::Upsert,
+        ContactKey::Email(Email::parse("ada@example.com").unwrap()),
+        occurred_at_ms,
+    );
+    change.email = Email::parse("ada@example.com");
+    change
+        .properties
+        .insert(key.into(), serde_json::json!(true));
+    change
+}
+
+/// Here another worker's transaction has applied a newer change to a contact, uncommitted,
+/// when this worker applies an older one. The older one must wait for the newer and then be
+/// kept out by the ordering guard, whether the worker read the contact in a batch's preload
+/// or alone; had it read the contact before the newer change committed, it would overwrite
+/// it (the platform time going back, the newer property lost).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_change_waits_for_a_concurrent_newer_one_and_is_kept_out() {
+    let (_test_db, db) = migrated_postgres().await;
+    for preloaded in [true, false] {
+        contact::Entity::delete_many().exec(&db).await.unwrap();
+        let mut ada = contact("c_ada", Some("Ada"), None);
+        ada.email = "ada@example.com".into();
+        ada.properties = "{}".into();
+        ada.last_event_at = 100;
+        contact::Entity::insert(contact::ActiveModel::from(ada))
+            .exec(&db)
+            .await
+            .unwrap();
+
+        // The newer change (platform time 300), as another worker writes it.
+        let other = db.begin().await.unwrap();
+        other
+            .execute_unprepared(
+                r#"UPDATE contacts SET last_event_at = 300, properties = '{"newer":true}'
+                   WHERE id = 'c_ada'"#,
+            )
+            .await
+            .unwrap();
+
+        let worker_db = db.clone();
+        let worker = tokio::spawn(async move {
+            let change = property_change(200, "older");
+            let settings = EventSettings::default();
+            let source = Source {
+                integration_id: "int_1",
+                provider: Provider::Stripe,
+                event_type: "customer.updated",
+                delivery_id: "wh_older",
+                settings: &settings,
+            };
+            let txn = worker_db.begin().await?;
+            let mut unit = Unit::default();
+            if preloaded {
+                unit.preload(&txn, [("int_1", &change)]).await?;
+            }
+            let applied = contacts::apply(&txn, &mut unit, &change, &source).await?;
+            unit.finish(&txn).await?;
+            txn.commit().await?;
+            Ok::<_, DbErr>(applied)
+        });
+        // Long enough for the worker to have read the contact, or to wait for it.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        other.commit().await.unwrap();
+        let applied = tokio::time::timeout(Duration::from_secs(10), worker)
+            .await
+            .expect("the worker's transaction ends")
+            .unwrap()
+            .expect("the worker's transaction commits");
+        assert_eq!(
+            applied,
+            Applied::Stale("c_ada".into()),
+            "preloaded: {preloaded}"
+        );
+        let row = contact::Entity::find_by_id("c_ada")
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.last_event_at, 300, "preloaded: {preloaded}");
+        assert_eq!(
+            row.properties, r#"{"newer":true}"#,
+            "preloaded: {preloaded}"
+        );
+    }
     db.close().await.unwrap();
 }

@@ -337,6 +337,11 @@ impl Handler {
         attempt: u32,
     ) -> Result<Outcome, WorkerError> {
         let (settings, mapping) = self.prepare(msg).await?;
+        if let Mapping::Contact(change) = &mapping {
+            // Its contacts locked before the claim, as a batch takes them (`Unit::preload`).
+            unit.preload(txn, [(msg.integration_id.as_str(), change)])
+                .await?;
+        }
         let claimed = claim_all(txn, &[msg])
             .await?
             .first()

@@ -20,8 +20,8 @@ use inlet_shared::workflows::Triggers;
 use sea_orm::sea_query::ArrayType;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, Statement,
-    Value,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement, Value,
 };
 
 /// What a transaction knows and will append. `None` in a lookup map means "known absent";
@@ -74,15 +74,30 @@ impl Unit {
                 customers.insert((integration.to_owned(), customer.clone()));
             }
         }
-        if !emails.is_empty() || !users.is_empty() {
-            let found = contact::Entity::find()
-                .filter(
-                    Condition::any()
-                        .add(contact::Column::Email.is_in(emails.iter().cloned()))
-                        .add(contact::Column::UserId.is_in(users.iter().cloned())),
-                )
-                .all(db)
-                .await?;
+        // The links first: the contacts they point to are locked with the others.
+        let mut linked = HashSet::new();
+        if !customers.is_empty() {
+            let found = read_links(db, &customers).await?;
+            for key in &customers {
+                self.links.insert(key.clone(), None);
+            }
+            for link in found {
+                let key = (link.integration_id, link.customer_id);
+                if customers.contains(&key) {
+                    linked.insert(link.contact_id.clone());
+                    self.links.insert(key, Some(link.contact_id));
+                }
+            }
+        }
+        if !emails.is_empty() || !users.is_empty() || !linked.is_empty() {
+            let found = lock_contacts(
+                db,
+                Condition::any()
+                    .add(contact::Column::Email.is_in(emails.iter().cloned()))
+                    .add(contact::Column::UserId.is_in(users.iter().cloned()))
+                    .add(contact::Column::Id.is_in(linked)),
+            )
+            .await?;
             for email in &emails {
                 self.by_email.insert(email.clone(), None);
             }
@@ -92,35 +107,9 @@ impl Unit {
             for c in found {
                 self.remember(c);
             }
-            self.read_tombstones(db, &emails, &users).await?;
         }
-        if !customers.is_empty() {
-            let found = read_links(db, &customers).await?;
-            for key in &customers {
-                self.links.insert(key.clone(), None);
-            }
-            for link in found {
-                let key = (link.integration_id, link.customer_id);
-                if customers.contains(&key) {
-                    self.links.insert(key, Some(link.contact_id));
-                }
-            }
-            let missing: Vec<String> = self
-                .links
-                .values()
-                .flatten()
-                .filter(|id| !self.contacts.contains_key(*id))
-                .cloned()
-                .collect();
-            if !missing.is_empty() {
-                let found = contact::Entity::find()
-                    .filter(contact::Column::Id.is_in(missing))
-                    .all(db)
-                    .await?;
-                for c in found {
-                    self.remember(c);
-                }
-            }
+        if !emails.is_empty() || !users.is_empty() {
+            self.read_tombstones(db, &emails, &users).await?;
         }
         self.triggers(db).await?;
         Ok(())
@@ -225,7 +214,7 @@ impl Unit {
         if let Some(c) = self.contacts.get(id) {
             return Ok(Some(c.clone()));
         }
-        let found = contact::Entity::find_by_id(id.to_owned()).one(db).await?;
+        let found = lock_contacts(db, contact::Column::Id.eq(id)).await?.pop();
         if let Some(c) = &found {
             self.remember(c.clone());
         }
@@ -268,10 +257,7 @@ impl Unit {
         {
             return Ok(found);
         }
-        let found = contact::Entity::find()
-            .filter(column.eq(value))
-            .one(db)
-            .await?;
+        let found = lock_contacts(db, column.eq(value)).await?.pop();
         match &found {
             Some(c) => self.remember(c.clone()),
             None => {
@@ -455,6 +441,27 @@ impl Unit {
         }
         Ok(())
     }
+}
+
+/// Reads the contacts matching `filter` and locks them (PostgreSQL; SQLite has one writer
+/// at a time), in id order, until the transaction ends.
+///
+/// Read and written under the lock, a contact cannot change between the ordering guard's
+/// check and the write: a concurrent transaction holding a newer change (another worker,
+/// or another batch of this one) is waited for, and the row then read is the one it wrote.
+/// Read without it, the older change would overwrite the newer one. In id order, two
+/// batches locking some of the same contacts take them in one order, so one waits for the
+/// other instead of each waiting for the other (a deadlock).
+async fn lock_contacts<C: ConnectionTrait>(
+    db: &C,
+    filter: impl sea_orm::sea_query::IntoCondition,
+) -> Result<Vec<contact::Model>, DbErr> {
+    contact::Entity::find()
+        .filter(filter)
+        .order_by_asc(contact::Column::Id)
+        .lock_exclusive()
+        .all(db)
+        .await
 }
 
 /// The Stripe customer links with these (integration, customer) keys.
