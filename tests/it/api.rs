@@ -470,3 +470,55 @@ async fn openapi_document_covers_every_route_and_schemathesis_finds_no_contradic
     );
     app.stop().await;
 }
+
+/// An API update arriving while another writer (here a transaction as a worker writes a
+/// webhook's change) holds the contact merges into that writer's row once it commits: the
+/// other writer's property stays beside the API's. Read before the other committed, the
+/// update would write back the old properties and lose it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_update_waits_for_a_concurrent_writer_and_keeps_its_change() {
+    use sea_orm::{ConnectionTrait, Database, TransactionTrait};
+
+    let app = spawn_app(AppOptions::embedded_postgres()).await;
+    let (status, created) = app
+        .api_post(
+            "/api/v1/contacts/create",
+            json!({"email": "merge@example.com", "plan": "free"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{created}");
+    let db = Database::connect(&app.db.url).await.unwrap();
+    let other = db.begin().await.unwrap();
+    other
+        .execute_unprepared(
+            r#"UPDATE contacts SET properties = '{"plan":"free","externalId":"x-1"}'
+               WHERE email = 'merge@example.com'"#,
+        )
+        .await
+        .unwrap();
+    let update = {
+        let client = app.client.clone();
+        let url = format!("{}/api/v1/contacts/update", app.address);
+        let key = app.api_key.clone();
+        tokio::spawn(async move {
+            client
+                .put(url)
+                .bearer_auth(key)
+                .json(&json!({"email": "merge@example.com", "plan": "pro"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
+    // Long enough for the update to have read the contact, or to wait for it.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    other.commit().await.unwrap();
+    assert_eq!(update.await.unwrap(), 200);
+    let found = app.find_contacts("merge@example.com").await;
+    assert_eq!(found[0]["plan"], "pro", "{found:?}");
+    assert_eq!(found[0]["externalId"], "x-1", "{found:?}");
+    db.close().await.unwrap();
+    app.stop().await;
+}

@@ -10,7 +10,7 @@ use inlet_shared::{contacts, workflows};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    TransactionTrait,
+    QuerySelect, TransactionTrait,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -213,6 +213,21 @@ async fn find_by<C: ConnectionTrait>(
         .await?)
 }
 
+/// [`find_by`], locking the row until the transaction ends (PostgreSQL; SQLite has one
+/// writer at a time): an update merges into the row as it is, and a concurrent writer (a
+/// worker applying a webhook, another API call) waits instead of being overwritten.
+async fn find_for_update<C: ConnectionTrait>(
+    db: &C,
+    column: contact::Column,
+    value: &str,
+) -> Result<Option<contact::Model>, ApiError> {
+    Ok(contact::Entity::find()
+        .filter(column.eq(value))
+        .lock_exclusive()
+        .one(db)
+        .await?)
+}
+
 async fn create_contact<C: ConnectionTrait>(
     db: &C,
     email: &Email,
@@ -324,12 +339,12 @@ async fn update_contact<C: ConnectionTrait>(
 /// when there is none (an email is needed for that).
 async fn upsert<C: ConnectionTrait>(db: &C, f: &ContactFields) -> Result<String, ApiError> {
     let by_user = match f.user_id.value() {
-        Some(user_id) => find_by(db, contact::Column::UserId, user_id).await?,
+        Some(user_id) => find_for_update(db, contact::Column::UserId, user_id).await?,
         None => None,
     };
     let found = match (by_user, f.email.value()) {
         (Some(c), _) => Some(c),
-        (None, Some(email)) => find_by(db, contact::Column::Email, email.as_str()).await?,
+        (None, Some(email)) => find_for_update(db, contact::Column::Email, email.as_str()).await?,
         (None, None) => None,
     };
     match (found, f.email.value()) {
