@@ -100,7 +100,10 @@ pub async fn receive(
             None,
         );
     }
-    let span = tracing::info_span!("webhook", integration = integration_id);
+    // A debug span: at the default level it costs nothing, where an enabled span is
+    // registered, has its fields formatted and is entered at every poll, for every
+    // delivery. The warnings below name the integration themselves.
+    let span = tracing::debug_span!("webhook", integration = integration_id);
     receive_delivery(&req, integration_id, payload, &state)
         .instrument(span)
         .await
@@ -288,11 +291,11 @@ async fn decide(
     match tokio::time::timeout(state.config.publish_timeout, state.queue.publish(&message)).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
-            tracing::warn!(error = %e, "Could not enqueue a delivery; answering 503.");
+            tracing::warn!(error = %e, integration = %message.integration_id, "Could not enqueue a delivery; answering 503.");
             return Err(IngestError::QueueUnavailable(e));
         }
         Err(_) => {
-            tracing::warn!("Enqueueing timed out; answering 503.");
+            tracing::warn!(integration = %message.integration_id, "Enqueueing timed out; answering 503.");
             return Err(IngestError::QueueUnavailable(QueueError::Unavailable(
                 "publish timed out".into(),
             )));
