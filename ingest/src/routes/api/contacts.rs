@@ -202,15 +202,17 @@ fn object(body: Value) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
+/// The contact whose unique `column` (email or user id) holds `value`.
+fn contact_with(column: contact::Column, value: &str) -> sea_orm::Select<contact::Entity> {
+    contact::Entity::find().filter(column.eq(value))
+}
+
 async fn find_by<C: ConnectionTrait>(
     db: &C,
     column: contact::Column,
     value: &str,
 ) -> Result<Option<contact::Model>, ApiError> {
-    Ok(contact::Entity::find()
-        .filter(column.eq(value))
-        .one(db)
-        .await?)
+    Ok(contact_with(column, value).one(db).await?)
 }
 
 /// [`find_by`], locking the row until the transaction ends (PostgreSQL; SQLite has one
@@ -221,11 +223,7 @@ async fn find_for_update<C: ConnectionTrait>(
     column: contact::Column,
     value: &str,
 ) -> Result<Option<contact::Model>, ApiError> {
-    Ok(contact::Entity::find()
-        .filter(column.eq(value))
-        .lock_exclusive()
-        .one(db)
-        .await?)
+    Ok(contact_with(column, value).lock_exclusive().one(db).await?)
 }
 
 async fn create_contact<C: ConnectionTrait>(
