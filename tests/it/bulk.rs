@@ -30,6 +30,16 @@ async fn migrated_postgres() -> (std::sync::Arc<TestDb>, DatabaseConnection) {
     (test_db, db)
 }
 
+/// What a transaction run on a task of its own returned, once it committed: it must end
+/// within ten seconds (a deadlock would fail it after one; a lock never released, never).
+async fn committed<T>(task: tokio::task::JoinHandle<Result<T, DbErr>>) -> T {
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("the transaction ends")
+        .unwrap()
+        .expect("the transaction commits")
+}
+
 fn contact(id: &str, first_name: Option<&str>, user_id: Option<&str>) -> contact::Model {
     contact::Model {
         id: id.into(),
@@ -197,11 +207,7 @@ async fn concurrent_claims_of_the_same_events_wait_instead_of_deadlocking() {
         [true]
     );
     other.commit().await.unwrap();
-    let claimed = tokio::time::timeout(Duration::from_secs(10), batch)
-        .await
-        .expect("the batch's transaction ends")
-        .unwrap()
-        .expect("the batch's transaction commits");
+    let claimed = committed(batch).await;
     assert_eq!(
         claimed,
         [false, false],
@@ -277,11 +283,7 @@ async fn an_older_change_waits_for_a_concurrent_newer_one_and_is_kept_out() {
         // Long enough for the worker to have read the contact, or to wait for it.
         tokio::time::sleep(Duration::from_millis(500)).await;
         other.commit().await.unwrap();
-        let applied = tokio::time::timeout(Duration::from_secs(10), worker)
-            .await
-            .expect("the worker's transaction ends")
-            .unwrap()
-            .expect("the worker's transaction commits");
+        let applied = committed(worker).await;
         assert_eq!(
             applied,
             Applied::Stale("c_ada".into()),
