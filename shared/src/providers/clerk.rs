@@ -149,7 +149,10 @@ pub fn map(body: &[u8], received_at_ms: i64) -> Result<Mapping, EnvelopeError> {
             }
             Mapping::Contact(change)
         }
-        other => Mapping::Ignore(format!("Ignored: {other} is not a supported Clerk event.")),
+        other => Mapping::Ignore(format!(
+            "Ignored: {} is not a supported Clerk event.",
+            super::shown_event_type(other)
+        )),
     };
     Ok(mapping)
 }

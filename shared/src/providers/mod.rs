@@ -4,6 +4,7 @@
 //! One file per platform, behind the one [`Provider`] enum.
 
 pub mod clerk;
+pub mod limits;
 pub mod polar;
 pub mod samples;
 pub mod stripe;
@@ -15,6 +16,10 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Email;
+pub use limits::{
+    MAX_EVENT_TYPE_BYTES, MAX_ID_BYTES, MAX_IDEMPOTENCY_KEY_BYTES, idempotency_key,
+    shown_event_type,
+};
 
 /// Read access to request headers, so providers stay independent of the HTTP framework.
 pub trait Headers {
@@ -150,14 +155,16 @@ impl Provider {
     }
 
     /// Maps a verified body to what it changes (worker side). `received_at_ms` stands in for
-    /// the platform time when the event carries none.
+    /// the platform time when the event carries none. The mapping is one the database can
+    /// hold ([`limits::storable`]).
     pub fn map(self, body: &[u8], received_at_ms: i64) -> Result<Mapping, EnvelopeError> {
-        match self {
+        let mapping = match self {
             Provider::Stripe => stripe::map(body, received_at_ms),
             Provider::Clerk => clerk::map(body, received_at_ms),
             Provider::Polar => polar::map(body, received_at_ms),
             Provider::Supabase => supabase::map(body, received_at_ms),
-        }
+        }?;
+        limits::storable(self, mapping)
     }
 }
 
@@ -279,13 +286,25 @@ pub fn describe_json_error(e: &serde_json::Error) -> String {
 /// What ingest reads from a verified body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
-    /// The platform's event type (`customer.created`).
+    /// The platform's event type (`customer.created`), as [`shown_event_type`] gives it.
     pub event_type: String,
-    /// The delivery's idempotency key (SPEC §3.2).
+    /// The delivery's idempotency key (SPEC §3.2), at most [`MAX_IDEMPOTENCY_KEY_BYTES`].
     pub idempotency_key: String,
     /// Set when the delivery is valid but never processed, with the message to answer
     /// (e.g. a Supabase change on a table other than `auth.users`).
     pub ignore: Option<String>,
+}
+
+impl Envelope {
+    /// The envelope of a delivery of `event_type` whose platform id is `id`: what the queue
+    /// and the webhook log can carry, whatever the body or headers held.
+    pub fn new(event_type: &str, id: &str) -> Self {
+        Self {
+            event_type: shown_event_type(event_type),
+            idempotency_key: idempotency_key(id),
+            ignore: None,
+        }
+    }
 }
 
 /// The body is not the provider's envelope (400).

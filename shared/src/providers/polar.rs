@@ -227,7 +227,8 @@ pub fn map(body: &[u8], received_at_ms: i64) -> Result<Mapping, EnvelopeError> {
         ),
         other => {
             return Ok(Mapping::Ignore(format!(
-                "Ignored: {other} is not a supported Polar event."
+                "Ignored: {} is not a supported Polar event.",
+                super::shown_event_type(other)
             )));
         }
     };

@@ -69,7 +69,7 @@ fn stripe_sample(event_type: &str, p: &Person<'_>, now: i64) -> Option<Value> {
             "id": "sub_1PqR2s", "object": "subscription", "customer": p.id,
             "status": match t { "customer.subscription.paused" => "paused", "customer.subscription.deleted" => "canceled",
                 "customer.subscription.trial_will_end" => "trialing", _ => "active" },
-            "cancel_at_period_end": false, "current_period_end": now + 30 * 86_400, "trial_end": now + 3 * 86_400, "created": now,
+            "cancel_at_period_end": false, "current_period_end": now.saturating_add(30 * 86_400), "trial_end": now.saturating_add(3 * 86_400), "created": now,
             "items": {"object": "list", "data": [{"id": "si_1", "object": "subscription_item", "quantity": 1,
                 "price": {"id": "price_pro_monthly", "object": "price", "nickname": "Pro monthly", "lookup_key": "pro_monthly",
                     "product": "prod_Pro", "unit_amount": 4900, "currency": "usd", "recurring": {"interval": "month", "interval_count": 1}}}],
@@ -91,6 +91,7 @@ fn stripe_sample(event_type: &str, p: &Person<'_>, now: i64) -> Option<Value> {
 }
 
 fn clerk_sample(event_type: &str, p: &Person<'_>, now: i64) -> Option<Value> {
+    let now_ms = now.saturating_mul(1000);
     let data = match event_type {
         "user.created" | "user.updated" => json!({
             "id": p.id, "object": "user", "first_name": p.first_name, "last_name": p.last_name,
@@ -99,18 +100,18 @@ fn clerk_sample(event_type: &str, p: &Person<'_>, now: i64) -> Option<Value> {
                 {"id": "idn_other", "object": "email_address", "email_address": "old-address@example.com", "verification": {"status": "verified"}},
                 {"id": "idn_primary", "object": "email_address", "email_address": p.email, "verification": {"status": "verified"}}
             ],
-            "created_at": now * 1000, "updated_at": now * 1000, "username": null, "image_url": "https://img.clerk.com/x"
+            "created_at": now_ms, "updated_at": now_ms, "username": null, "image_url": "https://img.clerk.com/x"
         }),
         "user.deleted" => json!({"id": p.id, "object": "user", "deleted": true}),
         "waitlistEntry.created" | "waitlistEntry.updated" => json!({
             "id": "wle_2abc", "object": "waitlist_entry", "email_address": p.email,
             "status": if event_type.ends_with("created") { "pending" } else { "invited" },
-            "created_at": now * 1000, "updated_at": now * 1000
+            "created_at": now_ms, "updated_at": now_ms
         }),
         _ => return None,
     };
     Some(
-        json!({"data": data, "object": "event", "type": event_type, "timestamp": now * 1000, "instance_id": "ins_2abc"}),
+        json!({"data": data, "object": "event", "type": event_type, "timestamp": now_ms, "instance_id": "ins_2abc"}),
     )
 }
 
@@ -132,7 +133,7 @@ fn polar_sample(event_type: &str, p: &Person<'_>, now: i64) -> Option<Value> {
             "id": "sub_1", "status": match t { "subscription.canceled" | "subscription.revoked" => "canceled",
                 "subscription.past_due" => "past_due", _ => "active" },
             "amount": 2900, "currency": "usd", "recurring_interval": "month",
-            "cancel_at_period_end": t == "subscription.canceled", "current_period_end": iso(now + 30 * 86_400),
+            "cancel_at_period_end": t == "subscription.canceled", "current_period_end": iso(now.saturating_add(30 * 86_400)),
             "customer_id": p.id, "customer": customer, "product_id": "prod_pro", "product": product,
             "created_at": iso(now), "modified_at": iso(now)
         }),

@@ -147,11 +147,7 @@ fn parse_raw(body: &[u8]) -> Result<RawEvent<'_>, EnvelopeError> {
 /// Reads the event id (the idempotency key) and type.
 pub fn envelope(_headers: &dyn Headers, body: &[u8]) -> Result<Envelope, EnvelopeError> {
     let event = parse_raw(body)?;
-    Ok(Envelope {
-        event_type: event.event_type.to_owned(),
-        idempotency_key: event.id.to_owned(),
-        ignore: None,
-    })
+    Ok(Envelope::new(event.event_type, event.id))
 }
 
 /// A Stripe object (`data.object`), read field by field: its shape varies by type and API
@@ -164,7 +160,8 @@ pub fn map(body: &[u8], _received_at_ms: i64) -> Result<Mapping, EnvelopeError> 
     let event_type = event.event_type;
     if !SUPPORTED_EVENTS.contains(&event_type) {
         return Ok(Mapping::Ignore(format!(
-            "Ignored: {event_type} is not a supported Stripe event."
+            "Ignored: {} is not a supported Stripe event.",
+            super::shown_event_type(event_type)
         )));
     }
     let object: Object = serde_json::from_str(event.data.object.get())

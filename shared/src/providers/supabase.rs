@@ -6,8 +6,9 @@ use rand::RngCore;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::{
     ContactAction, ContactChange, ContactKey, Envelope, EnvelopeError, Headers, Mapping,
@@ -206,16 +207,17 @@ fn parse(body: &[u8]) -> Result<Change, EnvelopeError> {
 /// (Supabase sends no delivery id). Other tables are valid but ignored.
 pub fn envelope(_headers: &dyn Headers, body: &[u8]) -> Result<Envelope, EnvelopeError> {
     let change = parse(body)?;
-    Ok(Envelope {
-        event_type: format!(
-            "{}.{}.{}",
-            change.schema,
-            change.table,
-            change.operation.as_str()
-        ),
-        idempotency_key: format!("sha256:{}", hex::encode(Sha256::digest(body))),
-        ignore: (!change.is_auth_users()).then(|| ONLY_AUTH_USERS.to_owned()),
-    })
+    let event_type = format!(
+        "{}.{}.{}",
+        change.schema,
+        change.table,
+        change.operation.as_str()
+    );
+    // 71 bytes: a key that fits as it is.
+    let key = format!("sha256:{}", hex::encode(Sha256::digest(body)));
+    let mut envelope = Envelope::new(&event_type, &key);
+    envelope.ignore = (!change.is_auth_users()).then(|| ONLY_AUTH_USERS.to_owned());
+    Ok(envelope)
 }
 
 /// Maps an `auth.users` change to a contact change keyed by the Supabase user id.
@@ -274,22 +276,25 @@ pub fn map(body: &[u8], received_at_ms: i64) -> Result<Mapping, EnvelopeError> {
 }
 
 /// Epoch milliseconds of a Postgres `timestamptz` as Supabase writes it: RFC 3339
-/// (`2024-05-01T12:34:56.123456+00:00`) or Postgres text (`2024-05-01 12:34:56.123456+00`).
+/// (`2024-05-01T12:34:56.123456+00:00`) or Postgres text (`2024-05-01 12:34:56.123456+00`,
+/// whose offset may be `+HH`, `+HHMM` or `+HH:MM`). Only format descriptions read the text:
+/// a value matching none of them is no time (the receive time stands in), never a panic.
 fn parse_timestamp_ms(raw: &str) -> Option<i64> {
-    let mut s = raw.trim().to_owned();
-    if s.as_bytes().get(10) == Some(&b' ') {
-        s.replace_range(10..11, "T");
-    }
-    // Postgres shortens a whole-hour offset to `+HH`; RFC 3339 wants `+HH:MM`.
-    if let Some(sign) = s.rfind(['+', '-']).filter(|&at| at > 10) {
-        let offset = &s[sign + 1..];
-        if offset.len() == 2 {
-            s.push_str(":00");
-        } else if offset.len() == 4 && !offset.contains(':') {
-            s.insert(sign + 3, ':');
-        }
-    }
-    let at = OffsetDateTime::parse(&s, &Rfc3339).ok()?;
+    let raw = raw.trim();
+    // Postgres text puts a space for the `T` and shortens a whole-hour offset to `+HH`,
+    // both of which RFC 3339 refuses.
+    let with_offset = format_description!(
+        version = 2,
+        "[year]-[month]-[day][first [T][t][ ]][hour]:[minute]:[second][optional [.[subsecond]]][offset_hour sign:mandatory][optional [[optional [:]][offset_minute]]]"
+    );
+    let utc = format_description!(
+        version = 2,
+        "[year]-[month]-[day][first [T][t][ ]][hour]:[minute]:[second][optional [.[subsecond]]][first [Z][z]]"
+    );
+    let at = OffsetDateTime::parse(raw, &Rfc3339)
+        .or_else(|_| OffsetDateTime::parse(raw, with_offset))
+        .or_else(|_| PrimitiveDateTime::parse(raw, utc).map(PrimitiveDateTime::assume_utc))
+        .ok()?;
     i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
@@ -738,13 +743,36 @@ mod tests {
             ("2024-05-02 10:15:30.5+0200", Some(1_714_637_730_500)),
             ("2024-05-02 10:15:30.5+02:00", Some(1_714_637_730_500)),
             ("2024-05-02 03:15:30.5-05", Some(1_714_637_730_500)),
+            ("2024-05-02 03:15:30.5-0500", Some(1_714_637_730_500)),
+            ("2024-05-02 04:45:30.5-03:30", Some(1_714_637_730_500)),
+            ("2024-05-02 08:15:30.5Z", Some(1_714_637_730_500)),
+            (" 2024-05-01T12:34:56Z\n", Some(1_714_566_896_000)),
             ("yesterday", None),
+            // Hostile offsets: multibyte, combining and RTL characters where digits go, and
+            // offsets that are too long or out of range.
+            ("2024-05-01T12:34:56+1\u{e9}1", None),
+            ("2024-05-01 12:34:56+1\u{e9}", None),
+            ("2024-05-01 12:34:56+\u{e9}", None),
+            ("2024-05-01 12:34:56+0\u{301}0", None),
+            ("2024-05-01 12:34:56\u{202e}+00", None),
+            ("2024-05-01 12:34:56+00\u{0}", None),
+            ("2024-05-01\u{e9}12:34:56+00", None),
+            ("2024-05-01 12:34:56+000", None),
+            ("2024-05-01 12:34:56+00000", None),
+            ("2024-05-01 12:34:56+99", None),
+            ("2024-05-01 12:34:56+", None),
+            ("2024-05-01 12:34:56.+00", None),
             ("2024-05-01", None),
             ("", None),
         ] {
             assert_eq!(parse_timestamp_ms(raw), ms, "{raw:?}");
         }
-        for updated_at in [json!("yesterday"), Value::Null, json!(17)] {
+        for updated_at in [
+            json!("yesterday"),
+            Value::Null,
+            json!(17),
+            json!("2024-05-01T12:34:56+1\u{e9}1"),
+        ] {
             let mut row = signup_row();
             row["updated_at"] = updated_at;
             let body = webhook("INSERT", "auth", "users", row, Value::Null);

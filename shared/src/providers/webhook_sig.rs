@@ -180,11 +180,7 @@ pub fn envelope(
             provider,
             reason: format!("the delivery has no {header} header"),
         })?;
-    Ok(Envelope {
-        event_type: event.event_type,
-        idempotency_key: id.to_owned(),
-        ignore: None,
-    })
+    Ok(Envelope::new(&event.event_type, id))
 }
 
 /// A string field of a JSON object, when present and a string.

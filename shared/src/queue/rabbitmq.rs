@@ -39,7 +39,12 @@ use lapin::{
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{Acker, DeadLetterRecord, Delivery, QueueError, QueueMessage};
+
+mod properties;
+
 use crate::providers::Provider;
+pub use properties::FieldTooLong;
+use properties::{message_properties, short};
 
 /// Exchange ingest publishes deliveries to.
 pub const EXCHANGE: &str = "inlet.webhooks";
@@ -412,33 +417,7 @@ impl RabbitQueue {
         extra: FieldTable,
         expiration: Option<String>,
     ) -> Result<(), QueueError> {
-        let mut headers = extra;
-        headers.insert(
-            H_DELIVERY_ID.into(),
-            AMQPValue::LongString(message.delivery_id.as_str().into()),
-        );
-        headers.insert(
-            H_INTEGRATION_ID.into(),
-            AMQPValue::LongString(message.integration_id.as_str().into()),
-        );
-        headers.insert(
-            H_PROVIDER.into(),
-            AMQPValue::LongString(message.provider.as_str().into()),
-        );
-        headers.insert(
-            H_EVENT_TYPE.into(),
-            AMQPValue::LongString(message.event_type.as_str().into()),
-        );
-        headers.insert(
-            H_RECEIVED_AT.into(),
-            AMQPValue::LongLongInt(message.received_at_ms),
-        );
-        let mut properties = BasicProperties::default()
-            .with_message_id(message.idempotency_key.as_str().into())
-            .with_headers(headers);
-        if let Some(expiration) = expiration {
-            properties = properties.with_expiration(expiration.as_str().into());
-        }
+        let properties = message_properties(message, extra, expiration.as_deref())?;
         self.publish_raw(exchange, routing_key, &message.body, properties)
             .await
     }
@@ -446,8 +425,10 @@ impl RabbitQueue {
     /// Publishes a due workflow step to `inlet.workflows` and waits for the confirm.
     pub async fn publish_job(&self, job: &super::StepJob) -> Result<(), QueueError> {
         let body = serde_json::to_vec(job).map_err(|e| QueueError::Malformed(e.to_string()))?;
-        let properties = BasicProperties::default()
-            .with_message_id(format!("{}:{}", job.run_id, job.step).as_str().into());
+        let properties = BasicProperties::default().with_message_id(short(
+            "message_id",
+            &format!("{}:{}", job.run_id, job.step),
+        )?);
         self.publish_raw(EXCHANGE, WORKFLOW_KEY, &body, properties)
             .await
     }
@@ -462,6 +443,10 @@ impl RabbitQueue {
     ) -> Result<(), QueueError> {
         let pool = self.pool().await?;
         let i = pool.next.fetch_add(1, Ordering::Relaxed) % pool.channels.len();
+        #[expect(
+            clippy::indexing_slicing,
+            reason = "a remainder of the pool's length, which is fixed and never zero"
+        )]
         let channel = &pool.channels[i];
         let properties = properties
             .with_delivery_mode(2)
@@ -470,15 +455,11 @@ impl RabbitQueue {
             mandatory: true,
             ..Default::default()
         };
+        let exchange = short("exchange", exchange)?;
+        let routing_key = short("routing key", routing_key)?;
         let result = async {
             let confirm = channel
-                .basic_publish(
-                    exchange.into(),
-                    routing_key.into(),
-                    options,
-                    body,
-                    properties,
-                )
+                .basic_publish(exchange, routing_key, options, body, properties)
                 .await
                 .map_err(unavailable)?;
             match confirm.await.map_err(unavailable)? {
@@ -803,12 +784,12 @@ impl RabbitConsumer {
                     message: decoded.message,
                     attempt,
                     first_failed_at_ms: decoded.first_failed_at_ms,
-                    acker: Acker::Rabbit(RabbitAcker {
+                    acker: Some(Acker::Rabbit(RabbitAcker {
                         acker: delivery.acker,
                         tag,
                         settlements: self.settlements.clone(),
                         queue: self.queue.clone(),
-                    }),
+                    })),
                 })
             }
             Err(e) => {
