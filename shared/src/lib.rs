@@ -1,6 +1,9 @@
 //! Inlet's shared library: configuration, telemetry, domain types, the providers (pure
 //! verification and mapping), the queue (RabbitMQ and embedded) and the database entities.
 
+// Tests cut strings they built themselves.
+#![cfg_attr(test, allow(clippy::string_slice))]
+
 pub mod apikeys;
 pub mod config;
 pub mod contacts;
@@ -9,6 +12,7 @@ pub mod dead_letters;
 pub mod domain;
 pub mod email;
 pub mod integrations;
+pub mod isolate;
 pub mod metrics;
 pub mod providers;
 pub mod queue;

@@ -1,5 +1,6 @@
 //! Worker errors, classified once: transient (retry later) or permanent (dead letters).
 
+use inlet_shared::isolate::Panicked;
 use inlet_shared::providers::EnvelopeError;
 use inlet_shared::queue::QueueError;
 use sea_orm::DbErr;
@@ -19,6 +20,9 @@ pub enum WorkerError {
     /// The integration was deleted after the delivery was accepted.
     #[error("integration {0} no longer exists")]
     UnknownIntegration(String),
+    /// Applying it panicked: a bug that the same input would hit again.
+    #[error("applying it {0}")]
+    Panicked(#[from] Panicked),
 }
 
 impl WorkerError {
@@ -27,7 +31,7 @@ impl WorkerError {
         match self {
             Self::Database(e) => inlet_shared::db::is_transient(e),
             Self::Queue(_) => true,
-            Self::Envelope(_) | Self::UnknownIntegration(_) => false,
+            Self::Envelope(_) | Self::UnknownIntegration(_) | Self::Panicked(_) => false,
         }
     }
 }

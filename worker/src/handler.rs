@@ -7,6 +7,7 @@ use inlet_shared::domain::now_ms;
 use std::sync::Arc;
 
 use inlet_shared::integrations::{EventSettings, IntegrationCache};
+use inlet_shared::isolate::{isolate, isolate_sync};
 use inlet_shared::metrics::{Metrics, label};
 use inlet_shared::providers::Mapping;
 use inlet_shared::queue::{Delivery, QueueMessage, RetryPolicy};
@@ -72,15 +73,15 @@ impl Handler {
         let started = std::time::Instant::now();
         // Brief hiccups (a lock, a lost connection, two workers creating the same contact)
         // are retried here for a moment; longer trouble goes back to the queue with a delay.
-        let result = retry::retry_transient(IN_PROCESS_RETRY, WorkerError::is_transient, || {
-            self.process(&delivery.message, attempt)
-        })
-        .await;
+        let result =
+            retry::retry_transient(IN_PROCESS_RETRY, WorkerError::is_transient, || async {
+                isolate(self.process(&delivery.message, attempt)).await?
+            })
+            .await;
         let error = match result {
             Ok(outcome) => return self.applied(delivery, &outcome, started).await,
             Err(e) => e,
         };
-        let message = delivery.message.clone();
         let reason = error.to_string();
         if error.is_transient() && !self.retry.exhausted(attempt) {
             let delay = retry::jittered(self.retry.delay_after(attempt));
@@ -91,7 +92,7 @@ impl Handler {
             );
             self.metrics.retried.inc();
             // Best effort: the database may be what is failing.
-            note(&self.db, &message, "failed", &text, attempt).await;
+            note(&self.db, &delivery.message, "failed", &text, attempt).await;
             if let Err(e) = delivery.retry_later(delay, &reason).await {
                 tracing::warn!(error = %e, "Could not schedule the retry; the delivery will come again.");
             }
@@ -103,18 +104,45 @@ impl Handler {
             reason
         };
         tracing::error!(error = %reason, "Dead-lettering the delivery.");
+        self.dead_letter(delivery, &reason).await;
+    }
+
+    /// Moves a delivery to the dead letters with `reason`, logging it as `dead`.
+    async fn dead_letter(&self, delivery: Delivery, reason: &str) {
         self.metrics.dead_lettered.inc();
         note(
             &self.db,
-            &message,
+            &delivery.message,
             "dead",
             &format!("Dead-lettered: {reason}"),
-            attempt,
+            delivery.attempt,
         )
         .await;
-        if let Err(e) = delivery.dead_letter(&reason).await {
+        if let Err(e) = delivery.dead_letter(reason).await {
             tracing::warn!(error = %e, "Could not dead-letter; the delivery will come again.");
         }
+    }
+
+    /// Dead-letters, without trying them, the deliveries taken more often than the attempt
+    /// limit allows: each failure a worker saw is counted and dead-lettered at the limit by
+    /// [`Handler::handle`], so these are deliveries whose attempts were cut short (the
+    /// process killed, a connection lost mid-way) — a crash loop that would otherwise
+    /// retry forever. Returns the rest.
+    async fn past_the_limit(&self, batch: Vec<Delivery>) -> Vec<Delivery> {
+        let (over, within): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .partition(|d| d.attempt > self.retry.max_attempts);
+        for delivery in over {
+            let attempt = delivery.attempt;
+            let reason = format!(
+                "taken {attempt} times, more than the {} attempts allowed, without being \
+                 settled (its earlier attempts were cut short: a crash loop?)",
+                self.retry.max_attempts
+            );
+            tracing::error!(delivery = %delivery.message.delivery_id, attempt, "Dead-lettering a delivery past the attempt limit.");
+            self.dead_letter(delivery, &reason).await;
+        }
+        within
     }
 
     /// Counts an applied delivery and acknowledges it (after its commit).
@@ -154,7 +182,8 @@ impl Handler {
     /// goes through [`Handler::handle`] with its retries and dead letters. Acks follow the
     /// commit, one for the batch; the exactly-once guard on every path is the same
     /// processed-delivery row.
-    pub async fn handle_batch(&self, mut batch: Vec<Delivery>) {
+    pub async fn handle_batch(&self, batch: Vec<Delivery>) {
+        let mut batch = self.past_the_limit(batch).await;
         #[allow(clippy::cast_precision_loss)] // a batch is at most a few thousand
         self.metrics.batch_size.observe(batch.len() as f64);
         if batch.len() <= 1 {
@@ -164,7 +193,12 @@ impl Handler {
             return;
         }
         let started = std::time::Instant::now();
-        let (path, outcomes) = match self.process_batch(&batch).await {
+        // A panic anywhere in the fast path fails the set transaction only; the savepoint
+        // path then fails the one delivery that panics, and the rest apply.
+        let fast = isolate(self.process_batch(&batch))
+            .await
+            .unwrap_or_else(|p| Err(p.into()));
+        let (path, outcomes) = match fast {
             Ok(outcomes) => ("set", outcomes),
             Err(e) => {
                 tracing::debug!(error = %e, size = batch.len(), "Batch failed; applying it with a savepoint per delivery.");
@@ -275,14 +309,15 @@ impl Handler {
         for delivery in batch {
             let savepoint = txn.begin().await?;
             let mut unit = Unit::default();
-            let result = async {
+            let result = isolate(async {
                 let outcome = self
                     .process_in(&savepoint, &mut unit, &delivery.message, delivery.attempt)
                     .await?;
                 unit.finish(&savepoint).await?;
                 Ok::<_, WorkerError>(outcome)
-            }
-            .await;
+            })
+            .await
+            .unwrap_or_else(|p| Err(p.into()));
             match result {
                 Ok(outcome) => {
                     savepoint.commit().await?;
@@ -322,7 +357,12 @@ impl Handler {
             }
         };
         let settings = integration.settings(&msg.event_type);
-        let mapping = msg.provider.map(&msg.body, msg.received_at_ms)?;
+        // A panic in mapping fails only this delivery: a batch's fast path redoes it alone,
+        // and alone it goes to the dead letters with the panic's message and location.
+        let mapping = isolate_sync(|| {
+            inlet_shared::isolate::inject(&msg.body);
+            msg.provider.map(&msg.body, msg.received_at_ms)
+        })??;
         Ok((settings, mapping))
     }
 

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use inlet_shared::integrations::IntegrationCache;
+use inlet_shared::isolate::isolate;
 use inlet_shared::metrics::Metrics;
 use inlet_shared::queue::{Consumer, Delivery, Queue, RetryPolicy};
 use sea_orm::DatabaseConnection;
@@ -145,7 +146,11 @@ impl Worker {
                         }
                         let handler = self.handler.clone();
                         tasks.spawn(async move {
-                            handler.handle_batch(batch).await;
+                            // Deliveries are isolated inside; a panic escaping that (in an
+                            // ack, say) drops the batch's deliveries, which gives them back.
+                            if let Err(panic) = isolate(handler.handle_batch(batch)).await {
+                                tracing::error!(location = %panic.location, "A batch's task panicked; its deliveries go back to the queue.");
+                            }
                             drop(permit);
                         });
                     }

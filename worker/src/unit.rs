@@ -544,7 +544,11 @@ fn newest_per_key<T, K: std::hash::Hash + Eq>(rows: Vec<T>, key: impl Fn(&T) -> 
     let mut out: Vec<T> = Vec::with_capacity(rows.len());
     for row in rows {
         match position.get(&key(&row)) {
-            Some(&i) => out[i] = row,
+            Some(&i) => {
+                if let Some(kept) = out.get_mut(i) {
+                    *kept = row;
+                }
+            }
             None => {
                 position.insert(key(&row), out.len());
                 out.push(row);

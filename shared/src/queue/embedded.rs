@@ -18,7 +18,7 @@ use sea_orm::{
 };
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use super::{Acker, DeadLetterRecord, Delivery, QueueError, QueueMessage};
+use super::{Acker, Attempt, DeadLetterRecord, Delivery, QueueError, QueueMessage};
 use crate::db::entities::queue_message::{self, Column, Entity};
 use crate::domain::now_ms;
 use crate::providers::Provider;
@@ -280,11 +280,11 @@ impl EmbeddedQueue {
                     },
                     attempt,
                     first_failed_at_ms: row.first_failed_at,
-                    acker: Acker::Embedded(Lease {
+                    acker: Some(Acker::Embedded(Lease {
                         queue: self.clone(),
                         id: row.id,
                         token: token.clone(),
-                    }),
+                    })),
                 })
             })
             .collect()
@@ -325,9 +325,7 @@ impl EmbeddedConsumer {
 
     pub(super) async fn close(mut self) {
         for delivery in self.buffer.drain(..) {
-            if let Acker::Embedded(lease) = delivery.acker
-                && let Err(e) = lease.release(Duration::ZERO).await
-            {
+            if let Err(e) = delivery.release().await {
                 tracing::warn!(error = %e, "Could not release a message; its lease will expire.");
             }
         }
@@ -354,11 +352,18 @@ impl Lease {
         self.queue.acks.submit((self.id, self.token)).await
     }
 
-    pub(super) async fn release(self, delay: Duration) -> Result<(), QueueError> {
+    /// Gives the message back after `delay`; its claim stays counted as an attempt only
+    /// when one was made.
+    pub(super) async fn release(self, delay: Duration, attempt: Attempt) -> Result<(), QueueError> {
+        let attempts = match attempt {
+            Attempt::Made => Expr::col(Column::Attempts),
+            Attempt::NotMade => Expr::col(Column::Attempts).sub(1),
+        };
         Entity::update_many()
             .col_expr(Column::AvailableAt, Expr::value(now_ms() + millis(delay)))
             .col_expr(Column::LeaseUntil, Expr::value(Option::<i64>::None))
             .col_expr(Column::LeaseToken, Expr::value(Option::<String>::None))
+            .col_expr(Column::Attempts, attempts)
             .filter(self.mine())
             .exec(&self.queue.db)
             .await

@@ -100,6 +100,9 @@ pub enum QueueError {
     /// The broker refused the message (publisher-confirm nack or returned as unroutable).
     #[error("queue refused the message: {0}")]
     Refused(String),
+    /// A field of the message does not fit what the broker can carry; nothing was sent.
+    #[error("message not sent: {0}")]
+    Unsendable(#[from] rabbitmq::FieldTooLong),
     /// A message on the queue could not be read.
     #[error("malformed queue message: {0}")]
     Malformed(String),
@@ -207,6 +210,12 @@ impl Consumer {
 }
 
 /// A message taken from the queue, held until acknowledged.
+///
+/// A delivery is always settled: one dropped without an ack, a retry, a dead letter or a
+/// release (its handler's task died) is given back to the queue, counted as an attempt, so
+/// it neither blocks the consumer (RabbitMQ acks a prefix of tags, which an unsettled tag
+/// holds up) nor waits for a lease to expire; past the attempt limit the worker
+/// dead-letters it when it comes again.
 pub struct Delivery {
     /// The message.
     pub message: QueueMessage,
@@ -214,7 +223,8 @@ pub struct Delivery {
     pub attempt: u32,
     /// When an earlier attempt first failed (epoch ms).
     pub first_failed_at_ms: Option<i64>,
-    acker: Acker,
+    /// `None` once settled.
+    acker: Option<Acker>,
 }
 
 enum Acker {
@@ -234,9 +244,10 @@ impl Delivery {
     pub async fn ack_all(deliveries: Vec<Delivery>) -> Result<(), QueueError> {
         let mut channels: Vec<(std::sync::Arc<rabbitmq::Settlements>, Vec<u64>)> = Vec::new();
         let mut leases = Vec::new();
-        for delivery in deliveries {
-            match delivery.acker {
-                Acker::Rabbit(a) => {
+        for mut delivery in deliveries {
+            match delivery.acker.take() {
+                None => {}
+                Some(Acker::Rabbit(a)) => {
                     match channels
                         .iter_mut()
                         .find(|(s, _)| std::sync::Arc::ptr_eq(s, &a.settlements))
@@ -245,7 +256,7 @@ impl Delivery {
                         None => channels.push((a.settlements, vec![a.tag])),
                     }
                 }
-                Acker::Embedded(lease) => leases.push(lease.ack()),
+                Some(Acker::Embedded(lease)) => leases.push(lease.ack()),
             }
         }
         let mut result = Ok(());
@@ -261,17 +272,18 @@ impl Delivery {
     /// Puts the message back to be tried again after `delay` without holding a worker:
     /// RabbitMQ parks it in a delay queue that dead-letters it back to the work queue;
     /// the embedded queue makes it available again at `now + delay`.
-    pub async fn retry_later(self, delay: Duration, error: &str) -> Result<(), QueueError> {
+    pub async fn retry_later(mut self, delay: Duration, error: &str) -> Result<(), QueueError> {
         let now = crate::domain::now_ms();
         let first_failed = self.first_failed_at_ms.unwrap_or(now);
-        match self.acker {
-            Acker::Rabbit(a) => {
+        match self.acker.take() {
+            None => Ok(()),
+            Some(Acker::Rabbit(a)) => {
                 a.queue
                     .retry(&self.message, self.attempt + 1, first_failed, error, delay)
                     .await?;
                 a.settlements.alone(a.tag, rabbitmq::ack(&a.acker)).await
             }
-            Acker::Embedded(lease) => {
+            Some(Acker::Embedded(lease)) => {
                 lease
                     .release_after_failure(delay, first_failed, error)
                     .await
@@ -280,33 +292,75 @@ impl Delivery {
     }
 
     /// Moves the message to the dead letters with its last error.
-    pub async fn dead_letter(self, error: &str) -> Result<(), QueueError> {
+    pub async fn dead_letter(mut self, error: &str) -> Result<(), QueueError> {
         let now = crate::domain::now_ms();
         let record = DeadLetterRecord {
             error: error.to_owned(),
             attempts: self.attempt,
             first_failed_at_ms: self.first_failed_at_ms.unwrap_or(now),
             last_failed_at_ms: now,
-            message: self.message,
+            message: self.message.clone(),
         };
-        match self.acker {
-            Acker::Rabbit(a) => {
+        match self.acker.take() {
+            None => Ok(()),
+            Some(Acker::Rabbit(a)) => {
                 a.queue.dead_letter(&record).await?;
                 a.settlements.alone(a.tag, rabbitmq::ack(&a.acker)).await
             }
-            Acker::Embedded(lease) => lease.dead_letter(&record).await,
+            Some(Acker::Embedded(lease)) => lease.dead_letter(&record).await,
         }
     }
 
     /// Returns the message to the queue at once, as if it had not been taken (shutdown).
-    pub async fn release(self) -> Result<(), QueueError> {
-        match self.acker {
+    pub async fn release(mut self) -> Result<(), QueueError> {
+        match self.acker.take() {
+            None => Ok(()),
+            Some(acker) => acker.give_back(Attempt::NotMade).await,
+        }
+    }
+}
+
+/// Whether a message given back was worked on (its attempt counts) or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Attempt {
+    /// Taken but never started (shutdown): the claim does not count.
+    NotMade,
+    /// Its handler died while working on it: the claim counts.
+    Made,
+}
+
+impl Acker {
+    /// Returns the message to the queue at once. RabbitMQ counts every return in
+    /// `x-delivery-count` whatever `attempt` says; the embedded queue takes back the
+    /// claim's attempt when none was made.
+    async fn give_back(self, attempt: Attempt) -> Result<(), QueueError> {
+        match self {
             Acker::Rabbit(a) => {
                 a.settlements
                     .alone(a.tag, rabbitmq::requeue(&a.acker))
                     .await
             }
-            Acker::Embedded(lease) => lease.release(Duration::ZERO).await,
+            Acker::Embedded(lease) => lease.release(Duration::ZERO, attempt).await,
         }
+    }
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        let Some(acker) = self.acker.take() else {
+            return;
+        };
+        // Without a runtime (the process is ending) the broker or the lease's expiry gives
+        // it back instead.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let delivery_id = self.message.delivery_id.clone();
+        tracing::warn!(delivery = %delivery_id, "A delivery was dropped unsettled; giving it back.");
+        runtime.spawn(async move {
+            if let Err(e) = acker.give_back(Attempt::Made).await {
+                tracing::warn!(delivery = %delivery_id, error = %e, "Could not give a dropped delivery back; it comes again later.");
+            }
+        });
     }
 }
