@@ -41,6 +41,9 @@ pub enum IngestError {
     /// The body could not be read from the connection.
     #[error("Could not read the request body.")]
     BodyRead(#[source] actix_web::error::PayloadError),
+    /// The body did not arrive within `INLET_BODY_TIMEOUT_MS`.
+    #[error("The request body did not arrive in time.")]
+    BodyTimeout,
     /// Signature headers missing, malformed, or not verifying.
     #[error(transparent)]
     Signature(#[from] SignatureError),
@@ -59,6 +62,7 @@ impl IngestError {
             Self::UnknownIntegration => "unknown_integration",
             Self::PayloadTooLarge => "payload_too_large",
             Self::BodyRead(_) => "body_read",
+            Self::BodyTimeout => "body_timeout",
             Self::Signature(e) => e.reason(),
             Self::Envelope(_) => "bad_envelope",
             Self::QueueUnavailable(_) => "queue_unavailable",
@@ -71,6 +75,7 @@ impl ResponseError for IngestError {
         match self {
             Self::UnknownIntegration => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::BodyRead(_) | Self::Envelope(_) => StatusCode::BAD_REQUEST,
             Self::Signature(e) if e.is_malformed() => StatusCode::BAD_REQUEST,
             Self::Signature(_) => StatusCode::UNAUTHORIZED,
@@ -80,11 +85,19 @@ impl ResponseError for IngestError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = outcome(self.status_code(), false, &self.to_string(), None);
-        if matches!(self, Self::QueueUnavailable(_)) {
-            response.headers_mut().insert(
-                actix_web::http::header::RETRY_AFTER,
-                actix_web::http::header::HeaderValue::from_static("5"),
-            );
+        match self {
+            Self::QueueUnavailable(_) => {
+                response.headers_mut().insert(
+                    actix_web::http::header::RETRY_AFTER,
+                    actix_web::http::header::HeaderValue::from_static("5"),
+                );
+            }
+            // The rest of a slow body may still be on its way: the connection cannot carry
+            // another request, and holding it is what a slow client wants.
+            Self::BodyTimeout => response
+                .head_mut()
+                .set_connection_type(actix_web::http::ConnectionType::Close),
+            _ => {}
         }
         response
     }
@@ -105,6 +118,9 @@ pub enum ApiError {
     /// The resource exists already.
     #[error("{0}")]
     Conflict(String),
+    /// A bounded resource (such as template rendering) is busy; the message says which.
+    #[error("{0}")]
+    Unavailable(String),
     /// The database failed.
     #[error("Temporarily unavailable; please retry.")]
     Database(#[from] DbErr),
@@ -117,7 +133,7 @@ impl ResponseError for ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 

@@ -78,6 +78,12 @@ pub struct Config {
     pub prefetch: u16,
     /// `INLET_MAX_BODY_BYTES` [1048576]: larger webhook bodies get 413.
     pub max_body_bytes: usize,
+    /// `INLET_BODY_TIMEOUT_MS` [10000]: time a request's body has to arrive, counted from
+    /// its headers; a slower one gets 408 and the connection is closed.
+    pub body_timeout: Duration,
+    /// `INLET_TEMPLATE_MAX_BYTES` [1048576]: most bytes each part of a rendered template
+    /// (subject, HTML, text) may have; a render that would pass it fails.
+    pub template_max_bytes: usize,
     /// `INLET_KEEP_REQUESTS` [all]: which deliveries' requests (headers without signatures,
     /// and the body) ingest keeps for the console: `all`, `rejected`, or `none`.
     pub keep_requests: KeepRequests,
@@ -96,6 +102,9 @@ pub struct Config {
     pub max_attempts: u32,
     /// `INLET_WORKER_LISTEN` [unset]: address of a worker's /metrics and /health server.
     pub worker_listen: Option<SocketAddr>,
+    /// `INLET_OPS_LISTEN` [unset]: address of the /metrics and /health server of `ingest` /
+    /// `serve`. The public listener (`INLET_LISTEN`) never serves /metrics.
+    pub ops_listen: Option<SocketAddr>,
     /// `INLET_TEAM_NAME` [Inlet]: the team name `GET /api/v1/api-key` reports.
     pub team_name: String,
     /// `INLET_HTTP_WORKERS` [number of cores]: HTTP worker threads.
@@ -196,6 +205,16 @@ impl Config {
                 1024 * 1024,
                 "INLET_MAX_BODY_BYTES",
             )?,
+            body_timeout: Duration::from_millis(positive(
+                get("INLET_BODY_TIMEOUT_MS"),
+                10_000,
+                "INLET_BODY_TIMEOUT_MS",
+            )?),
+            template_max_bytes: positive(
+                get("INLET_TEMPLATE_MAX_BYTES"),
+                crate::email::DEFAULT_MAX_BYTES,
+                "INLET_TEMPLATE_MAX_BYTES",
+            )?,
             keep_requests: match get("INLET_KEEP_REQUESTS").unwrap_or("all") {
                 "all" => KeepRequests::All,
                 "rejected" => KeepRequests::Rejected,
@@ -229,6 +248,9 @@ impl Config {
             worker_listen: get("INLET_WORKER_LISTEN")
                 .map(|v| parse(v, "INLET_WORKER_LISTEN"))
                 .transpose()?,
+            ops_listen: get("INLET_OPS_LISTEN")
+                .map(|v| parse(v, "INLET_OPS_LISTEN"))
+                .transpose()?,
             log_format,
             log_filter: get("RUST_LOG").unwrap_or("info").to_owned(),
         })
@@ -237,6 +259,14 @@ impl Config {
     /// True when deliveries go through the database-backed embedded queue.
     pub fn embedded_queue(&self) -> bool {
         self.amqp_url.is_none()
+    }
+
+    /// Whether `INLET_PUBLIC_URL` is `https://…`: browsers then reach the console over TLS
+    /// (whatever proxy terminates it), so its cookies are `Secure`.
+    pub fn public_url_is_https(&self) -> bool {
+        self.public_url
+            .get(..8)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
     }
 
     /// The endpoint URL a platform should post to for an integration.
@@ -309,6 +339,7 @@ mod tests {
         assert_eq!(cfg.public_url, "http://127.0.0.1:8080");
         assert!(cfg.database_url.expose_secret().starts_with("sqlite:"));
         assert_eq!(cfg.max_body_bytes, 1024 * 1024);
+        assert_eq!(cfg.body_timeout, Duration::from_secs(10));
         assert_eq!((cfg.worker_batch, cfg.worker_concurrency), (128, 4));
         assert_eq!(
             cfg.endpoint_url("int_x"),
@@ -342,5 +373,33 @@ mod tests {
         assert_eq!(err.name, "INLET_RETRY_DELAYS_MS");
         let err = Config::from_vars(vars(&[("INLET_LISTEN", "nope")])).unwrap_err();
         assert_eq!(err.name, "INLET_LISTEN");
+        let err = Config::from_vars(vars(&[("INLET_BODY_TIMEOUT_MS", "0")])).unwrap_err();
+        assert_eq!(err.name, "INLET_BODY_TIMEOUT_MS");
+        let err = Config::from_vars(vars(&[("INLET_TEMPLATE_MAX_BYTES", "0")])).unwrap_err();
+        assert_eq!(err.name, "INLET_TEMPLATE_MAX_BYTES");
+        // A name with a line break (which lettre would panic writing) does not parse.
+        let err = Config::from_vars(vars(&[(
+            "INLET_EMAIL_FROM",
+            "\"Acme\r\n Support\" <help@acme.test>",
+        )]))
+        .unwrap_err();
+        assert_eq!(err.name, "INLET_EMAIL_FROM");
+        let err = Config::from_vars(vars(&[("INLET_OPS_LISTEN", "nope")])).unwrap_err();
+        assert_eq!(err.name, "INLET_OPS_LISTEN");
+    }
+
+    #[test]
+    fn cookies_are_secure_when_the_public_url_is_https() {
+        let public = |url: &str| {
+            Config::from_vars(vars(&[("INLET_PUBLIC_URL", url)]))
+                .unwrap()
+                .public_url_is_https()
+        };
+        assert!(public("https://inlet.example.com"));
+        assert!(public("HTTPS://inlet.example.com/"));
+        assert!(!public("http://inlet.example.com"));
+        assert!(!public("https"));
+        assert!(!Config::from_vars(vars(&[])).unwrap().public_url_is_https());
+        assert_eq!(Config::from_vars(vars(&[])).unwrap().ops_listen, None);
     }
 }

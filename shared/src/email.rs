@@ -1,6 +1,6 @@
-//! Email: rendering templates (minijinja, HTML autoescaped), signed unsubscribe links, and
-//! the mailer — SMTP through lettre when `INLET_SMTP_URL` is set, otherwise `.eml` files in
-//! the outbox folder.
+//! Email: rendering templates within bounds of output, fuel and time (`render`, `limits`),
+//! senders checked before lettre sees them, signed unsubscribe links, and the mailer — SMTP
+//! through lettre when `INLET_SMTP_URL` is set, otherwise `.eml` files in the outbox folder.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,20 +11,27 @@ use hmac::{Hmac, Mac};
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::db::entities::{app_secret, email_template};
+use crate::db::entities::app_secret;
 use crate::domain::now_ms;
+
+mod limits;
+mod render;
+
+pub use limits::{
+    DEFAULT_MAX_BYTES, Part, RENDER_SLOTS, RENDER_TIMEOUT, RenderError, RenderLimits,
+};
+pub use render::{
+    Rendered, SAMPLE_EMAIL, SAMPLE_UNSUBSCRIBE_URL, context, render, sample_contact,
+    sample_context, sample_event_properties,
+};
 
 /// How long one SMTP conversation may take before it counts as a (transient) failure.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(15);
-/// Template evaluation budget: a template cannot loop forever.
-const RENDER_FUEL: u64 = 100_000;
 
 /// Why an email could not be sent.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +49,56 @@ impl SendError {
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Transient(_))
     }
+}
+
+impl From<RenderError> for SendError {
+    fn from(e: RenderError) -> Self {
+        if e.is_transient() {
+            Self::Transient(e.to_string())
+        } else {
+            Self::Permanent(e.to_string())
+        }
+    }
+}
+
+/// Why a mailbox cannot be put in a message ([`SenderError::field`] names the template field
+/// when it is a template's sender).
+#[derive(Debug, thiserror::Error)]
+pub enum SenderError {
+    /// Not an address lettre accepts.
+    #[error("is not a usable email address: {0}")]
+    Address(#[source] lettre::address::AddressError),
+    /// The display name cannot be written in a header.
+    #[error("cannot be written in an email header (it has a line break)")]
+    Name,
+}
+
+impl SenderError {
+    /// The template field at fault.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::Address(_) => "fromEmail",
+            Self::Name => "fromName",
+        }
+    }
+}
+
+/// The sender `name <address>`, built as the message will carry it and checked as lettre
+/// will write it.
+pub fn sender(name: Option<&str>, address: &str) -> Result<Mailbox, SenderError> {
+    let address: lettre::Address = address.trim().parse().map_err(SenderError::Address)?;
+    let mailbox = Mailbox::new(name.map(str::to_owned), address);
+    writable(&mailbox)?;
+    Ok(mailbox)
+}
+
+/// Checks that lettre can write `mailbox` in a header. Its header encoder formats the
+/// mailbox with `to_string()`, which panics where `Display` fails: on a CR or LF in the
+/// name. Formatting it here first turns that into an error.
+pub fn writable(mailbox: &Mailbox) -> Result<(), SenderError> {
+    use std::fmt::Write;
+    let mut out = String::new();
+    write!(out, "{mailbox}").map_err(|_| SenderError::Name)
 }
 
 /// Where emails go.
@@ -103,106 +160,6 @@ impl Mailer {
     }
 }
 
-/// A template rendered for one contact.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rendered {
-    /// The subject line.
-    pub subject: String,
-    /// The HTML body (variables escaped).
-    pub html: String,
-    /// The plain-text body.
-    pub text: String,
-}
-
-/// What a template can read: `contact` (as `contacts/find` shows it), `event` (`name`,
-/// `properties`) and `unsubscribeUrl`.
-pub fn context(
-    contact: &Value,
-    event_name: &str,
-    event_properties: &Value,
-    unsubscribe_url: &str,
-) -> Value {
-    json!({
-        "contact": contact,
-        "event": {"name": event_name, "properties": event_properties},
-        "unsubscribeUrl": unsubscribe_url,
-    })
-}
-
-/// Renders a template. The HTML body is autoescaped (a contact named `<script>` stays text);
-/// subject and text are not (they are not HTML). A body that does not place
-/// `unsubscribeUrl` itself gets a footer with the link.
-pub fn render(template: &email_template::Model, ctx: &Value) -> Result<Rendered, String> {
-    let mut env = Environment::new();
-    env.set_auto_escape_callback(|name| {
-        if name.ends_with(".html") {
-            AutoEscape::Html
-        } else {
-            AutoEscape::None
-        }
-    });
-    env.set_undefined_behavior(UndefinedBehavior::Lenient);
-    env.set_fuel(Some(RENDER_FUEL));
-    let render_one = |name: &str, source: &str| -> Result<String, String> {
-        env.template_from_named_str(name, source)
-            .and_then(|t| t.render(ctx))
-            .map_err(|e| format!("template {}: {name}: {e}", template.id))
-    };
-    let unsubscribe_url = ctx
-        .get("unsubscribeUrl")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let subject = render_one("subject.txt", &template.subject)?
-        .replace(['\r', '\n'], " ")
-        .trim()
-        .to_owned();
-    let mut html = render_one("body.html", &template.html)?;
-    let mut text = match &template.text {
-        Some(source) => render_one("body.txt", source)?,
-        None => html_to_text(&html),
-    };
-    if !template.html.contains("unsubscribeUrl") {
-        let href = minijinja::HtmlEscape(unsubscribe_url).to_string();
-        html.push_str(&format!(
-            "\n<p style=\"font-size:12px;color:#888\"><a href=\"{href}\">Unsubscribe</a></p>\n"
-        ));
-    }
-    if template
-        .text
-        .as_deref()
-        .is_none_or(|t| !t.contains("unsubscribeUrl"))
-    {
-        text.push_str(&format!("\n\nUnsubscribe: {unsubscribe_url}\n"));
-    }
-    Ok(Rendered {
-        subject,
-        html,
-        text,
-    })
-}
-
-/// A plain-text fallback for templates without a text body: the HTML without its tags.
-fn html_to_text(html: &str) -> String {
-    let mut out = String::with_capacity(html.len());
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => in_tag = false,
-            c if !in_tag => out.push(c),
-            _ => {}
-        }
-    }
-    out.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#x27;", "'")
-        .replace("&#x2f;", "/")
-        .replace("&amp;", "&")
-        .trim()
-        .to_owned()
-}
-
 /// Everything needed to build one message.
 pub struct Outgoing<'a> {
     /// From (the template's, else the installation's default).
@@ -220,10 +177,14 @@ pub struct Outgoing<'a> {
 /// Builds the MIME message, with `List-Unsubscribe` and one-click `List-Unsubscribe-Post`
 /// (RFC 8058).
 pub fn build(out: &Outgoing<'_>) -> Result<Message, SendError> {
+    // Checked here, not only at save: older templates, `INLET_EMAIL_FROM` and contacts'
+    // addresses reach this too, and lettre panics on a mailbox it cannot write.
+    writable(&out.from).map_err(|e| SendError::Permanent(format!("the sender's name {e}")))?;
     let to: Mailbox = out
         .to
         .parse()
         .map_err(|e| SendError::Permanent(format!("recipient address is not usable: {e}")))?;
+    writable(&to).map_err(|e| SendError::Permanent(format!("the recipient's name {e}")))?;
     let mut message = Message::builder()
         .from(out.from.clone())
         .to(to)
@@ -302,6 +263,10 @@ impl UnsubscribeKey {
     }
 
     /// The token in a contact's unsubscribe link: the contact id and a MAC over it.
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "an HMAC-SHA256 tag has 32 bytes, more than TAG_BYTES"
+    )]
     pub fn sign(&self, contact_id: &str) -> String {
         let tag = self.mac(contact_id).finalize().into_bytes();
         format!(
@@ -334,81 +299,6 @@ impl UnsubscribeKey {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    fn template(html: &str, text: Option<&str>) -> email_template::Model {
-        email_template::Model {
-            id: "tpl_1".into(),
-            name: "t".into(),
-            subject: "Thanks {{ contact.firstName }}".into(),
-            html: html.into(),
-            text: text.map(Into::into),
-            from_name: None,
-            from_email: None,
-            created_at: 0,
-            updated_at: 0,
-        }
-    }
-
-    #[test]
-    fn html_is_escaped_and_text_is_not() {
-        let ctx = context(
-            &json!({"firstName": "<script>alert(1)</script>"}),
-            "stripe:checkout.session.completed",
-            &json!({"amount": 4200}),
-            "http://x/unsubscribe/t",
-        );
-        let r = render(
-            &template(
-                "<p>Hi {{ contact.firstName }}, {{ event.properties.amount }}</p>",
-                Some("Hi {{ contact.firstName }}"),
-            ),
-            &ctx,
-        )
-        .unwrap();
-        assert!(
-            r.html
-                .contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
-            "{}",
-            r.html
-        );
-        assert!(!r.html.contains("<script>"));
-        assert!(r.html.contains("4200"));
-        assert!(r.text.starts_with("Hi <script>alert(1)</script>"));
-        assert_eq!(r.subject, "Thanks <script>alert(1)</script>");
-        // No unsubscribeUrl in the template: a footer carries it.
-        assert!(
-            r.html
-                .contains("href=\"http:&#x2f;&#x2f;x&#x2f;unsubscribe&#x2f;t\"")
-        );
-        assert!(r.text.contains("Unsubscribe: http://x/unsubscribe/t"));
-    }
-
-    #[test]
-    fn missing_variables_render_empty_and_text_falls_back_to_html() {
-        let ctx = context(&json!({}), "signup", &json!({}), "u");
-        let r = render(
-            &template(
-                "<b>Hello {{ contact.firstName }}!</b> <a href=\"{{ unsubscribeUrl }}\">x</a>",
-                None,
-            ),
-            &ctx,
-        )
-        .unwrap();
-        assert!(r.html.starts_with("<b>Hello !</b>"));
-        assert!(r.text.starts_with("Hello ! x"), "{}", r.text);
-        // The template placed the link itself: no extra footer in the HTML.
-        assert!(!r.html.contains("Unsubscribe</a>"));
-    }
-
-    #[test]
-    fn endless_templates_run_out_of_fuel() {
-        let ctx = context(&json!({}), "e", &json!({}), "u");
-        let t = template(
-            "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}",
-            None,
-        );
-        assert!(render(&t, &ctx).is_err());
-    }
 
     #[test]
     fn unsubscribe_tokens_verify_only_unaltered() {
@@ -460,6 +350,43 @@ mod tests {
                 message_id: "<x@y>".into(),
             })
             .is_err_and(|e| !e.is_transient())
+        );
+    }
+
+    #[test]
+    fn senders_with_line_breaks_are_errors_not_panics() {
+        assert!(sender(Some("Acme Support"), "help@acme.test").is_ok());
+        assert!(sender(Some("Ünïcode, \"quoted\""), "help@acme.test").is_ok());
+        for name in ["Acme\r\nBcc: victim@example.com", "A\nB", "A\rB"] {
+            let err = sender(Some(name), "help@acme.test").unwrap_err();
+            assert_eq!(err.field(), "fromName", "{name:?}");
+        }
+        let err = sender(Some("Acme"), "not an address").unwrap_err();
+        assert_eq!(err.field(), "fromEmail");
+
+        // A mailbox built elsewhere (an old template, `INLET_EMAIL_FROM`) fails the message,
+        // permanently, where lettre would panic writing the From header.
+        let rendered = Rendered {
+            subject: "S".into(),
+            html: "<p>h</p>".into(),
+            text: "t".into(),
+        };
+        let from = Mailbox::new(
+            Some("Acme\r\nBcc: victim@example.com".into()),
+            "help@acme.test".parse().unwrap(),
+        );
+        let err = build(&Outgoing {
+            from,
+            to: "ada@example.com",
+            rendered: &rendered,
+            unsubscribe_url: "u",
+            message_id: "<x@y>".into(),
+        })
+        .unwrap_err();
+        assert!(!err.is_transient());
+        assert_eq!(
+            err.to_string(),
+            "the sender's name cannot be written in an email header (it has a line break)"
         );
     }
 }

@@ -23,7 +23,8 @@ use std::time::Duration;
 
 use inlet_shared::db::entities::{contact, email_send, email_template, workflow, workflow_run};
 use inlet_shared::domain::{new_id, now_ms};
-use inlet_shared::email::{self, Mailer, Outgoing, SendError, UnsubscribeKey};
+use inlet_shared::email::{self, Mailer, Outgoing, RenderLimits, SendError, UnsubscribeKey};
+use inlet_shared::isolate::isolate;
 use inlet_shared::metrics::{Metrics, label};
 use inlet_shared::queue::{Queue, RetryPolicy, StepJob};
 use inlet_shared::workflows::{RunStatus, Step, steps_of};
@@ -63,6 +64,7 @@ pub struct Runner {
     from: Mailbox,
     retry: RetryPolicy,
     metrics: Arc<Metrics>,
+    limits: RenderLimits,
 }
 
 impl Runner {
@@ -85,7 +87,14 @@ impl Runner {
             from,
             retry,
             metrics,
+            limits: RenderLimits::default(),
         }
+    }
+
+    /// The bounds of each template render (the default: [`RenderLimits::default`]).
+    pub fn with_render_limits(mut self, limits: RenderLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Claims up to `limit` due runs under a fresh lease token.
@@ -165,6 +174,25 @@ impl Runner {
         else {
             return Ok(());
         };
+        // A panic while running the step (rendering, building the message) fails this run
+        // for good, into the dead letters; the runner and the other runs go on.
+        match isolate(self.run_step(&run)).await {
+            Ok(result) => result,
+            Err(panic) => {
+                let queued = email_send::Entity::find()
+                    .filter(email_send::Column::RunId.eq(run.id.as_str()))
+                    .filter(email_send::Column::Step.eq(run.step))
+                    .one(&self.db)
+                    .await?;
+                let error = SendError::Permanent(format!("the step {panic}"));
+                self.fail(&run, queued.as_ref().map(|e| e.id.as_str()), &error)
+                    .await
+            }
+        }
+    }
+
+    /// Runs the run's current step (its lease is held).
+    async fn run_step(&self, run: &workflow_run::Model) -> Result<(), DbErr> {
         let Some(workflow) = workflow::Entity::find_by_id(run.workflow_id.clone())
             .one(&self.db)
             .await?
@@ -172,7 +200,7 @@ impl Runner {
             return self
                 .stop(
                     &self.db,
-                    &run,
+                    run,
                     RunStatus::Cancelled,
                     "The workflow was deleted.",
                 )
@@ -183,20 +211,18 @@ impl Runner {
             Err(e) => {
                 let error =
                     SendError::Permanent(format!("the workflow's steps cannot be read: {e}"));
-                return self.fail(&run, None, &error).await;
+                return self.fail(run, None, &error).await;
             }
         };
         let index = usize::try_from(run.step).unwrap_or(usize::MAX);
         match steps.get(index) {
-            None => self.stop(&self.db, &run, RunStatus::Completed, "").await,
+            None => self.stop(&self.db, run, RunStatus::Completed, "").await,
             Some(Step::Wait { seconds }) => {
                 let wait = i64::try_from(seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
-                self.advance(&self.db, &run, steps.len(), now_ms().saturating_add(wait))
+                self.advance(&self.db, run, steps.len(), now_ms().saturating_add(wait))
                     .await
             }
-            Some(Step::SendEmail { template_id }) => {
-                self.send(&run, template_id, steps.len()).await
-            }
+            Some(Step::SendEmail { template_id }) => self.send(run, template_id, steps.len()).await,
         }
     }
 
@@ -280,9 +306,25 @@ impl Runner {
             &properties,
             &unsubscribe_url,
         );
-        let rendered = match email::render(&template, &ctx) {
+        inlet_shared::isolate::inject(template.subject.as_bytes());
+        // A template over its limits (output, fuel, time) fails the run for good, into the
+        // dead letters; only a renderer too busy to start is retried.
+        let rendered = match email::render(&template, &ctx, self.limits).await {
             Ok(r) => r,
-            Err(e) => return self.fail(run, None, &SendError::Permanent(e)).await,
+            Err(e) => return self.fail(run, None, &SendError::from(e)).await,
+        };
+        // Saved templates are checked, but older ones were not: a sender lettre cannot
+        // write fails the run rather than the process.
+        let from = match &template.from_email {
+            Some(address) => match email::sender(template.from_name.as_deref(), address) {
+                Ok(from) => from,
+                Err(e) => {
+                    let error =
+                        SendError::Permanent(format!("template {template_id}: {} {e}", e.field()));
+                    return self.fail(run, None, &error).await;
+                }
+            },
+            None => self.from.clone(),
         };
         self.record_send(
             &self.db,
@@ -296,13 +338,6 @@ impl Runner {
             existing.as_ref(),
         )
         .await?;
-        let from = match (&template.from_email, &template.from_name) {
-            (Some(address), name) => match address.parse() {
-                Ok(address) => Mailbox::new(name.clone(), address),
-                Err(_) => self.from.clone(),
-            },
-            (None, _) => self.from.clone(),
-        };
         let outgoing = Outgoing {
             from,
             to: &contact.email,
@@ -581,7 +616,7 @@ pub async fn run_until_stopped(runner: Arc<Runner>, queue: Queue, shutdown: Canc
                     if let Err(e) = rabbit.publish_job(job).await {
                         tracing::warn!(error = %e, "Cannot queue workflow steps; trying again shortly.");
                         // Those not queued are given back at once; queued ones run.
-                        for rest in &jobs[i..] {
+                        for rest in jobs.iter().skip(i) {
                             if let Err(e) = runner.unclaim_one(rest).await {
                                 tracing::debug!(error = %e, "Could not give a step back; its lease will expire.");
                             }

@@ -1,5 +1,6 @@
 //! Email templates in the console: list, create, edit, and a preview rendered as the worker
-//! renders it, for a sample contact or a real one. The checks are the API's.
+//! renders it (within the same limits), for a sample contact or a real one. The checks are
+//! the API's.
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, web};
@@ -102,6 +103,10 @@ pub struct TemplateQuery {
 }
 
 /// `GET /console/templates/{id}`: the form and its preview.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "sets fields of a JSON object built here; indexing an object inserts, it cannot panic"
+)]
 pub async fn template(
     session: Session,
     path: web::Path<String>,
@@ -163,11 +168,7 @@ async fn preview_contact(session: &Session, email: Option<&str>) -> Result<Value
             return Ok(contact_json(&c, &lists));
         }
     }
-    Ok(json!({
-        "id": "c_sample", "email": "jenny.rosen@example.com", "firstName": "Jenny",
-        "lastName": "Rosen", "source": "Stripe webhook", "subscribed": true,
-        "userGroup": null, "userId": null, "mailingLists": {},
-    }))
+    Ok(inlet_shared::email::sample_contact())
 }
 
 /// Renders a template as the worker would, for a contact (or the sample) and a sample event.
@@ -180,10 +181,13 @@ async fn render_preview(
     let ctx = inlet_shared::email::context(
         &contact,
         "preview",
-        &json!({"amount": 4200, "currency": "usd", "plan": "pro"}),
-        "#unsubscribe",
+        &inlet_shared::email::sample_event_properties(),
+        inlet_shared::email::SAMPLE_UNSUBSCRIBE_URL,
     );
-    Ok(inlet_shared::email::render(t, &ctx))
+    let limits = template_api::render_limits(&session.state);
+    Ok(inlet_shared::email::render(t, &ctx, limits)
+        .await
+        .map_err(|e| e.to_string()))
 }
 
 /// `GET /console/templates/{id}/preview?email=…`: the HTML body rendered for a contact,
