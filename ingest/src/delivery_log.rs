@@ -1,18 +1,20 @@
 //! The ingest side of the webhook log, kept off the hot path: handlers hand entries to a
 //! bounded channel without waiting, and one task writes them in batches.
 //!
-//! Rejected deliveries are capped so an attacker cannot fill the database: at most
-//! [`REJECTED_PER_MINUTE`] rows per (integration, reason) per minute are written (the rest are
-//! only counted), and deliveries to unknown integration ids are never written (there is no
-//! integration to attach them to; they show in metrics and logs only). When the channel is
+//! Rejected deliveries need no signature, so what they may write is bounded whoever sends
+//! them: their kept request is the headers and the first [`REJECTED_BODY_KEPT`] bytes of the
+//! body; at most [`REJECTED_PER_MINUTE`] rows per (integration, reason) per minute are
+//! written; and all of them together, whatever the integration or reason, write at most
+//! [`REJECTED_BYTES_PER_MINUTE`] (as [`Entry::cost`] counts them) per minute and process. The
+//! rest are only counted. Deliveries to unknown integration ids are never written (there is
+//! no integration to attach them to; they show in metrics and logs only). When the channel is
 //! full (database slower than the traffic), entries are dropped and counted: the log is an
 //! aid, while the delivery itself is safe in the queue.
 //!
 //! Beside each entry, the request is kept for the console (`webhook_log_requests`): headers
-//! without signatures, secrets or credentials, and the first [`BODY_KEPT`] bytes of the body,
-//! for [`REQUEST_RETENTION_MS`].
+//! without signatures, secrets or credentials, and the first [`BODY_KEPT`] bytes of the body
+//! of a signed delivery, for [`REQUEST_RETENTION_MS`].
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -29,13 +31,21 @@ use sea_orm::{
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// Rows per (integration, rejection reason) per minute.
-pub const REJECTED_PER_MINUTE: u32 = 60;
+mod budget;
+
+use budget::RejectionBudget;
+pub use budget::{REJECTED_BYTES_PER_MINUTE, REJECTED_PER_MINUTE};
+
+/// Bytes of a rejected delivery's body kept: enough to see what was sent.
+pub const REJECTED_BODY_KEPT: usize = 4 * 1024;
+/// What a row costs beyond its text (row and index headers, the numbers), counted in
+/// [`Entry::cost`].
+const ROW_OVERHEAD: u64 = 128;
 const CHANNEL: usize = 4 * 1024;
 const BATCH: usize = 1000;
 /// How long the writer waits for more entries after the first of a batch.
 const LINGER: Duration = Duration::from_millis(50);
-/// Bytes of a body kept for the console.
+/// Bytes of a signed delivery's body kept for the console.
 pub const BODY_KEPT: usize = 64 * 1024;
 /// How long requests are kept for the console (the log entry itself stays).
 pub const REQUEST_RETENTION_MS: i64 = 7 * 24 * 60 * 60 * 1000;
@@ -69,23 +79,45 @@ pub fn is_shown_header(name: &str) -> bool {
 pub struct Request {
     /// Headers, already without signatures and secrets ([`is_shown_header`]).
     pub headers: Vec<(String, String)>,
-    /// The body as received.
+    /// The body as received, or its first bytes.
     pub body: bytes::Bytes,
+    /// Whether `body` is only the first bytes.
+    pub truncated: bool,
 }
 
 impl Request {
-    /// Keeps the headers that [`is_shown_header`] allows.
-    pub fn new(headers: &dyn Headers, body: bytes::Bytes) -> Self {
+    /// Keeps the headers that [`is_shown_header`] allows, and the first `keep` bytes of the
+    /// body.
+    pub fn new(headers: &dyn Headers, body: bytes::Bytes, keep: usize) -> Self {
         let mut kept = Vec::new();
         headers.for_each(&mut |name, value| {
             if is_shown_header(name) {
                 kept.push((name.to_owned(), value.to_owned()));
             }
         });
+        let truncated = body.len() > keep;
+        // A cut body is copied: a slice would hold the whole received buffer (up to
+        // `INLET_MAX_BODY_BYTES`) while the entry waits in the channel.
+        let body = if truncated {
+            bytes::Bytes::copy_from_slice(body.get(..keep).unwrap_or_default())
+        } else {
+            body
+        };
         Self {
             headers: kept,
             body,
+            truncated,
         }
+    }
+
+    /// Bytes it will take in the database (its headers are stored as JSON pairs).
+    fn cost(&self) -> u64 {
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(name, value)| name.len() + value.len() + 8)
+            .sum();
+        (headers + self.body.len()) as u64 + ROW_OVERHEAD
     }
 }
 
@@ -112,14 +144,26 @@ pub struct Entry {
     pub request: Option<Request>,
 }
 
-/// Rejections written per (integration, reason): the minute counted and how many so far.
-type RejectionCounts = HashMap<(String, &'static str), (i64, u32)>;
+impl Entry {
+    /// Bytes it will take in the database, roughly: its text, its request, and a fixed
+    /// allowance per row for what is not text.
+    pub fn cost(&self) -> u64 {
+        let text = self.id.len()
+            + self.integration_id.len()
+            + self.provider.len()
+            + self.event_type.as_ref().map_or(0, String::len)
+            + self.idempotency_key.as_ref().map_or(0, String::len)
+            + self.status.len()
+            + self.message.len();
+        text as u64 + ROW_OVERHEAD + self.request.as_ref().map_or(0, Request::cost)
+    }
+}
 
 /// Handle to the log writer.
 pub struct DeliveryLog {
     tx: mpsc::Sender<Entry>,
     dropped: Arc<AtomicU64>,
-    limiter: std::sync::Mutex<RejectionCounts>,
+    limiter: std::sync::Mutex<RejectionBudget>,
 }
 
 impl DeliveryLog {
@@ -131,7 +175,7 @@ impl DeliveryLog {
         Arc::new(Self {
             tx,
             dropped,
-            limiter: std::sync::Mutex::new(HashMap::new()),
+            limiter: std::sync::Mutex::new(RejectionBudget::default()),
         })
     }
 
@@ -142,23 +186,13 @@ impl DeliveryLog {
         }
     }
 
-    /// Queues a rejected delivery unless its (integration, reason) is over the cap.
+    /// Queues a rejected delivery unless its (integration, reason) is over the row cap or
+    /// the minute's byte budget is spent.
     pub fn record_rejected(&self, reason: &'static str, entry: Entry) {
         let minute = entry.received_at_ms / 60_000;
+        let cost = entry.cost();
         let allowed = match self.limiter.lock() {
-            Ok(mut limiter) => {
-                if limiter.len() > 10_000 {
-                    limiter.retain(|_, (m, _)| *m == minute);
-                }
-                let slot = limiter
-                    .entry((entry.integration_id.clone(), reason))
-                    .or_insert((minute, 0));
-                if slot.0 != minute {
-                    *slot = (minute, 0);
-                }
-                slot.1 += 1;
-                slot.1 <= REJECTED_PER_MINUTE
-            }
+            Ok(mut budget) => budget.admit(minute, &entry.integration_id, reason, cost),
             Err(_) => false,
         };
         if allowed {
@@ -263,14 +297,13 @@ async fn write(db: &DatabaseConnection, batch: &mut Vec<Entry>) {
         .iter_mut()
         .filter_map(|e| {
             let request = e.request.take()?;
-            let kept = request.body.len().min(BODY_KEPT);
             Some(webhook_log_request::ActiveModel {
                 delivery_id: Set(e.id.clone()),
                 headers: Set(
                     serde_json::to_string(&request.headers).unwrap_or_else(|_| "[]".into())
                 ),
-                body: Set(request.body.slice(..kept).to_vec()),
-                body_truncated: Set(request.body.len() > kept),
+                body: Set(request.body.to_vec()),
+                body_truncated: Set(request.truncated),
                 received_at: Set(e.received_at_ms),
             })
         })
@@ -393,14 +426,12 @@ async fn write_postgres(db: &DatabaseConnection, batch: &mut [Entry]) -> Result<
                 array(
                     ArrayType::Bytes,
                     kept.iter()
-                        .map(|(_, r)| Value::from(r.body[..r.body.len().min(BODY_KEPT)].to_vec()))
+                        .map(|(_, r)| Value::from(r.body.to_vec()))
                         .collect(),
                 ),
                 array(
                     ArrayType::Bool,
-                    kept.iter()
-                        .map(|(_, r)| Value::from(r.body.len() > BODY_KEPT))
-                        .collect(),
+                    kept.iter().map(|(_, r)| Value::from(r.truncated)).collect(),
                 ),
                 array(
                     ArrayType::BigInt,
@@ -418,6 +449,21 @@ async fn write_postgres(db: &DatabaseConnection, batch: &mut [Entry]) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cut_body_is_copied_and_marked() {
+        let body = bytes::Bytes::from(vec![b'x'; 60 * 1024]);
+        let request = Request::new(
+            &Vec::<(&str, &str)>::new(),
+            body.clone(),
+            REJECTED_BODY_KEPT,
+        );
+        assert_eq!(request.body.len(), REJECTED_BODY_KEPT);
+        assert!(request.truncated);
+        let whole = Request::new(&Vec::<(&str, &str)>::new(), body, BODY_KEPT);
+        assert_eq!(whole.body.len(), 60 * 1024);
+        assert!(!whole.truncated);
+    }
 
     #[test]
     fn signatures_secrets_and_credentials_are_never_kept() {
@@ -449,6 +495,7 @@ mod tests {
                 ("Content-Type", "application/json"),
             ],
             bytes::Bytes::from_static(b"{}"),
+            BODY_KEPT,
         );
         assert_eq!(
             request.headers,

@@ -2,6 +2,7 @@
 //! operator console, health and metrics. Built as an [`startup::Application`] so tests boot the real thing.
 
 pub mod auth;
+pub mod body_deadline;
 pub mod console;
 pub mod delivery_log;
 pub mod error;

@@ -3,11 +3,12 @@
 use std::net::TcpListener;
 
 use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use tokio_util::sync::CancellationToken;
 
-use crate::routes;
 use crate::state::AppState;
+use crate::{body_deadline, routes};
 
 /// The HTTP application, bound and ready to run.
 pub struct Application {
@@ -20,6 +21,7 @@ impl Application {
     pub fn build(state: AppState, listener: TcpListener) -> std::io::Result<Self> {
         let port = listener.local_addr()?.port();
         let workers = state.config.http_workers;
+        let body_timeout = state.config.body_timeout;
         let ops = web::Data::new(crate::routes::health::Ops {
             db: state.db.clone(),
             queue: state.queue.clone(),
@@ -33,6 +35,9 @@ impl Application {
                 .app_data(ops.clone())
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
+                .wrap(from_fn(move |req, next| {
+                    body_deadline::limit(body_timeout, req, next)
+                }))
         })
         .workers(workers)
         .backlog(4096)

@@ -31,12 +31,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::scope("/webhooks").default_service(web::to(webhooks::receive)))
     .service(
         web::resource("/unsubscribe/{token}")
-            .route(web::get().to(unsubscribe::unsubscribe))
+            .route(web::get().to(unsubscribe::confirm))
             .route(web::post().to(unsubscribe::unsubscribe)),
     )
     .route("/health/live", web::get().to(health::live))
     .route("/health/ready", web::get().to(health::ready))
-    .route("/metrics", web::get().to(health::metrics))
+    // No `/metrics` here: this listener faces the platforms and the internet; metrics are on
+    // the ops listener (`INLET_OPS_LISTEN`).
     .service(crate::console::scope())
     .service(api::scope());
 }

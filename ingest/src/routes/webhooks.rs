@@ -17,7 +17,7 @@ use inlet_shared::providers::Headers;
 use inlet_shared::queue::{QueueError, QueueMessage};
 use tracing::Instrument;
 
-use crate::delivery_log::{Entry, Request};
+use crate::delivery_log::{BODY_KEPT, Entry, REJECTED_BODY_KEPT, Request};
 use crate::error::{IngestError, outcome};
 use crate::state::AppState;
 
@@ -38,7 +38,12 @@ impl Headers for RequestHeaders<'_> {
     }
 }
 
-/// Reads the body, refusing more than `limit` bytes (413) before buffering them.
+/// Room reserved for a body before it arrives. A declared `Content-Length` is only a claim:
+/// it is believed up to this much, and the buffer grows as the bytes really come.
+const BODY_RESERVED: usize = 16 * 1024;
+
+/// Reads the body, refusing more than `limit` bytes (413) before buffering them. Its time
+/// limit is [`crate::body_deadline`]'s (408).
 async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
@@ -52,9 +57,15 @@ async fn read_body(
     if declared.is_some_and(|n| n > limit) {
         return Err(IngestError::PayloadTooLarge);
     }
-    let mut body = BytesMut::with_capacity(declared.unwrap_or(8 * 1024));
+    let mut body = BytesMut::with_capacity(declared.unwrap_or(8 * 1024).min(BODY_RESERVED));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(IngestError::BodyRead)?;
+        let chunk = chunk.map_err(|e| {
+            if crate::body_deadline::is_timeout(&e) {
+                IngestError::BodyTimeout
+            } else {
+                IngestError::BodyRead(e)
+            }
+        })?;
         if body.len() + chunk.len() > limit {
             return Err(IngestError::PayloadTooLarge);
         }
@@ -180,11 +191,13 @@ pub async fn ingest(
         }
         Err(e) => Err(e),
     };
-    let request = |keep: bool| {
+    // Up to `body_kept` bytes of the body: of a delivery that passed its signature, as much
+    // as the console shows; of a rejected one (anyone can send most of those), a glance.
+    let request = |keep: bool, body_kept: usize| {
         received
             .clone()
             .filter(|_| keep)
-            .map(|body| Request::new(headers, body))
+            .map(|body| Request::new(headers, body, body_kept))
     };
     let entry = |status: &'static str, message: String, request: Option<Request>| Entry {
         id: delivery_id.clone(),
@@ -209,7 +222,7 @@ pub async fn ingest(
             state.delivery_log.record(entry(
                 decision.log_status,
                 decision.message.clone(),
-                request(keep),
+                request(keep, BODY_KEPT),
             ));
             Ok(Answer {
                 status: decision.status,
@@ -224,9 +237,10 @@ pub async fn ingest(
                 .get_or_create(&label("reason", e.reason()))
                 .inc();
             let keep = state.config.keep_requests != KeepRequests::None;
-            state
-                .delivery_log
-                .record_rejected(e.reason(), entry("rejected", e.to_string(), request(keep)));
+            state.delivery_log.record_rejected(
+                e.reason(),
+                entry("rejected", e.to_string(), request(keep, REJECTED_BODY_KEPT)),
+            );
             Err(e)
         }
     };
