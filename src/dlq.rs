@@ -131,13 +131,28 @@ pub async fn run(config: Config, command: DlqCommand) -> anyhow::Result<()> {
             }
             let services = crate::connect(config, false).await?;
             let filter = select.filter(false, None)?;
-            match dead_letters::replay(&services.db, &services.queue, &filter).await {
-                Ok(n) => {
-                    println!("Replayed {n} dead letter(s).");
-                    Ok(())
+            // Page by page, so a large backlog is neither held in memory nor silent.
+            let mut replay = dead_letters::Replay::new(
+                &services.db,
+                &services.queue,
+                &filter,
+                dead_letters::REPLAY_PAGE,
+            );
+            let mut pages = 0;
+            loop {
+                match replay.next_page().await {
+                    Ok(Some(_)) => {
+                        pages += 1;
+                        if pages > 1 {
+                            eprintln!("… {} replayed so far", replay.replayed());
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => bail!("replay stopped: {e}"),
                 }
-                Err(e) => bail!("replay stopped: {e}"),
             }
+            println!("Replayed {} dead letter(s).", replay.replayed());
+            Ok(())
         }
     }
 }

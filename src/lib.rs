@@ -121,6 +121,17 @@ pub fn start_ingest(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> std::io::Result<(u16, JoinHandle<std::io::Result<()>>)> {
+    start_ingest_with_ops(services, listener, None, shutdown)
+}
+
+/// [`start_ingest`], and `/metrics` and `/health/*` on `ops` (bound from `INLET_OPS_LISTEN`)
+/// when given.
+pub fn start_ingest_with_ops(
+    services: &Services,
+    listener: TcpListener,
+    ops: Option<TcpListener>,
+    shutdown: CancellationToken,
+) -> std::io::Result<(u16, JoinHandle<std::io::Result<()>>)> {
     services
         .cache
         .spawn_refresher(services.config.cache_refresh, shutdown.clone());
@@ -136,10 +147,35 @@ pub fn start_ingest(
         metrics: services.metrics.clone(),
         unsubscribe: services.unsubscribe.clone(),
     };
+    if let Some(ops_listener) = ops {
+        let ops = inlet_ingest::routes::health::Ops {
+            db: services.db.clone(),
+            queue: services.queue.clone(),
+            metrics: services.metrics.clone(),
+            log_dropped: Some(state.delivery_log.clone()),
+        };
+        serve_ops(ops, ops_listener, shutdown.clone())?;
+    }
     listener.set_nonblocking(true)?;
     let app = inlet_ingest::Application::build(state, listener)?;
     let port = app.port();
     Ok((port, tokio::spawn(app.run_until_stopped(shutdown))))
+}
+
+/// Serves `/metrics` and `/health/*` on `listener` until `shutdown`.
+fn serve_ops(
+    ops: inlet_ingest::routes::health::Ops,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let server = inlet_ingest::routes::health::ops_server(ops, listener)?;
+    let handle = server.handle();
+    tokio::spawn(server);
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        handle.stop(true).await;
+    });
+    Ok(())
 }
 
 /// Starts a worker; the task ends after `shutdown`, once in-flight deliveries are done.
@@ -173,14 +209,7 @@ pub fn start_worker(
             metrics: services.metrics.clone(),
             log_dropped: None,
         };
-        let server = inlet_ingest::routes::health::ops_server(ops, listener)?;
-        let handle = server.handle();
-        let stop = shutdown.clone();
-        tokio::spawn(server);
-        tokio::spawn(async move {
-            stop.cancelled().await;
-            handle.stop(true).await;
-        });
+        serve_ops(ops, listener, shutdown.clone())?;
         tracing::info!(%addr, "Worker metrics and health listening.");
     }
     let retry = inlet_shared::queue::RetryPolicy {
@@ -192,15 +221,20 @@ pub fn start_worker(
         services.config.outbox_dir.clone(),
     )
     .map_err(std::io::Error::other)?;
-    let runner = Arc::new(inlet_worker::workflows::Runner::new(
-        services.db.clone(),
-        mailer,
-        services.unsubscribe.clone(),
-        services.config.public_url.clone(),
-        services.config.email_from.clone(),
-        retry,
-        services.metrics.clone(),
-    ));
+    let runner = Arc::new(
+        inlet_worker::workflows::Runner::new(
+            services.db.clone(),
+            mailer,
+            services.unsubscribe.clone(),
+            services.config.public_url.clone(),
+            services.config.email_from.clone(),
+            retry,
+            services.metrics.clone(),
+        )
+        .with_render_limits(inlet_shared::email::RenderLimits::new(
+            services.config.template_max_bytes,
+        )),
+    );
     let runner = tokio::spawn(inlet_worker::workflows::run_until_stopped(
         runner,
         services.queue.clone(),

@@ -125,12 +125,24 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let listen = config.listen;
             let listener =
                 TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
+            let ops = config
+                .ops_listen
+                .map(|addr| {
+                    TcpListener::bind(addr)
+                        .with_context(|| format!("cannot listen on {addr} (INLET_OPS_LISTEN)"))
+                })
+                .transpose()?;
             let services = inlet::connect(config, with_worker).await?;
             if let Some(key) = inlet::bootstrap_api_key(&services).await? {
                 println!("Created an API key (shown once, keep it): {key}");
             }
             let shutdown = shutdown_on_signals();
-            let (port, http) = inlet::start_ingest(&services, listener, shutdown.clone())?;
+            let ops_addr = services.config.ops_listen;
+            let (port, http) =
+                inlet::start_ingest_with_ops(&services, listener, ops, shutdown.clone())?;
+            if let Some(addr) = ops_addr {
+                tracing::info!(%addr, "Metrics and health listening.");
+            }
             tracing::info!(
                 port,
                 public_url = %services.config.public_url,

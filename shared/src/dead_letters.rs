@@ -185,86 +185,164 @@ pub enum ReplayError {
     },
 }
 
-/// Puts the matching dead letters back on the queue (each once) and marks them replayed.
-/// Returns how many were replayed.
+/// Dead letters a replay reads at once. A replay holds at most one page (bodies included,
+/// each at most `INLET_MAX_BODY_BYTES`), whatever the number of matches.
+pub const REPLAY_PAGE: u64 = 100;
+
+/// Puts the matching dead letters back on the queue (each once) and marks them replayed,
+/// a page of [`REPLAY_PAGE`] at a time. Returns how many were replayed.
 pub async fn replay(
     db: &DatabaseConnection,
     queue: &Queue,
     filter: &Filter,
 ) -> Result<usize, ReplayError> {
-    let rows = list(
-        db,
-        &Filter {
-            include_replayed: false,
-            ..filter.clone()
-        },
-    )
-    .await?;
-    let mut replayed = 0;
-    for row in rows {
-        if row.provider == WORKFLOW {
-            if replay_run(db, &row).await? {
-                replayed += 1;
-            }
-            continue;
+    let mut replay = Replay::new(db, queue, filter, REPLAY_PAGE);
+    while replay.next_page().await?.is_some() {}
+    Ok(replay.replayed())
+}
+
+/// A replay under way: it pages through the matching dead letters in id order (keyset, not
+/// offsets), replaying each page before it reads the next. Replayed dead letters leave the
+/// selection and later ones can enter it; neither moves the cursor, so none is skipped, and
+/// one that dies again while the replay runs is behind the cursor and is not replayed twice.
+pub struct Replay<'a> {
+    db: &'a DatabaseConnection,
+    queue: &'a Queue,
+    filter: Filter,
+    page: u64,
+    /// The last id read: the next page starts after it.
+    after: Option<String>,
+    /// Matches still to read when the filter has a limit.
+    left: Option<u64>,
+    replayed: usize,
+    done: bool,
+}
+
+impl<'a> Replay<'a> {
+    /// A replay of the dead letters matching `filter` (never those already replayed), read
+    /// `page` at a time; `filter.limit` caps how many are read in all.
+    pub fn new(db: &'a DatabaseConnection, queue: &'a Queue, filter: &Filter, page: u64) -> Self {
+        Self {
+            db,
+            queue,
+            filter: Filter {
+                include_replayed: false,
+                ..filter.clone()
+            },
+            page: page.max(1),
+            after: None,
+            left: filter.limit,
+            replayed: 0,
+            done: false,
         }
-        let Some(provider) = Provider::parse(&row.provider) else {
-            tracing::warn!(dead_letter = %row.id, "Skipping a dead letter of an unknown provider.");
-            continue;
+    }
+
+    /// Reads and replays the next page; how many of it were replayed, or `None` once no match
+    /// is left.
+    pub async fn next_page(&mut self) -> Result<Option<usize>, ReplayError> {
+        let size = self.left.map_or(self.page, |left| left.min(self.page));
+        if self.done || size == 0 {
+            return Ok(None);
+        }
+        let mut query = dead_letter::Entity::find()
+            .filter(self.filter.condition())
+            .order_by_asc(dead_letter::Column::Id)
+            .limit(size);
+        if let Some(after) = &self.after {
+            query = query.filter(dead_letter::Column::Id.gt(after.as_str()));
+        }
+        let rows = query.all(self.db).await?;
+        let read = u64::try_from(rows.len()).unwrap_or(u64::MAX);
+        self.done = read < size;
+        if let Some(left) = &mut self.left {
+            *left = left.saturating_sub(read);
+        }
+        let Some(last) = rows.last() else {
+            return Ok(None);
         };
-        let message = QueueMessage {
-            delivery_id: row.delivery_id.clone(),
-            integration_id: row.integration_id.clone(),
-            provider,
-            event_type: row.event_type.clone(),
-            idempotency_key: row.idempotency_key.clone(),
-            received_at_ms: row.received_at,
-            body: row.body.clone().into(),
-        };
-        // Mark first, publish second: if the publish fails the mark is undone, and a crash in
-        // between leaves it marked but not queued (visible with --include-replayed), never
-        // queued twice.
-        let marked = dead_letter::Entity::update_many()
+        self.after = Some(last.id.clone());
+        let mut replayed = 0;
+        for row in &rows {
+            match replay_one(self.db, self.queue, row).await {
+                Ok(true) => {
+                    replayed += 1;
+                    self.replayed += 1;
+                }
+                Ok(false) => {}
+                // `replay_one` cannot know the run's count; the error carries it.
+                Err(ReplayError::Queue { source, .. }) => {
+                    return Err(ReplayError::Queue {
+                        replayed: self.replayed,
+                        source,
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Some(replayed))
+    }
+
+    /// How many this replay has put back so far.
+    pub fn replayed(&self) -> usize {
+        self.replayed
+    }
+}
+
+/// Replays one dead letter; false when there was nothing to do (replayed concurrently by
+/// someone else, an unknown provider, a workflow run that no longer exists).
+async fn replay_one(
+    db: &DatabaseConnection,
+    queue: &Queue,
+    row: &dead_letter::Model,
+) -> Result<bool, ReplayError> {
+    if row.provider == WORKFLOW {
+        return Ok(replay_run(db, row).await?);
+    }
+    let Some(provider) = Provider::parse(&row.provider) else {
+        tracing::warn!(dead_letter = %row.id, "Skipping a dead letter of an unknown provider.");
+        return Ok(false);
+    };
+    let message = QueueMessage {
+        delivery_id: row.delivery_id.clone(),
+        integration_id: row.integration_id.clone(),
+        provider,
+        event_type: row.event_type.clone(),
+        idempotency_key: row.idempotency_key.clone(),
+        received_at_ms: row.received_at,
+        body: row.body.clone().into(),
+    };
+    // Mark first, publish second: if the publish fails the mark is undone, and a crash in
+    // between leaves it marked but not queued (visible with --include-replayed), never
+    // queued twice.
+    if !mark_replayed(db, row).await? {
+        return Ok(false); // replayed concurrently by someone else
+    }
+    if let Err(source) = queue.publish(&message).await {
+        dead_letter::Entity::update_many()
             .col_expr(
                 dead_letter::Column::ReplayedAt,
-                sea_orm::sea_query::Expr::value(now_ms()),
+                Expr::value(Option::<i64>::None),
             )
             .col_expr(
                 dead_letter::Column::ReplayCount,
-                sea_orm::sea_query::Expr::value(row.replay_count.saturating_add(1)),
+                Expr::value(row.replay_count),
             )
             .filter(dead_letter::Column::Id.eq(row.id.as_str()))
-            .filter(dead_letter::Column::ReplayedAt.is_null())
             .exec(db)
             .await?;
-        if marked.rows_affected == 0 {
-            continue; // replayed concurrently by someone else
-        }
-        if let Err(source) = queue.publish(&message).await {
-            dead_letter::Entity::update_many()
-                .col_expr(
-                    dead_letter::Column::ReplayedAt,
-                    sea_orm::sea_query::Expr::value(Option::<i64>::None),
-                )
-                .col_expr(
-                    dead_letter::Column::ReplayCount,
-                    sea_orm::sea_query::Expr::value(row.replay_count),
-                )
-                .filter(dead_letter::Column::Id.eq(row.id.as_str()))
-                .exec(db)
-                .await?;
-            return Err(ReplayError::Queue { replayed, source });
-        }
-        replayed += 1;
+        return Err(ReplayError::Queue {
+            replayed: 0,
+            source,
+        });
     }
-    Ok(replayed)
+    Ok(true)
 }
 
-/// Replays a failed workflow run: marks the dead letter and makes the run's failed step due
-/// again, in one transaction. The send guard (one email per run and step) still holds, so
-/// an email that did go out is not sent twice.
-async fn replay_run(db: &DatabaseConnection, row: &dead_letter::Model) -> Result<bool, DbErr> {
-    let txn = db.begin().await?;
+/// Marks a dead letter replayed unless someone else did first; true when this call did.
+async fn mark_replayed<C: ConnectionTrait>(
+    db: &C,
+    row: &dead_letter::Model,
+) -> Result<bool, DbErr> {
     let marked = dead_letter::Entity::update_many()
         .col_expr(dead_letter::Column::ReplayedAt, Expr::value(now_ms()))
         .col_expr(
@@ -273,9 +351,17 @@ async fn replay_run(db: &DatabaseConnection, row: &dead_letter::Model) -> Result
         )
         .filter(dead_letter::Column::Id.eq(row.id.as_str()))
         .filter(dead_letter::Column::ReplayedAt.is_null())
-        .exec(&txn)
+        .exec(db)
         .await?;
-    if marked.rows_affected == 0 {
+    Ok(marked.rows_affected > 0)
+}
+
+/// Replays a failed workflow run: marks the dead letter and makes the run's failed step due
+/// again, in one transaction. The send guard (one email per run and step) still holds, so
+/// an email that did go out is not sent twice.
+async fn replay_run(db: &DatabaseConnection, row: &dead_letter::Model) -> Result<bool, DbErr> {
+    let txn = db.begin().await?;
+    if !mark_replayed(&txn, row).await? {
         return Ok(false);
     }
     let resumed = crate::workflows::resume(&txn, &row.delivery_id).await?;

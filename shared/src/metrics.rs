@@ -1,7 +1,10 @@
 //! Prometheus metrics shared by ingest and workers (`GET /metrics`, text format).
 //! One registry per process; `inlet serve` shares it between its ingest and worker.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -48,14 +51,16 @@ pub struct Metrics {
     pub apply_latency: Histogram,
     /// From receipt at ingest to effects committed.
     pub end_to_end_latency: Histogram,
-    /// Messages waiting in the work queue (read when scraped).
+    /// Messages waiting in the work queue (read when scraped, at most once a second).
     pub queue_depth: Gauge,
-    /// Dead letters not yet replayed (read when scraped).
+    /// Dead letters not yet replayed (read when scraped, at most once a second).
     pub dead_letters: Gauge,
     /// Webhook log entries not written (capped rejections, full buffer).
     pub log_dropped: Gauge,
     /// Workflow emails, by outcome (sent, retried, failed, skipped).
     pub emails: Family<Labels, Counter>,
+    /// Paces the reads behind `queue_depth` and `dead_letters`.
+    pub scrape: RefreshGate,
 }
 
 impl Metrics {
@@ -80,6 +85,7 @@ impl Metrics {
             dead_letters: Gauge::default(),
             log_dropped: Gauge::default(),
             emails: Family::default(),
+            scrape: RefreshGate::new(SCRAPE_REFRESH),
             registry: Registry::default(),
         };
         registry.register("emails", "Workflow emails, by outcome", m.emails.clone());
@@ -171,6 +177,53 @@ impl Metrics {
     }
 }
 
+/// How long the gauges read when scraped (queue depth, dead letters) are answered from the
+/// last read.
+pub const SCRAPE_REFRESH: Duration = Duration::from_secs(1);
+
+/// Lets a costly read run at most once per period, however often and however many at once
+/// ask: each scrape would otherwise count the queue and the dead letters, so anyone able to
+/// reach `/metrics` could load the database at will.
+pub struct RefreshGate {
+    period: Duration,
+    /// When the last read started; held across the read, so concurrent scrapes wait for
+    /// the read in flight instead of starting their own.
+    last: tokio::sync::Mutex<Option<Instant>>,
+    refreshes: AtomicU64,
+}
+
+impl RefreshGate {
+    /// A gate letting one read through per `period`.
+    pub fn new(period: Duration) -> Self {
+        Self {
+            period,
+            last: tokio::sync::Mutex::new(None),
+            refreshes: AtomicU64::new(0),
+        }
+    }
+
+    /// Runs `read` unless one started less than a period before `now`; true when it ran.
+    pub async fn refresh<F, Fut>(&self, now: Instant, read: F) -> bool
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let mut last = self.last.lock().await;
+        if last.is_some_and(|at| now.saturating_duration_since(at) < self.period) {
+            return false;
+        }
+        *last = Some(now);
+        self.refreshes.fetch_add(1, Ordering::Relaxed);
+        read().await;
+        true
+    }
+
+    /// How many reads have run.
+    pub fn refreshes(&self) -> u64 {
+        self.refreshes.load(Ordering::Relaxed)
+    }
+}
+
 /// One label.
 pub fn label(name: &'static str, value: impl Into<String>) -> Labels {
     vec![(name, value.into())]
@@ -201,5 +254,48 @@ mod tests {
             text.contains("inlet_ingest_latency_seconds_count 1"),
             "{text}"
         );
+    }
+
+    #[tokio::test]
+    async fn the_gate_lets_one_read_through_per_period() {
+        let gate = RefreshGate::new(Duration::from_secs(1));
+        let reads = AtomicU64::new(0);
+        let read = || async {
+            reads.fetch_add(1, Ordering::Relaxed);
+        };
+        let start = Instant::now();
+        assert!(gate.refresh(start, read).await, "the first read runs");
+        for ms in [0, 1, 500, 999] {
+            let at = start + Duration::from_millis(ms);
+            assert!(!gate.refresh(at, read).await, "{ms} ms later: cached");
+        }
+        // A clock that went backwards (a waiter that read it before the lock) is cached too.
+        assert!(!gate.refresh(start - Duration::from_millis(5), read).await);
+        assert!(gate.refresh(start + Duration::from_secs(1), read).await);
+        assert!(
+            !gate
+                .refresh(start + Duration::from_millis(1999), read)
+                .await
+        );
+        assert!(gate.refresh(start + Duration::from_secs(5), read).await);
+        assert_eq!(reads.load(Ordering::Relaxed), 3);
+        assert_eq!(gate.refreshes(), 3);
+    }
+
+    #[tokio::test]
+    async fn concurrent_scrapes_share_the_read_in_flight() {
+        let gate = RefreshGate::new(Duration::from_secs(1));
+        let reads = AtomicU64::new(0);
+        let now = Instant::now();
+        let scrapes = (0..50).map(|_| {
+            gate.refresh(now, || async {
+                reads.fetch_add(1, Ordering::Relaxed);
+                // A slow database: the other scrapes arrive while this read runs.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            })
+        });
+        let ran = futures_util::future::join_all(scrapes).await;
+        assert_eq!(ran.iter().filter(|r| **r).count(), 1);
+        assert_eq!(reads.load(Ordering::Relaxed), 1);
     }
 }

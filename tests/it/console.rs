@@ -12,14 +12,14 @@ use crate::processes::{Process, free_port};
 const WAIT: Duration = Duration::from_secs(30);
 
 /// A browser-less console client: keeps the session cookie, never follows redirects.
-struct Console {
-    base: String,
-    client: reqwest::Client,
-    cookie: Option<String>,
+pub struct Console {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub cookie: Option<String>,
 }
 
 impl Console {
-    fn new(address: &str) -> Self {
+    pub fn new(address: &str) -> Self {
         Self {
             base: address.to_owned(),
             client: reqwest::Client::builder()
@@ -31,7 +31,7 @@ impl Console {
     }
 
     /// Loads the sign-in page, then posts its form with `key`; keeps the session cookie.
-    async fn login(&mut self, key: &str) -> reqwest::Response {
+    pub async fn login(&mut self, key: &str) -> reqwest::Response {
         let page = self
             .client
             .get(format!("{}/console/login", self.base))
@@ -67,7 +67,7 @@ impl Console {
             .await
     }
 
-    async fn post(
+    pub async fn post(
         &self,
         path: &str,
         form: &[(&str, &str)],
@@ -91,7 +91,7 @@ impl Console {
     }
 
     /// The CSRF token in the forms of `path`.
-    async fn csrf(&self, path: &str) -> String {
+    pub async fn csrf(&self, path: &str) -> String {
         let (status, html, _) = self.get(path).await;
         assert_eq!(status, 200, "{html}");
         field(&html, "_csrf")

@@ -61,6 +61,14 @@ impl Process {
 }
 
 impl Process {
+    /// The child's process id, to read its `/proc/<pid>` entries.
+    pub fn pid(&self) -> u32 {
+        self.child
+            .as_ref()
+            .map(Child::id)
+            .unwrap_or_else(|| panic!("{} was already stopped", self.name))
+    }
+
     /// SIGKILL: no shutdown, no acks; unacknowledged messages must come back.
     pub fn kill(mut self) {
         if let Some(mut child) = self.child.take() {
@@ -126,7 +134,10 @@ async fn ingest_and_worker_processes_turn_a_signed_event_into_a_contact() {
         .expect("run inlet migrate");
     assert!(migrate.success(), "inlet migrate failed");
 
-    let ingest = Process::spawn("ingest", &["ingest"], &env);
+    let ops_port = free_port();
+    let mut ingest_env = env.clone();
+    ingest_env.push(("INLET_OPS_LISTEN", format!("127.0.0.1:{ops_port}")));
+    let ingest = Process::spawn("ingest", &["ingest"], &ingest_env);
     let worker_port = free_port();
     let mut worker_env = env.clone();
     worker_env.push(("INLET_WORKER_LISTEN", format!("127.0.0.1:{worker_port}")));
@@ -211,7 +222,10 @@ async fn ingest_and_worker_processes_turn_a_signed_event_into_a_contact() {
                 .expect("text")
         }
     };
-    let ingest_metrics = scrape(format!("{base}/metrics")).await;
+    // Metrics are on the ops listener, not on the public one.
+    let public_metrics = client.get(format!("{base}/metrics")).send().await;
+    assert_eq!(public_metrics.expect("scrape").status().as_u16(), 404);
+    let ingest_metrics = scrape(format!("http://127.0.0.1:{ops_port}/metrics")).await;
     assert!(
         ingest_metrics.contains("inlet_webhooks_accepted_total{provider=\"stripe\"} 1"),
         "{ingest_metrics}"

@@ -145,14 +145,21 @@ pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.trim_matches('"'))
 }
 
-/// `Set-Cookie` for the session: HttpOnly, SameSite=Strict, only under `/console`, Secure
-/// when the request came over HTTPS. `None` clears it.
-fn set_cookie(req: &HttpRequest, token: Option<&str>) -> Option<HeaderValue> {
-    let secure = if req.connection_info().scheme() == "https" {
+/// `; Secure` when `INLET_PUBLIC_URL` is https. Decided by the operator's setting, never by
+/// the request: behind a TLS-terminating proxy the request arrives over plain HTTP, and a
+/// client-sent `X-Forwarded-Proto` could drop or add the flag at will.
+fn secure_attribute(state: &AppState) -> &'static str {
+    if state.config.public_url_is_https() {
         "; Secure"
     } else {
         ""
-    };
+    }
+}
+
+/// `Set-Cookie` for the session: HttpOnly, SameSite=Strict, only under `/console`, Secure
+/// when the public URL is https. `None` clears it.
+fn set_cookie(state: &AppState, token: Option<&str>) -> Option<HeaderValue> {
+    let secure = secure_attribute(state);
     let (value, max_age) = match token {
         Some(token) => (token, SESSION_MS / 1000),
         None => ("", 0),
@@ -306,7 +313,7 @@ impl FromRequest for Form {
 pub const LOGIN_COOKIE: &str = "inlet_login";
 
 /// The sign-in form's nonce from its cookie, or a new one (with the cookie to set).
-fn login_nonce(req: &HttpRequest) -> (String, Option<HeaderValue>) {
+fn login_nonce(req: &HttpRequest, state: &AppState) -> (String, Option<HeaderValue>) {
     if let Some(nonce) = cookie_value(req.headers(), LOGIN_COOKIE)
         .filter(|n| n.len() == 32 && n.bytes().all(|b| b.is_ascii_hexdigit()))
     {
@@ -315,11 +322,7 @@ fn login_nonce(req: &HttpRequest) -> (String, Option<HeaderValue>) {
     let mut bytes = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
     let nonce = hex::encode(bytes);
-    let secure = if req.connection_info().scheme() == "https" {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = secure_attribute(state);
     let cookie = HeaderValue::from_str(&format!(
         "{LOGIN_COOKIE}={nonce}; Path=/console/login; HttpOnly; SameSite=Strict; Max-Age=86400{secure}"
     ))
@@ -330,11 +333,12 @@ fn login_nonce(req: &HttpRequest) -> (String, Option<HeaderValue>) {
 /// Renders the sign-in page with its CSRF token (a MAC of the browser's nonce).
 fn login_form(
     req: &HttpRequest,
+    state: &AppState,
     key: &SessionKey,
     status: actix_web::http::StatusCode,
     error: Option<&str>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let (nonce, cookie) = login_nonce(req);
+    let (nonce, cookie) = login_nonce(req, state);
     let mut response = render_with_status(
         status,
         "login.html",
@@ -351,8 +355,8 @@ pub async fn login_page(req: HttpRequest) -> Result<HttpResponse, ConsoleError> 
     if Session::of(&req).await?.is_some() {
         return Ok(super::redirect("/console"));
     }
-    let (_, key) = session_key(&req).await?;
-    login_form(&req, &key, actix_web::http::StatusCode::OK, None)
+    let (state, key) = session_key(&req).await?;
+    login_form(&req, &state, &key, actix_web::http::StatusCode::OK, None)
 }
 
 /// The login form.
@@ -385,6 +389,7 @@ pub async fn login(
         tracing::info!("Console sign-in refused: unknown or revoked API key.");
         return login_form(
             &req,
+            &state,
             &key,
             actix_web::http::StatusCode::UNAUTHORIZED,
             Some("That API key is not valid (or has been revoked)."),
@@ -410,7 +415,7 @@ pub async fn login(
     let token = key.issue(&api_key.id, &nonce, now + SESSION_MS);
     tracing::info!(api_key = %api_key.id, "Console sign-in.");
     let mut response = super::redirect("/console");
-    if let Some(cookie) = set_cookie(&req, Some(&token)) {
+    if let Some(cookie) = set_cookie(&state, Some(&token)) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     Ok(response)
@@ -418,12 +423,12 @@ pub async fn login(
 
 /// `POST /console/logout`: ends the session (its cookie no longer works, wherever it is)
 /// and clears the cookie.
-pub async fn logout(req: HttpRequest, form: Form) -> Result<HttpResponse, ConsoleError> {
+pub async fn logout(form: Form) -> Result<HttpResponse, ConsoleError> {
     console_session::Entity::delete_by_id(form.session.id.clone())
         .exec(&form.session.state.db)
         .await?;
     let mut response = super::redirect("/console/login");
-    if let Some(cookie) = set_cookie(&req, None) {
+    if let Some(cookie) = set_cookie(&form.session.state, None) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     Ok(response)

@@ -1,7 +1,9 @@
-//! Liveness, readiness and metrics: served by ingest and by a worker's ops server.
+//! Liveness, readiness and metrics. The public listener serves health only; `/metrics` is on
+//! the ops server (`INLET_OPS_LISTEN` for ingest, `INLET_WORKER_LISTEN` for a worker).
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpResponse, HttpServer, web};
@@ -46,23 +48,38 @@ pub async fn ready(ops: web::Data<Ops>) -> HttpResponse {
     }
 }
 
+/// Longest a scrape waits for the queue depth and the dead-letter count; a read that takes
+/// longer is abandoned and the scrape answers the last values.
+const READ_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// `GET /metrics`: Prometheus text format. Queue depth and the dead-letter count are read
-/// now; a source that cannot be read keeps its last value.
+/// again at most once a second ([`inlet_shared::metrics::RefreshGate`]), however often this
+/// is scraped; a source that cannot be read keeps its last value.
 pub async fn metrics(ops: web::Data<Ops>) -> HttpResponse {
-    if let Ok(depth) = ops.queue.depth().await {
-        ops.metrics
-            .queue_depth
-            .set(i64::try_from(depth).unwrap_or(i64::MAX));
-    }
-    let dead = dead_letter::Entity::find()
-        .filter(dead_letter::Column::ReplayedAt.is_null())
-        .count(&ops.db)
+    ops.metrics
+        .scrape
+        .refresh(Instant::now(), || async {
+            let read = async {
+                if let Ok(depth) = ops.queue.depth().await {
+                    ops.metrics
+                        .queue_depth
+                        .set(i64::try_from(depth).unwrap_or(i64::MAX));
+                }
+                let dead = dead_letter::Entity::find()
+                    .filter(dead_letter::Column::ReplayedAt.is_null())
+                    .count(&ops.db)
+                    .await;
+                if let Ok(dead) = dead {
+                    ops.metrics
+                        .dead_letters
+                        .set(i64::try_from(dead).unwrap_or(i64::MAX));
+                }
+            };
+            if tokio::time::timeout(READ_TIMEOUT, read).await.is_err() {
+                tracing::warn!("Queue depth and dead letters not read in time; /metrics answers the last values.");
+            }
+        })
         .await;
-    if let Ok(dead) = dead {
-        ops.metrics
-            .dead_letters
-            .set(i64::try_from(dead).unwrap_or(i64::MAX));
-    }
     if let Some(log) = &ops.log_dropped {
         ops.metrics
             .log_dropped
@@ -73,7 +90,7 @@ pub async fn metrics(ops: web::Data<Ops>) -> HttpResponse {
         .body(ops.metrics.render())
 }
 
-/// A worker's small HTTP server: `/metrics`, `/health/live`, `/health/ready`.
+/// The small HTTP server on the ops address: `/metrics`, `/health/live`, `/health/ready`.
 pub fn ops_server(ops: Ops, listener: TcpListener) -> std::io::Result<Server> {
     let data = web::Data::new(ops);
     listener.set_nonblocking(true)?;

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use inlet_shared::db::entities::{api_idempotency_key, contact, mailing_list};
 use inlet_shared::domain::{Email, new_id, now_ms};
 use inlet_shared::{contacts, workflows};
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
     QuerySelect, TransactionTrait,
@@ -537,25 +537,33 @@ pub async fn send_event(
     let now = now_ms();
     let txn = state.db.begin().await?;
     if let Some(key) = &idempotency_key {
-        let seen = api_idempotency_key::Entity::find_by_id(key.clone())
-            .one(&txn)
-            .await?;
-        if seen.is_some_and(|s| now - s.created_at < IDEMPOTENCY_WINDOW_MS) {
-            return Err(ApiError::Conflict(format!(
-                "Idempotency-Key {key} was already used in the last 24 hours."
-            )));
-        }
-        api_idempotency_key::Entity::insert(api_idempotency_key::ActiveModel {
+        // One conditional statement claims the key: inserted, or taken over when its last
+        // use is out of the window. A concurrent request with the same key waits on the
+        // unique key until this transaction ends, then finds it used and changes nothing,
+        // where a read followed by a write would let both through.
+        let claimed = api_idempotency_key::Entity::insert(api_idempotency_key::ActiveModel {
             key: Set(key.clone()),
             created_at: Set(now),
         })
         .on_conflict(
             OnConflict::column(api_idempotency_key::Column::Key)
                 .update_column(api_idempotency_key::Column::CreatedAt)
+                .action_and_where(
+                    Expr::col((
+                        api_idempotency_key::Entity,
+                        api_idempotency_key::Column::CreatedAt,
+                    ))
+                    .lte(now - IDEMPOTENCY_WINDOW_MS),
+                )
                 .to_owned(),
         )
         .exec_without_returning(&txn)
         .await?;
+        if claimed == 0 {
+            return Err(ApiError::Conflict(format!(
+                "Idempotency-Key {key} was already used in the last 24 hours."
+            )));
+        }
     }
     let id = upsert(&txn, &f).await?;
     contacts::record_event(&txn, &id, &event_name, &event_properties, now, None).await?;
