@@ -1,18 +1,28 @@
 //! Integration tests of the whole pipeline against real PostgreSQL and RabbitMQ.
 
 // Tests fail by panicking: unwrap and expect are the point here.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
 
 mod api;
 mod bulk;
 mod console;
+mod edge;
 mod email;
+mod findings;
 mod helpers;
+mod hostile;
+mod isolation;
 mod platforms;
 mod processes;
 mod proxy;
 mod reliability;
 mod schema;
 mod smtp;
+mod templates;
 mod webhooks;
 mod workflows_api;

@@ -51,13 +51,10 @@ fn parse_steps(text: &str) -> Result<Vec<Step>, String> {
                 template_id: arg.to_owned(),
             },
             "wait" => {
-                let (number, size) = match arg.char_indices().last() {
-                    Some((i, 'd')) => (&arg[..i], 86_400),
-                    Some((i, 'h')) => (&arg[..i], 3_600),
-                    Some((i, 'm')) => (&arg[..i], 60),
-                    Some((i, 's')) => (&arg[..i], 1),
-                    _ => (arg, 1),
-                };
+                let (number, size) = [('d', 86_400), ('h', 3_600), ('m', 60), ('s', 1)]
+                    .iter()
+                    .find_map(|&(unit, size)| Some((arg.strip_suffix(unit)?, size)))
+                    .unwrap_or((arg, 1));
                 let seconds = number.trim().parse::<u64>().map_err(|_| {
                     format!(
                         "Step {}: wait takes a duration such as 30m, 2h or 1d.",
@@ -81,6 +78,10 @@ fn parse_steps(text: &str) -> Result<Vec<Step>, String> {
 }
 
 /// `GET /console/workflows`.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "sets fields of a JSON object built here; indexing an object inserts, it cannot panic"
+)]
 pub async fn workflows(session: Session) -> Result<HttpResponse, ConsoleError> {
     let workflows: Vec<Value> = workflow::Entity::find()
         .order_by_asc(workflow::Column::CreatedAt)
