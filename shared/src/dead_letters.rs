@@ -6,7 +6,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 
 use crate::db::entities::{dead_letter, workflow_run};
@@ -167,6 +167,15 @@ pub async fn list(
         q = q.limit(limit);
     }
     q.all(db).await
+}
+
+/// How many dead letters match `filter` (its limit aside), counted by the database: a
+/// preview of a replay reads no rows.
+pub async fn count(db: &DatabaseConnection, filter: &Filter) -> Result<u64, DbErr> {
+    dead_letter::Entity::find()
+        .filter(filter.condition())
+        .count(db)
+        .await
 }
 
 /// Why a replay stopped.

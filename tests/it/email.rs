@@ -199,7 +199,7 @@ async fn stripe_checkout_sends_one_escaped_email_with_a_working_unsubscribe_link
         app.find_contacts("ada@example.com").await[0]["subscribed"],
         false
     );
-    // The link in the email's body works too (GET), and repeating it is harmless.
+    // Opening the link again (a GET changes nothing) says the contact is unsubscribed.
     let r = app.client.get(&link).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
     assert!(r.text().await.unwrap().contains("unsubscribed"));

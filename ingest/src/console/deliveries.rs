@@ -304,7 +304,7 @@ pub async fn replay_preview(
         include_replayed: false,
         ..f.dead_letter_filter(Some(until_ms))?
     };
-    let count = dead_letters::list(&session.state.db, &filter).await?.len();
+    let count = dead_letters::count(&session.state.db, &filter).await?;
     let mut described = Vec::new();
     if let Some(id) = some(&f.integration) {
         described.push(format!("integration {id}"));
