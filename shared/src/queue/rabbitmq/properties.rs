@@ -5,7 +5,9 @@
 use lapin::BasicProperties;
 use lapin::types::{AMQPValue, FieldTable, MAX_SHORT_STRING_LENGTH, ShortString};
 
-use super::{H_DELIVERY_ID, H_EVENT_TYPE, H_INTEGRATION_ID, H_PROVIDER, H_RECEIVED_AT};
+use super::{
+    ERROR_CHARS, H_DELIVERY_ID, H_EVENT_TYPE, H_INTEGRATION_ID, H_PROVIDER, H_RECEIVED_AT,
+};
 use crate::queue::QueueMessage;
 
 /// A field that does not fit the AMQP message it would travel in; nothing is sent. Ingest
@@ -87,6 +89,10 @@ pub(super) fn message_properties(
         properties = properties.with_expiration(short("expiration", expiration)?);
     }
     Ok(properties)
+}
+
+pub(super) fn truncate(error: &str) -> String {
+    error.chars().take(ERROR_CHARS).collect()
 }
 
 #[cfg(test)]

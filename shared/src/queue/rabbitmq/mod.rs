@@ -1,0 +1,247 @@
+//! RabbitMQ backend (lapin).
+//!
+//! Topology, declared idempotently by [`declare_topology`] at every start:
+//! - `inlet.webhooks` — durable direct exchange that ingest publishes to.
+//! - `inlet.webhooks` — quorum queue bound to it with routing key `webhook`: replicated and
+//!   fsynced before the publisher confirm. A message redelivered [`DELIVERY_LIMIT`] times
+//!   (a crash loop) is moved to the dead letters by the worker itself, with a publisher
+//!   confirm before the ack; the broker's own delivery limit and dead-letter target are a
+//!   backstop at twice that.
+//! - `inlet.retry.<ms>` — one durable queue per retry delay, without consumers: a message
+//!   parked there expires after the delay (per-message expiration adds jitter) and is
+//!   dead-lettered back to `inlet.webhooks`, so a retry never blocks a worker.
+//! - `inlet.workflows` — quorum queue (routing key `workflow`) of workflow steps that are
+//!   due; the run's state stays in the database, so a lost or repeated step message is
+//!   harmless (the run's lease token decides who executes it).
+//! - `inlet.dead-letters` — durable exchange and quorum queue that receive deliveries that
+//!   failed for good (with their error) and messages redelivered past the delivery limit;
+//!   workers archive them in the database, where they are listed and replayed.
+//!
+//! Publishing uses a small pool of confirm-mode channels on one connection; a broken
+//! connection is rebuilt on the next publish (at most one attempt per second, so a down
+//! broker answers 503 quickly instead of stacking reconnects).
+//!
+//! This module holds the connection and the publisher pool; the rest is split by what it
+//! does: `topology` (declarations), `publish`, `consume` (the work queue), `settle`
+//! (batched acks), `jobs` (workflow steps), `dead_letters`, and the header codec
+//! (`properties` to publish, `decode` to read).
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
+use lapin::options::{
+    BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions, QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection, ConnectionProperties};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::QueueError;
+
+mod consume;
+mod dead_letters;
+mod decode;
+mod jobs;
+mod properties;
+mod publish;
+mod settle;
+mod topology;
+
+pub use consume::RabbitConsumer;
+pub use dead_letters::{DeadLetter, DeadLetterConsumer};
+pub use jobs::{JobConsumer, JobDelivery};
+pub use properties::FieldTooLong;
+pub(super) use settle::{RabbitAcker, Settlements, ack, requeue};
+pub use topology::{declare_topology, retry_queue};
+
+/// Exchange ingest publishes deliveries to.
+pub const EXCHANGE: &str = "inlet.webhooks";
+/// Work queue the workers consume.
+pub const QUEUE: &str = "inlet.webhooks";
+/// Routing key of deliveries.
+pub const ROUTING_KEY: &str = "webhook";
+/// Queue of due workflow steps (routing key `workflow` on the same exchange).
+pub const WORKFLOWS: &str = "inlet.workflows";
+/// Routing key of workflow steps.
+pub const WORKFLOW_KEY: &str = "workflow";
+/// Dead-letter exchange and queue.
+pub const DEAD_LETTERS: &str = "inlet.dead-letters";
+/// Redeliveries of one message (`x-delivery-count`: taken and given back, or in hand when
+/// a worker died) after which the worker moves it to the dead letters instead of trying
+/// it again. Failures the worker sees are retried and dead-lettered by their own attempt
+/// count; this catches crash loops.
+pub const DELIVERY_LIMIT: i64 = 20;
+/// The broker's own delivery limit on the work queue, a backstop behind the worker's.
+///
+/// The worker dead-letters at [`DELIVERY_LIMIT`] with a publisher confirm, so nothing is
+/// lost on the way. The broker's dead-lettering past this limit is at-most-once (its
+/// default), on purpose: `x-dead-letter-strategy: at-least-once`, and the
+/// `x-overflow: reject-publish` it requires, cost RabbitMQ about a fifth of ingest's
+/// throughput on every publish (docs/performance.md) to protect only this backstop.
+pub const BROKER_DELIVERY_LIMIT: i64 = 2 * DELIVERY_LIMIT;
+
+const PUBLISH_CHANNELS: usize = 4;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const RECONNECT_INTERVAL: Duration = Duration::from_secs(1);
+
+const H_DELIVERY_ID: &str = "x-inlet-delivery-id";
+const H_INTEGRATION_ID: &str = "x-inlet-integration-id";
+const H_PROVIDER: &str = "x-inlet-provider";
+const H_EVENT_TYPE: &str = "x-inlet-event-type";
+const H_RECEIVED_AT: &str = "x-inlet-received-at-ms";
+const H_ATTEMPT: &str = "x-inlet-attempt";
+const H_FIRST_FAILED: &str = "x-inlet-first-failed-at-ms";
+const H_LAST_FAILED: &str = "x-inlet-last-failed-at-ms";
+const H_ERROR: &str = "x-inlet-error";
+/// Errors carried in headers are cut to this many characters.
+const ERROR_CHARS: usize = 1000;
+
+fn unavailable(e: impl std::fmt::Display) -> QueueError {
+    QueueError::Unavailable(e.to_string())
+}
+
+/// The RabbitMQ queue: a publisher pool plus the URL to open consumers.
+pub struct RabbitQueue {
+    url: SecretString,
+    retry_delays: Vec<Duration>,
+    publisher: ArcSwapOption<PublisherPool>,
+    /// Serializes reconnects; holds the time of the last failed attempt.
+    reconnect: tokio::sync::Mutex<Option<Instant>>,
+}
+
+struct PublisherPool {
+    connection: Connection,
+    channels: Vec<Channel>,
+    next: AtomicUsize,
+}
+
+impl PublisherPool {
+    fn healthy(&self) -> bool {
+        self.connection.status().connected()
+    }
+}
+
+async fn open(url: &SecretString) -> Result<Connection, QueueError> {
+    let connect = Connection::connect(url.expose_secret(), ConnectionProperties::default());
+    tokio::time::timeout(CONNECT_TIMEOUT, connect)
+        .await
+        .map_err(|_| QueueError::Unavailable("timed out connecting to RabbitMQ".into()))?
+        .map_err(unavailable)
+}
+
+impl RabbitQueue {
+    /// Connects, declares the topology (with a delay queue per retry delay) and opens the
+    /// publisher pool.
+    pub async fn connect(
+        url: SecretString,
+        retry_delays: Vec<Duration>,
+    ) -> Result<Arc<Self>, QueueError> {
+        let queue = Self {
+            url,
+            retry_delays,
+            publisher: ArcSwapOption::empty(),
+            reconnect: tokio::sync::Mutex::new(None),
+        };
+        let pool = queue.open_pool().await?;
+        queue.publisher.store(Some(pool));
+        Ok(Arc::new(queue))
+    }
+
+    async fn open_pool(&self) -> Result<Arc<PublisherPool>, QueueError> {
+        let connection = open(&self.url).await?;
+        declare_topology(&connection, &self.retry_delays).await?;
+        let mut channels = Vec::with_capacity(PUBLISH_CHANNELS);
+        for _ in 0..PUBLISH_CHANNELS {
+            let channel = connection.create_channel().await.map_err(unavailable)?;
+            channel
+                .confirm_select(ConfirmSelectOptions::default())
+                .await
+                .map_err(unavailable)?;
+            channels.push(channel);
+        }
+        Ok(Arc::new(PublisherPool {
+            connection,
+            channels,
+            next: AtomicUsize::new(0),
+        }))
+    }
+
+    async fn pool(&self) -> Result<Arc<PublisherPool>, QueueError> {
+        if let Some(pool) = self.publisher.load_full().filter(|p| p.healthy()) {
+            return Ok(pool);
+        }
+        let mut last_failure = self.reconnect.lock().await;
+        if let Some(pool) = self.publisher.load_full().filter(|p| p.healthy()) {
+            return Ok(pool);
+        }
+        if last_failure.is_some_and(|t| t.elapsed() < RECONNECT_INTERVAL) {
+            return Err(QueueError::Unavailable(
+                "RabbitMQ is unreachable; reconnecting".into(),
+            ));
+        }
+        match self.open_pool().await {
+            Ok(pool) => {
+                *last_failure = None;
+                self.publisher.store(Some(pool.clone()));
+                tracing::info!("Reconnected to RabbitMQ.");
+                Ok(pool)
+            }
+            Err(e) => {
+                *last_failure = Some(Instant::now());
+                Err(e)
+            }
+        }
+    }
+
+    async fn consume_queue(
+        &self,
+        queue: &str,
+        prefetch: u16,
+    ) -> Result<(Connection, Channel, lapin::Consumer), QueueError> {
+        let connection = open(&self.url).await?;
+        declare_topology(&connection, &self.retry_delays).await?;
+        let channel = connection.create_channel().await.map_err(unavailable)?;
+        channel
+            .basic_qos(prefetch, BasicQosOptions::default())
+            .await
+            .map_err(unavailable)?;
+        let tag = format!("inlet-{}", uuid::Uuid::new_v4().simple());
+        let inner = channel
+            .basic_consume(
+                queue.into(),
+                tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok((connection, channel, inner))
+    }
+
+    /// Readiness: a healthy publisher connection (reconnecting if needed).
+    pub async fn check(&self) -> Result<(), QueueError> {
+        self.pool().await.map(|_| ())
+    }
+
+    /// Ready messages in the work queue.
+    pub async fn depth(&self) -> Result<u64, QueueError> {
+        let pool = self.pool().await?;
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        let channel = pool
+            .connection
+            .create_channel()
+            .await
+            .map_err(unavailable)?;
+        let queue = channel
+            .queue_declare(QUEUE.into(), passive, FieldTable::default())
+            .await
+            .map_err(unavailable)?;
+        let _ = channel.close(200, "done".into()).await;
+        Ok(u64::from(queue.message_count()))
+    }
+}
