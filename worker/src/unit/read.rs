@@ -1,45 +1,18 @@
-//! A unit of work: what one transaction has read of contacts and what it will append.
-//!
-//! A batch of deliveries names its contacts up front, so the worker reads them — by email,
-//! user id and Stripe customer, with their tombstones — in a handful of set queries instead
-//! of several queries per delivery. Lookups are then answered from memory, and every write
-//! the transaction makes to a contact updates that memory, so a later delivery of the same
-//! batch sees it (the ordering guard compares against the newest state). Rows that are only
-//! ever appended or upserted (recorded events, Stripe customer links, the webhook log) are
-//! collected and written in one multi-row statement each by [`Unit::flush`], before the
-//! commit. A unit lives and dies with its transaction: a rollback discards it.
+//! What a unit reads: the batch's contacts, links, tombstones and triggers loaded up front,
+//! and the lookups answered from memory (or, for what is not known yet, the database).
 
 use std::collections::{HashMap, HashSet};
 
-use crate::bulk;
-use inlet_shared::db::entities::{
-    contact, contact_event, contact_tombstone, stripe_customer, webhook_log,
-};
+use inlet_shared::db::entities::{contact, contact_tombstone, stripe_customer};
 use inlet_shared::providers::{ContactChange, ContactKey};
 use inlet_shared::workflows::Triggers;
 use sea_orm::sea_query::ArrayType;
-use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Statement, Value,
 };
 
-/// What a transaction knows and will append. `None` in a lookup map means "known absent";
-/// a key missing from a map means "not known yet" (the database is asked).
-#[derive(Default)]
-pub struct Unit {
-    contacts: HashMap<String, contact::Model>,
-    by_email: HashMap<String, Option<String>>,
-    by_user: HashMap<String, Option<String>>,
-    links: HashMap<(String, String), Option<String>>,
-    tomb_email: HashMap<String, Option<i64>>,
-    tomb_user: HashMap<String, Option<i64>>,
-    triggers: Option<Triggers>,
-    new_contacts: Vec<String>,
-    events: Vec<contact_event::ActiveModel>,
-    new_links: Vec<stripe_customer::ActiveModel>,
-    log: Vec<webhook_log::ActiveModel>,
-}
+use super::Unit;
 
 impl Unit {
     /// Loads, in a few set queries, every contact, tombstone and Stripe customer link the
@@ -147,62 +120,6 @@ impl Unit {
             self.tomb_user.insert(user.clone(), newest);
         }
         Ok(())
-    }
-
-    /// Notes a contact row as it now is.
-    pub fn remember(&mut self, c: contact::Model) {
-        self.by_email.insert(c.email.clone(), Some(c.id.clone()));
-        if let Some(user) = &c.user_id {
-            self.by_user.insert(user.clone(), Some(c.id.clone()));
-        }
-        self.contacts.insert(c.id.clone(), c);
-    }
-
-    /// Queues a new contact: it is inserted by [`Unit::flush`], with whatever later changes
-    /// of the same transaction made to it.
-    pub fn create(&mut self, c: contact::Model) {
-        self.new_contacts.push(c.id.clone());
-        self.remember(c);
-    }
-
-    /// Whether the contact is queued for insertion (not in the database yet).
-    pub fn is_new(&self, id: &str) -> bool {
-        self.new_contacts.iter().any(|n| n == id)
-    }
-
-    /// Notes an updated contact row: its old address, if it changed, belongs to nobody now.
-    pub fn updated(&mut self, before: &contact::Model, after: contact::Model) {
-        if before.email != after.email {
-            self.by_email.insert(before.email.clone(), None);
-        }
-        self.remember(after);
-    }
-
-    /// Notes a deleted contact: gone under every key, its customer links removed, its
-    /// tombstones to be read again.
-    pub fn deleted(&mut self, c: &contact::Model) {
-        self.contacts.remove(&c.id);
-        self.by_email.insert(c.email.clone(), None);
-        self.tomb_email.remove(&c.email);
-        if let Some(user) = &c.user_id {
-            self.by_user.insert(user.clone(), None);
-            self.tomb_user.remove(user);
-        }
-        for link in self.links.values_mut() {
-            if link.as_deref() == Some(c.id.as_str()) {
-                *link = None;
-            }
-        }
-    }
-
-    /// Notes that the tombstones of a change's email and user id were removed (or changed).
-    pub fn tombstones_changed(&mut self, change: &ContactChange) {
-        if let Some(email) = &change.email {
-            self.tomb_email.remove(email.as_str());
-        }
-        if let Some(user) = &change.user_id {
-            self.tomb_user.remove(user);
-        }
     }
 
     /// The contact with this id.
@@ -332,115 +249,6 @@ impl Unit {
         }
         Ok(self.triggers.get_or_insert_default())
     }
-
-    /// Queues a recorded event.
-    pub fn record_event(&mut self, row: contact_event::ActiveModel) {
-        self.events.push(row);
-    }
-
-    /// Queues a Stripe customer link (the newest per customer wins) and answers later
-    /// lookups with it.
-    pub fn link_customer(&mut self, row: stripe_customer::ActiveModel) {
-        if let (Some(integration), Some(customer)) =
-            (value(&row.integration_id), value(&row.customer_id))
-        {
-            self.links
-                .insert((integration, customer), value(&row.contact_id));
-        }
-        self.new_links.push(row);
-    }
-
-    /// Queues a webhook-log row (the newest per delivery wins).
-    pub fn log(&mut self, row: webhook_log::ActiveModel) {
-        self.log.push(row);
-    }
-
-    /// Writes what was queued and the webhook-log rows, as the transaction's last
-    /// statements: call it once, before the commit.
-    ///
-    /// The log rows go in one statement, in delivery-id order. Ingest's log writer inserts
-    /// its rows in the same order, and when the worker applies a delivery before ingest
-    /// has logged it, both insert the same ids: in any other order the two transactions
-    /// can each wait for a row the other inserted first (PostgreSQL breaks the deadlock
-    /// after a second by failing one of them, and the batch is redone).
-    pub async fn finish<C: ConnectionTrait>(&mut self, db: &C) -> Result<(), DbErr> {
-        self.flush(db).await?;
-        let mut log = newest_per_key(std::mem::take(&mut self.log), |l| value(&l.id));
-        if log.is_empty() {
-            return Ok(());
-        }
-        log.sort_by_cached_key(|l| value(&l.id));
-        if db.get_database_backend() == DbBackend::Postgres {
-            return bulk::insert(db, &log, LOG_UPSERT).await;
-        }
-        webhook_log::Entity::insert_many(log)
-            .on_conflict(log_upsert())
-            .exec_without_returning(db)
-            .await?;
-        Ok(())
-    }
-
-    /// Writes the queued contacts, events and customer links (one statement per table),
-    /// not the log rows ([`Unit::finish`] writes those). Call before anything that reads
-    /// or deletes what may be queued (a contact deletion, a workflow start reading the
-    /// contact).
-    pub async fn flush<C: ConnectionTrait>(&mut self, db: &C) -> Result<(), DbErr> {
-        // New contacts and customer links in key order, as the claims (see `claim_all`):
-        // concurrent batches inserting the same keys wait for each other, never deadlock.
-        let mut created: Vec<&contact::Model> = std::mem::take(&mut self.new_contacts)
-            .iter()
-            .filter_map(|id| self.contacts.get(id))
-            .collect();
-        created.sort_by(|a, b| a.email.cmp(&b.email));
-        let created: Vec<contact::ActiveModel> = created
-            .into_iter()
-            .map(|c| contact::ActiveModel::from(c.clone()))
-            .collect();
-        let events = std::mem::take(&mut self.events);
-        let mut links = newest_per_key(std::mem::take(&mut self.new_links), |l| {
-            (value(&l.integration_id), value(&l.customer_id))
-        });
-        links.sort_by_cached_key(|l| (value(&l.integration_id), value(&l.customer_id)));
-        if db.get_database_backend() == DbBackend::Postgres {
-            bulk::insert(db, &created, "").await?;
-            bulk::insert(db, &events, "").await?;
-            bulk::insert(
-                db,
-                &links,
-                "ON CONFLICT (integration_id, customer_id) DO UPDATE \
-                 SET contact_id = EXCLUDED.contact_id, updated_at = EXCLUDED.updated_at",
-            )
-            .await?;
-            return Ok(());
-        }
-        if !created.is_empty() {
-            contact::Entity::insert_many(created)
-                .exec_without_returning(db)
-                .await?;
-        }
-        if !events.is_empty() {
-            contact_event::Entity::insert_many(events)
-                .exec_without_returning(db)
-                .await?;
-        }
-        if !links.is_empty() {
-            stripe_customer::Entity::insert_many(links)
-                .on_conflict(
-                    OnConflict::columns([
-                        stripe_customer::Column::IntegrationId,
-                        stripe_customer::Column::CustomerId,
-                    ])
-                    .update_columns([
-                        stripe_customer::Column::ContactId,
-                        stripe_customer::Column::UpdatedAt,
-                    ])
-                    .to_owned(),
-                )
-                .exec_without_returning(db)
-                .await?;
-        }
-        Ok(())
-    }
 }
 
 /// Reads the contacts matching `filter` and locks them (PostgreSQL; SQLite has one writer
@@ -510,64 +318,4 @@ async fn read_links<C: ConnectionTrait>(
         );
     }
     stripe_customer::Entity::find().filter(any).all(db).await
-}
-
-/// [`log_upsert`] as the tail of a [`bulk`] insert.
-const LOG_UPSERT: &str = "ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, \
-    message = EXCLUDED.message, attempts = EXCLUDED.attempts, updated_at = EXCLUDED.updated_at";
-
-/// A delivery's webhook-log row is written once and then updated in place (status,
-/// message, attempts).
-pub fn log_upsert() -> OnConflict {
-    OnConflict::column(webhook_log::Column::Id)
-        .update_columns([
-            webhook_log::Column::Status,
-            webhook_log::Column::Message,
-            webhook_log::Column::Attempts,
-            webhook_log::Column::UpdatedAt,
-        ])
-        .to_owned()
-}
-
-/// A queued column's value (`None` when not set).
-fn value<V: Clone + Into<sea_orm::Value>>(v: &sea_orm::ActiveValue<V>) -> Option<V> {
-    match v {
-        sea_orm::ActiveValue::Set(v) | sea_orm::ActiveValue::Unchanged(v) => Some(v.clone()),
-        sea_orm::ActiveValue::NotSet => None,
-    }
-}
-
-/// Keeps the last row for each key, in the order the keys first came (an upsert statement
-/// may not touch one row twice).
-fn newest_per_key<T, K: std::hash::Hash + Eq>(rows: Vec<T>, key: impl Fn(&T) -> K) -> Vec<T> {
-    let mut position: HashMap<K, usize> = HashMap::new();
-    let mut out: Vec<T> = Vec::with_capacity(rows.len());
-    for row in rows {
-        match position.get(&key(&row)) {
-            Some(&i) => {
-                if let Some(kept) = out.get_mut(i) {
-                    *kept = row;
-                }
-            }
-            None => {
-                position.insert(key(&row), out.len());
-                out.push(row);
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::newest_per_key;
-
-    #[test]
-    fn newest_per_key_keeps_the_last_row_of_each_key_in_first_seen_order() {
-        let rows = vec![("a", 1), ("b", 2), ("a", 3), ("c", 4), ("b", 5)];
-        assert_eq!(
-            newest_per_key(rows, |r| r.0),
-            vec![("a", 3), ("b", 5), ("c", 4)]
-        );
-    }
 }

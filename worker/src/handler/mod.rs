@@ -2,26 +2,26 @@
 //! transaction, then acknowledge. Redeliveries and resent events find the processed row
 //! and change nothing.
 
-use inlet_shared::db::entities::{processed_delivery, webhook_log};
+mod apply;
+mod claim;
+mod log;
+
 use inlet_shared::domain::now_ms;
 use std::sync::Arc;
 
-use inlet_shared::integrations::{EventSettings, IntegrationCache};
-use inlet_shared::isolate::{isolate, isolate_sync};
+use inlet_shared::integrations::IntegrationCache;
+use inlet_shared::isolate::isolate;
 use inlet_shared::metrics::{Metrics, label};
 use inlet_shared::providers::Mapping;
 use inlet_shared::queue::{Delivery, QueueMessage, RetryPolicy};
 use inlet_shared::retry;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
-    EntityTrait, QueryFilter, TransactionTrait, TryInsertResult,
-};
-use std::collections::HashSet;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, TransactionTrait};
 
-use crate::bulk;
-use crate::contacts;
+use self::log::note;
 use crate::error::WorkerError;
 use crate::unit::Unit;
+
+pub use claim::claim_all;
 
 /// How long a delivery is retried in-process before it goes back to the queue.
 const IN_PROCESS_RETRY: std::time::Duration = std::time::Duration::from_millis(300);
@@ -333,239 +333,4 @@ impl Handler {
         txn.commit().await?;
         Ok(outcomes)
     }
-
-    /// Applies one message's effects exactly once, in a transaction of its own.
-    pub async fn process(&self, msg: &QueueMessage, attempt: u32) -> Result<Outcome, WorkerError> {
-        let txn = self.db.begin().await?;
-        let mut unit = Unit::default();
-        let outcome = self.process_in(&txn, &mut unit, msg, attempt).await?;
-        unit.finish(&txn).await?;
-        txn.commit().await?;
-        Ok(outcome)
-    }
-
-    /// The integration's settings for the message's event type, and what the event means.
-    async fn prepare(&self, msg: &QueueMessage) -> Result<(EventSettings, Mapping), WorkerError> {
-        let integration = match self.cache.get(&msg.integration_id) {
-            Some(i) => i,
-            None => {
-                // Created by another process since our last refresh?
-                self.cache.refresh_if_changed().await?;
-                self.cache
-                    .get(&msg.integration_id)
-                    .ok_or_else(|| WorkerError::UnknownIntegration(msg.integration_id.clone()))?
-            }
-        };
-        let settings = integration.settings(&msg.event_type);
-        // A panic in mapping fails only this delivery: a batch's fast path redoes it alone,
-        // and alone it goes to the dead letters with the panic's message and location.
-        let mapping = isolate_sync(|| {
-            inlet_shared::isolate::inject(&msg.body);
-            msg.provider.map(&msg.body, msg.received_at_ms)
-        })??;
-        Ok((settings, mapping))
-    }
-
-    /// Applies one message's effects inside `txn` (the caller flushes `unit` and commits):
-    /// claims the delivery (the processed-delivery row), applies the effects and logs the
-    /// outcome.
-    async fn process_in<C: ConnectionTrait>(
-        &self,
-        txn: &C,
-        unit: &mut Unit,
-        msg: &QueueMessage,
-        attempt: u32,
-    ) -> Result<Outcome, WorkerError> {
-        let (settings, mapping) = self.prepare(msg).await?;
-        if let Mapping::Contact(change) = &mapping {
-            // Its contacts locked before the claim, as a batch takes them (`Unit::preload`).
-            unit.preload(txn, [(msg.integration_id.as_str(), change)])
-                .await?;
-        }
-        let claimed = claim_all(txn, &[msg])
-            .await?
-            .first()
-            .copied()
-            .unwrap_or(false);
-        self.apply(txn, unit, msg, &settings, mapping, claimed, attempt)
-            .await
-    }
-
-    /// Applies a prepared message whose claim is decided: a delivery that did not claim
-    /// its event is a duplicate and changes nothing.
-    #[allow(clippy::too_many_arguments)]
-    async fn apply<C: ConnectionTrait>(
-        &self,
-        txn: &C,
-        unit: &mut Unit,
-        msg: &QueueMessage,
-        settings: &EventSettings,
-        mapping: Mapping,
-        claimed: bool,
-        attempt: u32,
-    ) -> Result<Outcome, WorkerError> {
-        if !claimed {
-            let first = processed_delivery::Entity::find()
-                .filter(processed_delivery::Column::IntegrationId.eq(msg.integration_id.as_str()))
-                .filter(processed_delivery::Column::IdempotencyKey.eq(msg.idempotency_key.as_str()))
-                .one(txn)
-                .await?;
-            // A redelivery of the same delivery (acked too late) changes nothing; another
-            // delivery of the same event is logged as a duplicate.
-            if let Some(first) = first.filter(|f| f.delivery_id != msg.delivery_id) {
-                let text = format!(
-                    "Duplicate of delivery {}; already applied.",
-                    first.delivery_id
-                );
-                unit.log(log_row(msg, "duplicate", &text, attempt));
-            }
-            return Ok(Outcome::Duplicate);
-        }
-
-        let outcome = match mapping {
-            Mapping::Ignore(reason) => Outcome::Ignored(reason),
-            Mapping::Contact(change) => {
-                let source = contacts::Source {
-                    integration_id: &msg.integration_id,
-                    provider: msg.provider,
-                    event_type: &msg.event_type,
-                    delivery_id: &msg.delivery_id,
-                    settings,
-                };
-                let applied = contacts::apply(txn, unit, &change, &source).await?;
-                if applied.applied() {
-                    Outcome::Processed(applied.describe())
-                } else {
-                    Outcome::Ignored(applied.describe())
-                }
-            }
-        };
-        let (status, text) = match &outcome {
-            Outcome::Processed(t) => ("processed", t.as_str()),
-            Outcome::Ignored(t) => ("ignored", t.as_str()),
-            Outcome::Duplicate => ("duplicate", ""),
-        };
-        unit.log(log_row(msg, status, text, attempt));
-        Ok(outcome)
-    }
-}
-
-/// Claims the messages' events in one statement: for each message, in order, whether it
-/// is the first delivery of its event (its processed-delivery row is now in). Of two
-/// deliveries of one event in the same call, only the first claims it.
-///
-/// The rows go in key order: two batches holding deliveries of the same events (a resend
-/// split across batches, a redelivery) then take the keys in one order, and the later one
-/// waits for the earlier to commit instead of each waiting for the other (a deadlock that
-/// PostgreSQL breaks after a second by failing one of them).
-pub async fn claim_all<C: ConnectionTrait>(
-    db: &C,
-    msgs: &[&QueueMessage],
-) -> Result<Vec<bool>, DbErr> {
-    if msgs.is_empty() {
-        return Ok(Vec::new());
-    }
-    let now = now_ms();
-    let mut ordered = msgs.to_vec();
-    // Stable: of two deliveries of one event, the first still comes first.
-    ordered.sort_by(|a, b| {
-        (&a.integration_id, &a.idempotency_key).cmp(&(&b.integration_id, &b.idempotency_key))
-    });
-    let rows = ordered.iter().map(|msg| processed_delivery::ActiveModel {
-        integration_id: Set(msg.integration_id.clone()),
-        idempotency_key: Set(msg.idempotency_key.clone()),
-        delivery_id: Set(msg.delivery_id.clone()),
-        processed_at: Set(now),
-    });
-    let mut won: HashSet<(String, String, String)> =
-        if db.get_database_backend() == DbBackend::Postgres {
-            let rows: Vec<_> = rows.collect();
-            let inserted = bulk::insert_returning(
-                db,
-                &rows,
-                "ON CONFLICT (integration_id, idempotency_key) DO NOTHING \
-                 RETURNING integration_id, idempotency_key, delivery_id",
-            )
-            .await?;
-            inserted
-                .iter()
-                .map(|r| {
-                    Ok((
-                        r.try_get("", "integration_id")?,
-                        r.try_get("", "idempotency_key")?,
-                        r.try_get("", "delivery_id")?,
-                    ))
-                })
-                .collect::<Result<_, DbErr>>()?
-        } else {
-            let inserted = processed_delivery::Entity::insert_many(rows)
-                .on_conflict_do_nothing_on([
-                    processed_delivery::Column::IntegrationId,
-                    processed_delivery::Column::IdempotencyKey,
-                ])
-                .exec_with_returning_many(db)
-                .await?;
-            match inserted {
-                TryInsertResult::Inserted(rows) => rows
-                    .into_iter()
-                    .map(|r| (r.integration_id, r.idempotency_key, r.delivery_id))
-                    .collect(),
-                TryInsertResult::Empty | TryInsertResult::Conflicted => HashSet::new(),
-            }
-        };
-    Ok(msgs
-        .iter()
-        .map(|msg| {
-            won.remove(&(
-                msg.integration_id.clone(),
-                msg.idempotency_key.clone(),
-                msg.delivery_id.clone(),
-            ))
-        })
-        .collect())
-}
-
-/// How long a best-effort webhook-log write may hold up a failing delivery.
-const NOTE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Best effort: records a failure in the webhook log without letting a database that is
-/// itself failing hold the worker (the queue keeps the delivery either way).
-async fn note(db: &DatabaseConnection, msg: &QueueMessage, status: &str, text: &str, attempt: u32) {
-    match tokio::time::timeout(NOTE_TIMEOUT, record(db, msg, status, text, attempt)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::debug!(error = %e, "Could not log the failure in the webhook log."),
-        Err(_) => tracing::debug!("Logging the failure in the webhook log timed out."),
-    }
-}
-
-/// The delivery's row in the webhook log.
-fn log_row(msg: &QueueMessage, status: &str, text: &str, attempt: u32) -> webhook_log::ActiveModel {
-    let now = now_ms();
-    webhook_log::ActiveModel {
-        id: Set(msg.delivery_id.clone()),
-        integration_id: Set(msg.integration_id.clone()),
-        provider: Set(msg.provider.as_str().to_owned()),
-        event_type: Set(Some(msg.event_type.clone())),
-        idempotency_key: Set(Some(msg.idempotency_key.clone())),
-        status: Set(status.to_owned()),
-        message: Set(text.to_owned()),
-        attempts: Set(i32::try_from(attempt).unwrap_or(i32::MAX)),
-        received_at: Set(msg.received_at_ms),
-        updated_at: Set(now),
-    }
-}
-
-/// Writes (or updates) the delivery's row in the webhook log.
-async fn record<C: ConnectionTrait>(
-    db: &C,
-    msg: &QueueMessage,
-    status: &str,
-    text: &str,
-    attempt: u32,
-) -> Result<(), DbErr> {
-    webhook_log::Entity::insert(log_row(msg, status, text, attempt))
-        .on_conflict(crate::unit::log_upsert())
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
 }

@@ -1,0 +1,175 @@
+//! What a unit writes: the rows queued by the transaction (contacts, events, Stripe
+//! customer links, webhook-log rows), inserted in one multi-row statement per table before
+//! the commit.
+
+use std::collections::HashMap;
+
+use crate::bulk;
+use inlet_shared::db::entities::{contact, contact_event, stripe_customer, webhook_log};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait};
+
+use super::{Unit, value};
+
+impl Unit {
+    /// Queues a recorded event.
+    pub fn record_event(&mut self, row: contact_event::ActiveModel) {
+        self.events.push(row);
+    }
+
+    /// Queues a Stripe customer link (the newest per customer wins) and answers later
+    /// lookups with it.
+    pub fn link_customer(&mut self, row: stripe_customer::ActiveModel) {
+        if let (Some(integration), Some(customer)) =
+            (value(&row.integration_id), value(&row.customer_id))
+        {
+            self.links
+                .insert((integration, customer), value(&row.contact_id));
+        }
+        self.new_links.push(row);
+    }
+
+    /// Queues a webhook-log row (the newest per delivery wins).
+    pub fn log(&mut self, row: webhook_log::ActiveModel) {
+        self.log.push(row);
+    }
+
+    /// Writes what was queued and the webhook-log rows, as the transaction's last
+    /// statements: call it once, before the commit.
+    ///
+    /// The log rows go in one statement, in delivery-id order. Ingest's log writer inserts
+    /// its rows in the same order, and when the worker applies a delivery before ingest
+    /// has logged it, both insert the same ids: in any other order the two transactions
+    /// can each wait for a row the other inserted first (PostgreSQL breaks the deadlock
+    /// after a second by failing one of them, and the batch is redone).
+    pub async fn finish<C: ConnectionTrait>(&mut self, db: &C) -> Result<(), DbErr> {
+        self.flush(db).await?;
+        let mut log = newest_per_key(std::mem::take(&mut self.log), |l| value(&l.id));
+        if log.is_empty() {
+            return Ok(());
+        }
+        log.sort_by_cached_key(|l| value(&l.id));
+        if db.get_database_backend() == DbBackend::Postgres {
+            return bulk::insert(db, &log, LOG_UPSERT).await;
+        }
+        webhook_log::Entity::insert_many(log)
+            .on_conflict(log_upsert())
+            .exec_without_returning(db)
+            .await?;
+        Ok(())
+    }
+
+    /// Writes the queued contacts, events and customer links (one statement per table),
+    /// not the log rows ([`Unit::finish`] writes those). Call before anything that reads
+    /// or deletes what may be queued (a contact deletion, a workflow start reading the
+    /// contact).
+    pub async fn flush<C: ConnectionTrait>(&mut self, db: &C) -> Result<(), DbErr> {
+        // New contacts and customer links in key order, as the claims (see `claim_all`):
+        // concurrent batches inserting the same keys wait for each other, never deadlock.
+        let mut created: Vec<&contact::Model> = std::mem::take(&mut self.new_contacts)
+            .iter()
+            .filter_map(|id| self.contacts.get(id))
+            .collect();
+        created.sort_by(|a, b| a.email.cmp(&b.email));
+        let created: Vec<contact::ActiveModel> = created
+            .into_iter()
+            .map(|c| contact::ActiveModel::from(c.clone()))
+            .collect();
+        let events = std::mem::take(&mut self.events);
+        let mut links = newest_per_key(std::mem::take(&mut self.new_links), |l| {
+            (value(&l.integration_id), value(&l.customer_id))
+        });
+        links.sort_by_cached_key(|l| (value(&l.integration_id), value(&l.customer_id)));
+        if db.get_database_backend() == DbBackend::Postgres {
+            bulk::insert(db, &created, "").await?;
+            bulk::insert(db, &events, "").await?;
+            bulk::insert(
+                db,
+                &links,
+                "ON CONFLICT (integration_id, customer_id) DO UPDATE \
+                 SET contact_id = EXCLUDED.contact_id, updated_at = EXCLUDED.updated_at",
+            )
+            .await?;
+            return Ok(());
+        }
+        if !created.is_empty() {
+            contact::Entity::insert_many(created)
+                .exec_without_returning(db)
+                .await?;
+        }
+        if !events.is_empty() {
+            contact_event::Entity::insert_many(events)
+                .exec_without_returning(db)
+                .await?;
+        }
+        if !links.is_empty() {
+            stripe_customer::Entity::insert_many(links)
+                .on_conflict(
+                    OnConflict::columns([
+                        stripe_customer::Column::IntegrationId,
+                        stripe_customer::Column::CustomerId,
+                    ])
+                    .update_columns([
+                        stripe_customer::Column::ContactId,
+                        stripe_customer::Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+                )
+                .exec_without_returning(db)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// [`log_upsert`] as the tail of a [`bulk`] insert.
+const LOG_UPSERT: &str = "ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, \
+    message = EXCLUDED.message, attempts = EXCLUDED.attempts, updated_at = EXCLUDED.updated_at";
+
+/// A delivery's webhook-log row is written once and then updated in place (status,
+/// message, attempts).
+pub fn log_upsert() -> OnConflict {
+    OnConflict::column(webhook_log::Column::Id)
+        .update_columns([
+            webhook_log::Column::Status,
+            webhook_log::Column::Message,
+            webhook_log::Column::Attempts,
+            webhook_log::Column::UpdatedAt,
+        ])
+        .to_owned()
+}
+
+/// Keeps the last row for each key, in the order the keys first came (an upsert statement
+/// may not touch one row twice).
+fn newest_per_key<T, K: std::hash::Hash + Eq>(rows: Vec<T>, key: impl Fn(&T) -> K) -> Vec<T> {
+    let mut position: HashMap<K, usize> = HashMap::new();
+    let mut out: Vec<T> = Vec::with_capacity(rows.len());
+    for row in rows {
+        match position.get(&key(&row)) {
+            Some(&i) => {
+                if let Some(kept) = out.get_mut(i) {
+                    *kept = row;
+                }
+            }
+            None => {
+                position.insert(key(&row), out.len());
+                out.push(row);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::newest_per_key;
+
+    #[test]
+    fn newest_per_key_keeps_the_last_row_of_each_key_in_first_seen_order() {
+        let rows = vec![("a", 1), ("b", 2), ("a", 3), ("c", 4), ("b", 5)];
+        assert_eq!(
+            newest_per_key(rows, |r| r.0),
+            vec![("a", 3), ("b", 5), ("c", 4)]
+        );
+    }
+}
