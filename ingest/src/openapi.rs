@@ -5,8 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::api::{
-    contacts, dead_letters, emails, integrations, lists, schemas, templates, webhook_events,
-    workflows,
+    api_key, contacts, dead_letters, emails, events, integrations, lists, schemas, templates,
+    webhook_events, workflows,
 };
 
 /// Declares the bearer API key every route needs.
@@ -32,10 +32,10 @@ impl Modify for BearerKey {
 #[openapi(
     info(title = "Inlet", description = "Contacts, events, lists, integrations and deliveries. The contact, event, list and api-key routes follow the Loops REST API."),
     paths(
-        contacts::create, contacts::update, contacts::find, contacts::delete, contacts::send_event, contacts::api_key,
+        contacts::create, contacts::update, contacts::find, contacts::delete, events::send_event, api_key::api_key,
         lists::list, lists::create, lists::delete,
         integrations::create, integrations::list, integrations::get, integrations::update, integrations::delete,
-        integrations::add_secret, integrations::delete_secret,
+        integrations::secrets::add_secret, integrations::secrets::delete_secret,
         webhook_events::list, dead_letters::list, dead_letters::replay,
         templates::create, templates::list, templates::get, templates::update, templates::delete,
         workflows::create, workflows::list, workflows::get, workflows::update, workflows::delete,

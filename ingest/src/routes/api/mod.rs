@@ -1,8 +1,10 @@
 //! The REST API under `/api/v1`, every route behind an API key.
 
+pub mod api_key;
 pub mod contacts;
 pub mod dead_letters;
 pub mod emails;
+pub mod events;
 pub mod integrations;
 pub mod lists;
 pub mod schemas;
@@ -68,8 +70,8 @@ pub fn scope() -> Scope<
         .service(resource("/v1/contacts/create", "POST").route(web::post().to(contacts::create)))
         .service(resource("/v1/contacts/update", "PUT").route(web::put().to(contacts::update)))
         .service(resource("/v1/contacts/delete", "POST").route(web::post().to(contacts::delete)))
-        .service(resource("/v1/events/send", "POST").route(web::post().to(contacts::send_event)))
-        .service(resource("/v1/api-key", "GET").route(web::get().to(contacts::api_key)))
+        .service(resource("/v1/events/send", "POST").route(web::post().to(events::send_event)))
+        .service(resource("/v1/api-key", "GET").route(web::get().to(api_key::api_key)))
         .service(
             resource("/v1/lists", "GET, POST")
                 .route(web::get().to(lists::list))

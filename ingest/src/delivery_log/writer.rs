@@ -1,19 +1,5 @@
-//! The ingest side of the webhook log, kept off the hot path: handlers hand entries to a
-//! bounded channel without waiting, and one task writes them in batches.
-//!
-//! Rejected deliveries need no signature, so what they may write is bounded whoever sends
-//! them: their kept request is the headers and the first [`REJECTED_BODY_KEPT`] bytes of the
-//! body; at most [`REJECTED_PER_MINUTE`] rows per (integration, reason) per minute are
-//! written; and all of them together, whatever the integration or reason, write at most
-//! [`REJECTED_BYTES_PER_MINUTE`] (as [`Entry::cost`] counts them) per minute and process. The
-//! rest are only counted. Deliveries to unknown integration ids are never written (there is
-//! no integration to attach them to; they show in metrics and logs only). When the channel is
-//! full (database slower than the traffic), entries are dropped and counted: the log is an
-//! aid, while the delivery itself is safe in the queue.
-//!
-//! Beside each entry, the request is kept for the console (`webhook_log_requests`): headers
-//! without signatures, secrets or credentials, and the first [`BODY_KEPT`] bytes of the body
-//! of a signed delivery, for [`REQUEST_RETENTION_MS`].
+//! The one task that writes the queued entries: batches, one transaction each, and the
+//! pruning of old kept requests.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,7 +7,6 @@ use std::time::Duration;
 
 use inlet_shared::db::entities::{webhook_log, webhook_log_request};
 use inlet_shared::domain::now_ms;
-use inlet_shared::providers::Headers;
 use sea_orm::sea_query::ArrayType;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
@@ -31,184 +16,15 @@ use sea_orm::{
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-mod budget;
+use super::{Entry, REQUEST_RETENTION_MS, Request};
 
-use budget::RejectionBudget;
-pub use budget::{REJECTED_BYTES_PER_MINUTE, REJECTED_PER_MINUTE};
-
-/// Bytes of a rejected delivery's body kept: enough to see what was sent.
-pub const REJECTED_BODY_KEPT: usize = 4 * 1024;
-/// What a row costs beyond its text (row and index headers, the numbers), counted in
-/// [`Entry::cost`].
-const ROW_OVERHEAD: u64 = 128;
-const CHANNEL: usize = 4 * 1024;
 const BATCH: usize = 1000;
 /// How long the writer waits for more entries after the first of a batch.
 const LINGER: Duration = Duration::from_millis(50);
-/// Bytes of a signed delivery's body kept for the console.
-pub const BODY_KEPT: usize = 64 * 1024;
-/// How long requests are kept for the console (the log entry itself stays).
-pub const REQUEST_RETENTION_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 /// How often old requests are pruned.
 const PRUNE_EVERY_MS: i64 = 10 * 60 * 1000;
 
-/// Parts of a header name that mark a signature, a secret or a credential: such headers are
-/// never stored.
-const SECRET_HEADER_PARTS: [&str; 7] = [
-    "signature",
-    "secret",
-    "auth",
-    "cookie",
-    "token",
-    "key",
-    "password",
-];
-
-/// Whether a header may be stored and shown (not a signature, secret or credential).
-pub fn is_shown_header(name: &str) -> bool {
-    // Compared in place, ignoring case: this runs for every header of every delivery.
-    let name = name.as_bytes();
-    !SECRET_HEADER_PARTS.iter().any(|part| {
-        name.windows(part.len())
-            .any(|w| w.eq_ignore_ascii_case(part.as_bytes()))
-    })
-}
-
-/// The request of a delivery, as the console shows it.
-#[derive(Debug, Clone, Default)]
-pub struct Request {
-    /// Headers, already without signatures and secrets ([`is_shown_header`]).
-    pub headers: Vec<(String, String)>,
-    /// The body as received, or its first bytes.
-    pub body: bytes::Bytes,
-    /// Whether `body` is only the first bytes.
-    pub truncated: bool,
-}
-
-impl Request {
-    /// Keeps the headers that [`is_shown_header`] allows, and the first `keep` bytes of the
-    /// body.
-    pub fn new(headers: &dyn Headers, body: bytes::Bytes, keep: usize) -> Self {
-        let mut kept = Vec::new();
-        headers.for_each(&mut |name, value| {
-            if is_shown_header(name) {
-                kept.push((name.to_owned(), value.to_owned()));
-            }
-        });
-        let truncated = body.len() > keep;
-        // A cut body is copied: a slice would hold the whole received buffer (up to
-        // `INLET_MAX_BODY_BYTES`) while the entry waits in the channel.
-        let body = if truncated {
-            bytes::Bytes::copy_from_slice(body.get(..keep).unwrap_or_default())
-        } else {
-            body
-        };
-        Self {
-            headers: kept,
-            body,
-            truncated,
-        }
-    }
-
-    /// Bytes it will take in the database (its headers are stored as JSON pairs).
-    fn cost(&self) -> u64 {
-        let headers: usize = self
-            .headers
-            .iter()
-            .map(|(name, value)| name.len() + value.len() + 8)
-            .sum();
-        (headers + self.body.len()) as u64 + ROW_OVERHEAD
-    }
-}
-
-/// One delivery as ingest saw it.
-#[derive(Debug, Clone)]
-pub struct Entry {
-    /// Delivery id (`wh_…`).
-    pub id: String,
-    /// The integration.
-    pub integration_id: String,
-    /// Its provider.
-    pub provider: &'static str,
-    /// Event type, when the body was read that far.
-    pub event_type: Option<String>,
-    /// Idempotency key, when known.
-    pub idempotency_key: Option<String>,
-    /// `accepted`, `ignored` or `rejected`.
-    pub status: &'static str,
-    /// What the sender was told.
-    pub message: String,
-    /// When it arrived (epoch ms).
-    pub received_at_ms: i64,
-    /// The request, when its body was read.
-    pub request: Option<Request>,
-}
-
-impl Entry {
-    /// Bytes it will take in the database, roughly: its text, its request, and a fixed
-    /// allowance per row for what is not text.
-    pub fn cost(&self) -> u64 {
-        let text = self.id.len()
-            + self.integration_id.len()
-            + self.provider.len()
-            + self.event_type.as_ref().map_or(0, String::len)
-            + self.idempotency_key.as_ref().map_or(0, String::len)
-            + self.status.len()
-            + self.message.len();
-        text as u64 + ROW_OVERHEAD + self.request.as_ref().map_or(0, Request::cost)
-    }
-}
-
-/// Handle to the log writer.
-pub struct DeliveryLog {
-    tx: mpsc::Sender<Entry>,
-    dropped: Arc<AtomicU64>,
-    limiter: std::sync::Mutex<RejectionBudget>,
-}
-
-impl DeliveryLog {
-    /// Starts the writer task; it drains what is queued when `shutdown` is cancelled.
-    pub fn spawn(db: DatabaseConnection, shutdown: CancellationToken) -> Arc<Self> {
-        let (tx, rx) = mpsc::channel(CHANNEL);
-        let dropped = Arc::new(AtomicU64::new(0));
-        tokio::spawn(write_batches(db, rx, dropped.clone(), shutdown));
-        Arc::new(Self {
-            tx,
-            dropped,
-            limiter: std::sync::Mutex::new(RejectionBudget::default()),
-        })
-    }
-
-    /// Queues an entry without waiting.
-    pub fn record(&self, entry: Entry) {
-        if self.tx.try_send(entry).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Queues a rejected delivery unless its (integration, reason) is over the row cap or
-    /// the minute's byte budget is spent.
-    pub fn record_rejected(&self, reason: &'static str, entry: Entry) {
-        let minute = entry.received_at_ms / 60_000;
-        let cost = entry.cost();
-        let allowed = match self.limiter.lock() {
-            Ok(mut budget) => budget.admit(minute, &entry.integration_id, reason, cost),
-            Err(_) => false,
-        };
-        if allowed {
-            self.record(entry);
-        } else {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Entries not written (channel full, over the rejection cap, or lost to a panic).
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
-}
-
-async fn write_batches(
+pub(super) async fn write_batches(
     db: DatabaseConnection,
     mut rx: mpsc::Receiver<Entry>,
     dropped: Arc<AtomicU64>,
@@ -444,62 +260,4 @@ async fn write_postgres(db: &DatabaseConnection, batch: &mut [Entry]) -> Result<
         txn.execute_raw(requests).await?;
     }
     txn.commit().await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_cut_body_is_copied_and_marked() {
-        let body = bytes::Bytes::from(vec![b'x'; 60 * 1024]);
-        let request = Request::new(
-            &Vec::<(&str, &str)>::new(),
-            body.clone(),
-            REJECTED_BODY_KEPT,
-        );
-        assert_eq!(request.body.len(), REJECTED_BODY_KEPT);
-        assert!(request.truncated);
-        let whole = Request::new(&Vec::<(&str, &str)>::new(), body, BODY_KEPT);
-        assert_eq!(whole.body.len(), 60 * 1024);
-        assert!(!whole.truncated);
-    }
-
-    #[test]
-    fn signatures_secrets_and_credentials_are_never_kept() {
-        for name in [
-            "Stripe-Signature",
-            "svix-signature",
-            "webhook-signature",
-            "Loops-Secret",
-            "Inlet-Secret",
-            "Authorization",
-            "Cookie",
-            "X-Api-Key",
-            "X-Auth-Token",
-        ] {
-            assert!(!is_shown_header(name), "{name}");
-        }
-        for name in [
-            "content-type",
-            "user-agent",
-            "svix-id",
-            "svix-timestamp",
-            "webhook-id",
-        ] {
-            assert!(is_shown_header(name), "{name}");
-        }
-        let request = Request::new(
-            &vec![
-                ("Stripe-Signature", "t=1,v1=x"),
-                ("Content-Type", "application/json"),
-            ],
-            bytes::Bytes::from_static(b"{}"),
-            BODY_KEPT,
-        );
-        assert_eq!(
-            request.headers,
-            vec![("Content-Type".to_owned(), "application/json".to_owned())]
-        );
-    }
 }
