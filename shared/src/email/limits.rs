@@ -16,8 +16,8 @@ pub(super) const RENDER_FUEL: u64 = 100_000;
 pub const RENDER_SLOTS: usize = 2;
 /// How long a caller waits for a rendering slot, and then for the render.
 pub const RENDER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default cap of each rendered part (`INLET_TEMPLATE_MAX_BYTES`).
-pub const DEFAULT_MAX_BYTES: usize = 1024 * 1024;
+/// Default cap of each rendered part (`INLET_TEMPLATE_MAX_BYTES`), defined with the setting.
+pub use crate::config::DEFAULT_TEMPLATE_MAX_BYTES as DEFAULT_MAX_BYTES;
 
 /// The rendering slots of this process.
 pub(super) static SLOTS: Semaphore = Semaphore::const_new(RENDER_SLOTS);
@@ -27,16 +27,21 @@ pub(super) static SLOTS: Semaphore = Semaphore::const_new(RENDER_SLOTS);
 pub struct RenderLimits {
     /// Most bytes each part (subject, HTML, text) may render to.
     pub max_bytes: usize,
-    /// How long to wait for a slot, and then for the render.
+    /// How long the render may take, counted once it has a slot; a render that ends later
+    /// is over the limit even if it did end.
     pub timeout: Duration,
+    /// How long to wait for a slot.
+    pub slot_wait: Duration,
 }
 
 impl RenderLimits {
-    /// Parts capped at `max_bytes`, waiting [`RENDER_TIMEOUT`].
+    /// Parts capped at `max_bytes`, waiting [`RENDER_TIMEOUT`] for a slot and as long for
+    /// the render.
     pub fn new(max_bytes: usize) -> Self {
         Self {
             max_bytes,
             timeout: RENDER_TIMEOUT,
+            slot_wait: RENDER_TIMEOUT,
         }
     }
 }

@@ -79,26 +79,30 @@ pub async fn render(
     ctx: &Value,
     limits: RenderLimits,
 ) -> Result<Rendered, RenderError> {
-    let slot = tokio::time::timeout(limits.timeout, SLOTS.acquire())
+    let slot = tokio::time::timeout(limits.slot_wait, SLOTS.acquire())
         .await
         .ok()
         .and_then(Result::ok)
-        .ok_or(RenderError::Busy(limits.timeout))?;
+        .ok_or(RenderError::Busy(limits.slot_wait))?;
+    let started = std::time::Instant::now();
     let (owned, ctx) = (template.clone(), ctx.clone());
     let task = tokio::task::spawn_blocking(move || {
         // Held until the render really ends, even when its caller stopped waiting.
         let _slot = slot;
         render_blocking(&owned, &ctx, limits.max_bytes)
     });
+    let timed_out = || RenderError::TimedOut {
+        template: template.id.clone(),
+        limit: limits.timeout,
+    };
     match tokio::time::timeout(limits.timeout, task).await {
+        // Ended, but only after its time: as much over the limit as one still running.
+        Ok(Ok(_)) if started.elapsed() >= limits.timeout => Err(timed_out()),
         Ok(Ok(result)) => result,
         Ok(Err(_)) => Err(RenderError::Panicked {
             template: template.id.clone(),
         }),
-        Err(_) => Err(RenderError::TimedOut {
-            template: template.id.clone(),
-            limit: limits.timeout,
-        }),
+        Err(_) => Err(timed_out()),
     }
 }
 
@@ -324,8 +328,8 @@ mod tests {
     #[tokio::test]
     async fn a_render_past_its_time_limit_is_abandoned() {
         let limits = RenderLimits {
-            max_bytes: DEFAULT_MAX_BYTES,
             timeout: Duration::ZERO,
+            ..RenderLimits::default()
         };
         let t = template(
             "{% for a in range(10000) %}{{ a }}{% endfor %}",
