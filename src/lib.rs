@@ -12,7 +12,7 @@ pub mod test_event;
 use anyhow::Context;
 use inlet_migrations::{Migrator, MigratorTrait};
 use inlet_shared::config::Config;
-use inlet_shared::email::{Mailer, UnsubscribeKey};
+use inlet_shared::email::{Mailbox, Mailer, UnsubscribeKey};
 use inlet_shared::integrations::IntegrationCache;
 use inlet_shared::metrics::Metrics;
 use inlet_shared::queue::embedded::EmbeddedQueue;
@@ -42,6 +42,8 @@ pub struct Services {
     pub metrics: Arc<Metrics>,
     /// Signs (worker) and verifies (ingest) unsubscribe links.
     pub unsubscribe: UnsubscribeKey,
+    /// The sender of emails whose template names none (`INLET_EMAIL_FROM`).
+    pub email_from: Mailbox,
 }
 
 /// Connects to the database (waiting for it to come up).
@@ -63,6 +65,7 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 /// Connects the database, the queue and loads the integrations. The schema must exist
 /// (`inlet migrate`, or `serve` which migrates first).
 pub async fn connect(config: Config, run_migrations: bool) -> anyhow::Result<Services> {
+    let email_from = inlet_shared::email::default_sender(&config)?;
     let db = connect_database(&config).await?;
     if run_migrations {
         migrate(&db).await.context("cannot apply migrations")?;
@@ -97,6 +100,7 @@ pub async fn connect(config: Config, run_migrations: bool) -> anyhow::Result<Ser
         cache,
         metrics: Metrics::new(),
         unsubscribe,
+        email_from,
     })
 }
 
@@ -146,6 +150,7 @@ pub fn start_ingest_with_ops(
         ),
         metrics: services.metrics.clone(),
         unsubscribe: services.unsubscribe.clone(),
+        email_from: services.email_from.clone(),
     };
     if let Some(ops_listener) = ops {
         let ops = inlet_ingest::routes::health::Ops {
@@ -227,7 +232,7 @@ pub fn start_worker(
             mailer,
             services.unsubscribe.clone(),
             services.config.public_url.clone(),
-            services.config.email_from.clone(),
+            services.email_from.clone(),
             retry,
             services.metrics.clone(),
         )

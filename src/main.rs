@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use inlet_shared::config::Config;
+use inlet_shared::config::{Config, ConfigError};
 use tokio_util::sync::CancellationToken;
 
 /// jemalloc instead of the system allocator: glibc's malloc and free were a sixth of
@@ -60,7 +60,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match Config::from_env() {
+    let config = match load_config() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("inlet: {e}");
@@ -76,6 +76,14 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Reads the configuration and checks the default sender, which the mail crate parses
+/// outside the pure core: a bad `INLET_EMAIL_FROM` stops every command, as any bad setting.
+fn load_config() -> Result<Config, ConfigError> {
+    let config = Config::from_env()?;
+    inlet_shared::email::default_sender(&config)?;
+    Ok(config)
 }
 
 /// Cancels the token on the first SIGTERM or SIGINT (graceful: in-flight work finishes);

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use inlet_shared::config::Config;
-use inlet_shared::email::UnsubscribeKey;
+use inlet_shared::email::{Mailbox, UnsubscribeKey};
 use inlet_shared::integrations::IntegrationCache;
 use inlet_shared::metrics::Metrics;
 use inlet_shared::queue::Queue;
@@ -28,4 +28,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Verifies unsubscribe links.
     pub unsubscribe: UnsubscribeKey,
+    /// The sender of emails whose template names none (`INLET_EMAIL_FROM`).
+    pub email_from: Mailbox,
 }

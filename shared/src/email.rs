@@ -8,19 +8,23 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
+use lettre::message::MultiPart;
 use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
+use crate::config::{Config, ConfigError};
 use crate::db::entities::app_secret;
 use crate::domain::now_ms;
 
 mod limits;
 mod render;
+
+/// A sender or recipient, as lettre writes it (re-exported: callers need not name lettre).
+pub use lettre::message::Mailbox;
 
 pub use limits::{
     DEFAULT_MAX_BYTES, Part, RENDER_SLOTS, RENDER_TIMEOUT, RenderError, RenderLimits,
@@ -90,6 +94,19 @@ pub fn sender(name: Option<&str>, address: &str) -> Result<Mailbox, SenderError>
     let mailbox = Mailbox::new(name.map(str::to_owned), address);
     writable(&mailbox)?;
     Ok(mailbox)
+}
+
+/// The sender of emails whose template names none (`INLET_EMAIL_FROM`), parsed as before
+/// the setting's text moved to the pure core. The binary calls this as it reads the
+/// configuration, so a bad value stops it there like any other bad setting.
+pub fn default_sender(config: &Config) -> Result<Mailbox, ConfigError> {
+    config
+        .email_from
+        .parse()
+        .map_err(|e: lettre::address::AddressError| ConfigError {
+            name: "INLET_EMAIL_FROM",
+            reason: e.to_string(),
+        })
 }
 
 /// Checks that lettre can write `mailbox` in a header. Its header encoder formats the
@@ -388,5 +405,23 @@ mod tests {
             err.to_string(),
             "the sender's name cannot be written in an email header (it has a line break)"
         );
+    }
+
+    #[test]
+    fn the_default_sender_is_parsed_from_its_setting() {
+        let config = |from: Option<&str>| {
+            let vars = from.map(|v| ("INLET_EMAIL_FROM".to_owned(), v.to_owned()));
+            Config::from_vars(vars).unwrap()
+        };
+        let default = default_sender(&config(None)).unwrap();
+        assert_eq!(default.name.as_deref(), Some("Inlet"));
+        assert_eq!(default.email.to_string(), "inlet@localhost");
+        let set = default_sender(&config(Some("Acme <hello@acme.test>"))).unwrap();
+        assert_eq!(set.to_string(), "Acme <hello@acme.test>");
+        // A name with a line break (which lettre would panic writing) does not parse.
+        for bad in ["\"Acme\r\n Support\" <help@acme.test>", "not an address"] {
+            let err = default_sender(&config(Some(bad))).unwrap_err();
+            assert_eq!(err.name, "INLET_EMAIL_FROM", "{bad:?}");
+        }
     }
 }

@@ -111,7 +111,7 @@ async fn check_sendable(state: &AppState, t: &email_template::Model) -> Result<(
     let address = t
         .from_email
         .clone()
-        .unwrap_or_else(|| state.config.email_from.email.to_string());
+        .unwrap_or_else(|| state.email_from.email.to_string());
     let from = email::sender(t.from_name.as_deref(), &address)
         .map_err(|e| ApiError::BadRequest(format!("{} {e}.", e.field())))?;
     let sample = email::sample_context();

@@ -30,6 +30,9 @@ pub struct FieldTooLong {
 /// 4 000 bytes; ids and event types are far shorter.
 const MAX_HEADER_BYTES: usize = 4096;
 
+// The core bounds idempotency keys without knowing lapin; each must still fit `message_id`.
+const _: () = assert!(crate::providers::MAX_IDEMPOTENCY_KEY_BYTES <= MAX_SHORT_STRING_LENGTH);
+
 /// An AMQP short string (`message_id`, `expiration`, exchange and queue names): at most
 /// 255 bytes, checked here because lapin's conversion from `&str` panics beyond that.
 pub(super) fn short(field: &'static str, value: &str) -> Result<ShortString, FieldTooLong> {

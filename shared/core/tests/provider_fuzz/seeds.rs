@@ -2,8 +2,8 @@
 //! plus shapes the samples do not take (newer Stripe API versions, Postgres text times,
 //! other Supabase tables, deletions that carry little).
 
-use inlet_shared::providers::Provider;
-use inlet_shared::providers::samples::{self, Person};
+use inlet_core::providers::Provider;
+use inlet_core::providers::samples::{self, Person};
 use serde_json::{Value, json};
 
 /// When the seeds were "sent" (and the fuzz cases are verified).

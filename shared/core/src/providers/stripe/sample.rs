@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::providers::samples::Person;
+use crate::providers::person::Person;
 
 fn stripe_event(event_type: &str, now: i64, object: Value) -> Value {
     json!({

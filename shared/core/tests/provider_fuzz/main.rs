@@ -11,7 +11,7 @@
 //! prints how many it ran. A longer run is one command:
 //!
 //! ```text
-//! PROPTEST_CASES=100000 cargo test -p inlet-shared --test provider_fuzz --release
+//! PROPTEST_CASES=100000 cargo test -p inlet-core --test provider_fuzz --release
 //! ```
 
 // Tests fail by panicking: unwrap and expect are the point here.
@@ -31,7 +31,7 @@ use std::io::Write;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
-use inlet_shared::providers::{
+use inlet_core::providers::{
     ContactKey, MAX_EVENT_TYPE_BYTES, MAX_ID_BYTES, MAX_IDEMPOTENCY_KEY_BYTES, Mapping, Provider,
     SigningKey,
 };

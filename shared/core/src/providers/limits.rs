@@ -5,8 +5,9 @@
 use super::{ContactKey, EnvelopeError, Mapping, Provider};
 
 /// The most bytes of an idempotency key: it travels as the AMQP `message_id`, a short
-/// string, and is part of the processed deliveries' primary key.
-pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = lapin::types::MAX_SHORT_STRING_LENGTH;
+/// string (255 bytes; the RabbitMQ publisher asserts the two agree at compile time), and is
+/// part of the processed deliveries' primary key.
+pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 255;
 
 /// The most bytes of a platform id that finds a contact (`userId`, a Stripe customer id).
 /// Those columns are indexed, and PostgreSQL refuses an index entry of more than about

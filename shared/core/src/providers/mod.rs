@@ -5,6 +5,7 @@
 
 pub mod clerk;
 pub mod limits;
+mod person;
 pub mod polar;
 pub mod samples;
 pub mod stripe;

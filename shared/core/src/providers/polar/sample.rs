@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::providers::samples::{Person, iso};
+use crate::providers::person::{Person, iso};
 
 /// The body of a sample `event_type` delivery about `p`, or `None` when it is not supported.
 pub(in crate::providers) fn sample(event_type: &str, p: &Person<'_>, now: i64) -> Option<Value> {

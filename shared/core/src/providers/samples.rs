@@ -12,23 +12,7 @@ use sha2::Sha256;
 
 use super::{Provider, clerk, polar, stripe, supabase};
 
-/// Who a sample is about.
-#[derive(Debug, Clone)]
-pub struct Person<'a> {
-    /// Email address.
-    pub email: &'a str,
-    /// First name.
-    pub first_name: &'a str,
-    /// Last name.
-    pub last_name: &'a str,
-    /// A platform id for the person (Stripe customer, Clerk/Supabase user, Polar customer).
-    pub id: &'a str,
-}
-
-/// An RFC 3339 time of `secs` (Polar and Supabase samples).
-pub(super) fn iso(secs: i64) -> String {
-    crate::domain::format_ms(secs.saturating_mul(1000))
-}
+pub use super::person::Person;
 
 /// A sample body for `event_type`, or `None` when the provider does not support it.
 pub fn sample(
