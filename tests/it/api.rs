@@ -7,7 +7,7 @@ use inlet_shared::db::entities::contact_event;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use crate::support::*;
 
 async fn put(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
     let r = app
@@ -318,7 +318,6 @@ async fn loops_sdk_works_against_inlet() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_keys_from_the_cli_work_until_revoked() {
-    use crate::processes::Process;
     let app = spawn_app(AppOptions::embedded_sqlite()).await;
     let env = vec![
         ("INLET_DATABASE_URL", app.db.url.clone()),

@@ -20,7 +20,7 @@ use sea_orm::{
     Statement, TransactionTrait,
 };
 
-use crate::helpers::{Backend, TestDb};
+use crate::support::{Backend, TestDb};
 
 /// A new PostgreSQL database with Inlet's schema (dropped with the `TestDb`).
 async fn migrated_postgres() -> (std::sync::Arc<TestDb>, DatabaseConnection) {

@@ -12,7 +12,10 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::*;
+use crate::support::*;
+
+/// How long the log writer may take to store a flood's rejections.
+const SETTLE: Duration = Duration::from_secs(60);
 
 async fn subscribed(app: &TestApp, email: &str) -> Value {
     app.find_contacts(email).await[0]["subscribed"].clone()
@@ -137,10 +140,10 @@ async fn database_bytes(app: &TestApp) -> u64 {
     u64::try_from(row.try_get_by_index::<i64>(0).unwrap()).unwrap()
 }
 
-/// Rejected rows so far, once the log writer has stopped adding any.
+/// Rejected rows so far, once the log writer has stopped adding any (no change in a second).
 async fn settled_rejections(app: &TestApp) -> usize {
-    let mut last = usize::MAX;
-    loop {
+    let last = std::cell::Cell::new(usize::MAX);
+    eventually_some(SETTLE, "the rejected rows to stop growing", || async {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let now = webhook_log::Entity::find()
             .filter(webhook_log::Column::Status.eq("rejected"))
@@ -148,11 +151,9 @@ async fn settled_rejections(app: &TestApp) -> usize {
             .await
             .unwrap()
             .len();
-        if now == last {
-            return now;
-        }
-        last = now;
-    }
+        (now == last.replace(now)).then_some(now)
+    })
+    .await
 }
 
 async fn unsigned_flood_writes_a_bounded_amount(options: AppOptions) {

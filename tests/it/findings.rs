@@ -16,9 +16,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::console::Console;
-use crate::helpers::*;
-use crate::processes::Process;
+use crate::support::*;
 
 fn without_worker(mut options: AppOptions) -> AppOptions {
     options.worker = false;

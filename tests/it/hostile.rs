@@ -10,7 +10,7 @@ use inlet_shared::providers::{MAX_EVENT_TYPE_BYTES, Provider};
 use sea_orm::EntityTrait;
 use serde_json::json;
 
-use crate::helpers::*;
+use crate::support::*;
 
 const WAIT: Duration = Duration::from_secs(20);
 const CLERK_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";

@@ -7,16 +7,15 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use inlet_shared::db::entities::{contact, dead_letter, processed_delivery};
+use inlet_shared::db::entities::{contact, processed_delivery};
 use inlet_shared::isolate::PANIC_MARKER;
 use inlet_shared::providers::Provider;
 use inlet_shared::providers::samples::{self, Person};
 use inlet_shared::queue::{Delivery, RetryPolicy};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::*;
+use crate::support::*;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -117,24 +116,6 @@ fn handler(app: &TestApp) -> inlet_worker::Handler {
     )
 }
 
-async fn dead_letter_of(app: &TestApp, delivery_id: &str) -> Option<dead_letter::Model> {
-    dead_letter::Entity::find()
-        .filter(dead_letter::Column::DeliveryId.eq(delivery_id))
-        .one(&app.services.db)
-        .await
-        .unwrap()
-}
-
-/// The delivery's dead letter, once stored (in production a worker archives it from the
-/// broker's dead-letter queue).
-async fn wait_for_dead_letter(app: &TestApp, delivery_id: &str) -> dead_letter::Model {
-    eventually(WAIT, "the dead letter stored", || async {
-        dead_letter_of(app, delivery_id).await.is_some()
-    })
-    .await;
-    dead_letter_of(app, delivery_id).await.unwrap()
-}
-
 /// Starts the real worker in-process; cancel the token to stop it.
 fn start_worker(app: &TestApp) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     let shutdown = CancellationToken::new();
@@ -167,7 +148,7 @@ async fn poison_in_a_batch(options: AppOptions) {
     // The worker keeps consuming afterwards (and archives RabbitMQ's dead letters).
     let (shutdown, worker) = start_worker(&app);
 
-    let dead = wait_for_dead_letter(&app, &poison).await;
+    let dead = app.wait_for_dead_letter(&poison, WAIT).await;
     assert!(
         dead.error.contains("panicked at shared/src/isolate.rs:")
             && dead.error.contains("fault injected for a test"),
@@ -175,7 +156,7 @@ async fn poison_in_a_batch(options: AppOptions) {
         dead.error
     );
     assert_eq!(dead.attempts, 1, "dead at once, not retried");
-    assert!(dead_letter_of(&app, &multibyte).await.is_none());
+    assert!(app.dead_letter_of(&multibyte).await.is_none());
     assert_eq!(
         app.count(processed_delivery::Entity).await,
         101,
@@ -231,7 +212,7 @@ async fn cut_short_attempts_end_in_the_dead_letters(options: AppOptions) {
     }
     consumer.take().unwrap().close().await;
     let (shutdown, worker) = start_worker(&app);
-    let dead = wait_for_dead_letter(&app, &id).await;
+    let dead = app.wait_for_dead_letter(&id, WAIT).await;
     assert!(dead.error.contains("taken 3 times"), "{}", dead.error);
     assert_eq!(dead.attempts, 3);
     assert_eq!(app.count(contact::Entity).await, 0, "not tried again");

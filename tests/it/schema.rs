@@ -2,7 +2,7 @@
 
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 
-use crate::helpers::{Backend, TestDb};
+use crate::support::{Backend, TestDb};
 
 /// Deleting a contact deletes its Stripe customer links by contact: an index probe, not a
 /// read of every link of every integration.

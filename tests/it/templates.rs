@@ -14,9 +14,7 @@ use inlet_shared::db::entities::email_template;
 use sea_orm::{ActiveValue::Set, Database, DatabaseConnection, EntityTrait};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
-use crate::processes::{Process, free_port};
-use crate::smtp::{SmtpServer, header};
+use crate::support::*;
 
 const WAIT: Duration = Duration::from_secs(30);
 const MIB: u64 = 1024 * 1024;
@@ -222,23 +220,16 @@ async fn send_event(app: &impl Api, body: Value) {
 
 /// Waits for the dead letter of a run of `workflow`.
 async fn dead_run(app: &impl Api, workflow: &str) -> Value {
-    let started = std::time::Instant::now();
-    loop {
+    let what = format!("a dead letter for workflow {workflow}");
+    eventually_some(WAIT, &what, || async {
         let (_, list) = app.api_get("/api/v1/dead-letters").await;
-        if let Some(dead) = list
-            .as_array()
+        list.as_array()
             .unwrap()
             .iter()
             .find(|d| d["provider"] == "workflow" && d["integrationId"] == workflow)
-        {
-            return dead.clone();
-        }
-        assert!(
-            started.elapsed() < WAIT,
-            "no dead letter for workflow {workflow}: {list}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            .cloned()
+    })
+    .await
 }
 
 /// The emails recorded for `email`, none of them left `queued`.

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use crate::support::*;
 
 async fn send(
     app: &TestApp,

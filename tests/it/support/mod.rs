@@ -1,0 +1,43 @@
+//! Test harness: each test gets its own database (a fresh PostgreSQL database or SQLite
+//! file) and its own RabbitMQ vhost, boots the real application in-process on port 0, and
+//! talks to it over HTTP; or runs `inlet` as child processes. Services that are missing
+//! fail the test loudly. `use crate::support::*;` brings what the tests use.
+
+mod app;
+mod broker;
+mod console;
+mod database;
+mod eventually;
+mod mime;
+mod processes;
+mod proxy;
+mod signing;
+mod smtp;
+
+pub use app::{AppOptions, TestApp, spawn_app};
+pub use broker::{TestVhost, rabbit_management};
+pub use console::{Console, field};
+pub use database::{Backend, TestDb};
+pub use eventually::{eventually, eventually_some};
+pub use mime::{body_text, header};
+pub use processes::{Process, free_port};
+pub use proxy::TcpProxy;
+pub use signing::{STRIPE_SECRET, now_secs, stripe_customer_event, stripe_signature};
+pub use smtp::SmtpServer;
+
+pub fn random_suffix() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..16].to_owned()
+}
+
+/// Runs an async cleanup from `Drop` on a thread of its own (Drop cannot await).
+fn cleanup_blocking<F: std::future::Future<Output = ()> + Send + 'static>(f: F) {
+    let _ = std::thread::spawn(move || {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            rt.block_on(f);
+        }
+    })
+    .join();
+}
