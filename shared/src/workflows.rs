@@ -1,4 +1,5 @@
-//! Starting workflows. Every occurrence that can start one (a recorded event, a contact
+//! Workflows: what starts one ([`Trigger`]), who it is for ([`Audience`]), its [`Step`]s,
+//! and starting them. Every occurrence that can start one (a recorded event, a contact
 //! added or updated, a contact joining a list) calls [`start`] inside the transaction that
 //! applies it, so a workflow run exists exactly when its cause committed: the runs table is
 //! a transactional outbox, and redeliveries or replays that change nothing start nothing.
@@ -35,6 +36,55 @@ pub enum Step {
         /// How long, 1 second to a year.
         seconds: u64,
     },
+}
+
+/// What starts a workflow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
+)]
+pub enum Trigger {
+    /// A platform event (`stripe:checkout.session.completed`) or a custom one (`signup`).
+    Event {
+        /// The event name.
+        // Named again per field: utoipa's schema ignores `rename_all_fields`.
+        #[serde(rename = "eventName")]
+        event_name: String,
+    },
+    /// A contact is created.
+    ContactAdded,
+    /// A contact is updated.
+    ContactUpdated,
+    /// A contact joins a mailing list.
+    AddedToList {
+        /// The list.
+        #[serde(rename = "listId")]
+        list_id: String,
+    },
+}
+
+impl Trigger {
+    /// The `trigger_type` and `trigger_value` columns it is stored as (the ones
+    /// [`Occurrence`]s are matched against).
+    pub fn columns(&self) -> (&'static str, Option<&str>) {
+        match self {
+            Self::Event { event_name } => ("event", Some(event_name)),
+            Self::ContactAdded => ("contactAdded", None),
+            Self::ContactUpdated => ("contactUpdated", None),
+            Self::AddedToList { list_id } => ("addedToList", Some(list_id)),
+        }
+    }
+}
+
+/// Who a workflow is for (all contacts when absent).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Audience {
+    pub mailing_list_id: Option<String>,
+    pub user_group: Option<String>,
 }
 
 /// Parses a workflow's stored steps.

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use inlet_shared::db::entities::webhook_log;
+use inlet_shared::db::entities::webhook_log::{self, DeliveryStatus};
 use inlet_shared::dead_letters;
 use inlet_shared::domain::now_ms;
 use inlet_shared::queue::Queue;
@@ -62,7 +62,10 @@ async fn store(
     let txn = db.begin().await?;
     dead_letters::store(&txn, record).await?;
     webhook_log::Entity::update_many()
-        .col_expr(webhook_log::Column::Status, Expr::value("dead"))
+        .col_expr(
+            webhook_log::Column::Status,
+            Expr::value(DeliveryStatus::Dead.as_str()),
+        )
         .col_expr(
             webhook_log::Column::Message,
             Expr::value(format!("Dead-lettered: {}", record.error)),

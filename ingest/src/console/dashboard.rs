@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use actix_web::HttpResponse;
+use inlet_shared::db::entities::webhook_log::DeliveryStatus;
 use inlet_shared::db::entities::{dead_letter, integration, webhook_log};
 use inlet_shared::domain::now_ms;
 use sea_orm::sea_query::Expr;
@@ -11,20 +12,10 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect
 use serde::Serialize;
 
 use super::session::Session;
-use super::{ConsoleError, render};
+use super::{ConsoleError, STATUSES, render};
 
 /// Minutes the chart covers.
 const MINUTES: i64 = 30;
-/// Statuses in stacking order.
-pub const STATUSES: [&str; 7] = [
-    "accepted",
-    "processed",
-    "ignored",
-    "duplicate",
-    "rejected",
-    "failed",
-    "dead",
-];
 const WIDTH: i64 = 900;
 const HEIGHT: i64 = 180;
 
@@ -69,7 +60,7 @@ fn chart(counts: &[BTreeMap<&'static str, u64>], start_minute: i64) -> Chart {
         let i = i64::try_from(i).unwrap_or(0);
         let x = i * step + 2;
         let mut top = HEIGHT;
-        for status in STATUSES {
+        for status in STATUSES.map(DeliveryStatus::as_str) {
             let n = minute.get(status).copied().unwrap_or(0);
             if n == 0 {
                 continue;
@@ -130,7 +121,7 @@ pub async fn show(session: Session) -> Result<HttpResponse, ConsoleError> {
     let mut by_status: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut total = 0;
     for (minute, status, n) in &rows {
-        let Some(status) = STATUSES.iter().find(|s| **s == status.as_str()) else {
+        let Some(status) = DeliveryStatus::parse(status).map(DeliveryStatus::as_str) else {
             continue;
         };
         let n = u64::try_from(*n).unwrap_or(0);
@@ -171,7 +162,7 @@ pub async fn show(session: Session) -> Result<HttpResponse, ConsoleError> {
             dead_letters,
             integrations,
             by_status,
-            statuses => STATUSES,
+            statuses => STATUSES.map(DeliveryStatus::as_str),
             chart => chart(&per_minute, start_minute),
         },
     )

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use actix_web::{HttpResponse, web};
+use inlet_shared::db::entities::webhook_log::DeliveryStatus;
 use inlet_shared::db::entities::{
     dead_letter, integration, queue_message, webhook_log, webhook_log_request,
 };
@@ -13,9 +14,8 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::dashboard::STATUSES;
 use super::session::{Form, Session};
-use super::{ConsoleError, render};
+use super::{ConsoleError, STATUSES, render};
 use crate::state::AppState;
 
 /// Rows per page of the log.
@@ -142,10 +142,9 @@ pub async fn list(
         select = select.filter(webhook_log::Column::IntegrationId.eq(id));
     }
     if let Some(status) = some(&f.status) {
-        if !STATUSES.contains(&status) {
-            return Err(ConsoleError::BadRequest("Unknown status.".into()));
-        }
-        select = select.filter(webhook_log::Column::Status.eq(status));
+        let status = DeliveryStatus::parse(status)
+            .ok_or_else(|| ConsoleError::BadRequest("Unknown status.".into()))?;
+        select = select.filter(webhook_log::Column::Status.eq(status.as_str()));
     }
     if let Some(event_type) = some(&f.event_type) {
         select = select.filter(webhook_log::Column::EventType.eq(event_type));
@@ -195,7 +194,7 @@ pub async fn list(
             deliveries,
             integrations,
             names,
-            statuses => STATUSES,
+            statuses => STATUSES.map(DeliveryStatus::as_str),
             windows => WINDOWS,
             f,
             next,

@@ -18,10 +18,23 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpResponse, ResponseError, Scope, web};
+use inlet_shared::db::entities::webhook_log::DeliveryStatus;
 use minijinja::Environment;
 use serde::Serialize;
 
 use crate::error::ApiError;
+
+/// The webhook log's statuses in the order the pages list them (the dashboard stacks its
+/// bars so).
+const STATUSES: [DeliveryStatus; 7] = [
+    DeliveryStatus::Accepted,
+    DeliveryStatus::Processed,
+    DeliveryStatus::Ignored,
+    DeliveryStatus::Duplicate,
+    DeliveryStatus::Rejected,
+    DeliveryStatus::Failed,
+    DeliveryStatus::Dead,
+];
 
 /// The templates, built into the binary.
 const TEMPLATES: &[(&str, &str)] = &[

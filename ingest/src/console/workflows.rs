@@ -4,7 +4,7 @@
 use actix_web::{HttpResponse, web};
 use inlet_shared::db::entities::{email_send, email_template, workflow};
 use inlet_shared::domain::Email;
-use inlet_shared::workflows::{Step, steps_of};
+use inlet_shared::workflows::{Audience, Step, Trigger, steps_of};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -159,21 +159,19 @@ fn posted_workflow(form: &Form, id: Option<&str>) -> Value {
 }
 
 /// The trigger, audience and steps of a posted workflow form.
-fn read_workflow(
-    form: &Form,
-) -> Result<(workflow_api::Trigger, workflow_api::Audience, Vec<Step>), String> {
+fn read_workflow(form: &Form) -> Result<(Trigger, Audience, Vec<Step>), String> {
     let trigger = match form.get("trigger_type").unwrap_or("event") {
-        "event" => workflow_api::Trigger::Event {
+        "event" => Trigger::Event {
             event_name: form.get("event_name").unwrap_or_default().to_owned(),
         },
-        "contactAdded" => workflow_api::Trigger::ContactAdded,
-        "contactUpdated" => workflow_api::Trigger::ContactUpdated,
-        "addedToList" => workflow_api::Trigger::AddedToList {
+        "contactAdded" => Trigger::ContactAdded,
+        "contactUpdated" => Trigger::ContactUpdated,
+        "addedToList" => Trigger::AddedToList {
             list_id: form.get("list_id").unwrap_or_default().to_owned(),
         },
         _ => return Err("Choose a trigger.".into()),
     };
-    let audience = workflow_api::Audience {
+    let audience = Audience {
         mailing_list_id: form.get("audience_list").map(str::to_owned),
         user_group: form.get("audience_group").map(str::to_owned),
     };

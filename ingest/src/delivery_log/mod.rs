@@ -18,6 +18,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use inlet_shared::db::entities::webhook_log::DeliveryStatus;
 use sea_orm::DatabaseConnection;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -54,8 +55,8 @@ pub struct Entry {
     pub event_type: Option<String>,
     /// Idempotency key, when known.
     pub idempotency_key: Option<String>,
-    /// `accepted`, `ignored` or `rejected`.
-    pub status: &'static str,
+    /// Accepted, ignored or rejected.
+    pub status: DeliveryStatus,
     /// What the sender was told.
     pub message: String,
     /// When it arrived (epoch ms).
@@ -73,7 +74,7 @@ impl Entry {
             + self.provider.len()
             + self.event_type.as_ref().map_or(0, String::len)
             + self.idempotency_key.as_ref().map_or(0, String::len)
-            + self.status.len()
+            + self.status.as_str().len()
             + self.message.len();
         text as u64 + ROW_OVERHEAD + self.request.as_ref().map_or(0, Request::cost)
     }

@@ -130,7 +130,7 @@ async fn write(db: &DatabaseConnection, batch: &mut Vec<Entry>) {
         provider: Set(e.provider.to_owned()),
         event_type: Set(e.event_type),
         idempotency_key: Set(e.idempotency_key),
-        status: Set(e.status.to_owned()),
+        status: Set(e.status.as_str().to_owned()),
         message: Set(e.message),
         attempts: Set(0),
         received_at: Set(e.received_at_ms),
@@ -201,7 +201,7 @@ async fn write_postgres(db: &DatabaseConnection, batch: &mut [Entry]) -> Result<
             text(batch.iter().map(|e| Some(e.provider.to_owned()))),
             text(batch.iter_mut().map(|e| e.event_type.take())),
             text(batch.iter_mut().map(|e| e.idempotency_key.take())),
-            text(batch.iter().map(|e| Some(e.status.to_owned()))),
+            text(batch.iter().map(|e| Some(e.status.as_str().to_owned()))),
             text(
                 batch
                     .iter_mut()

@@ -10,6 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use bytes::BytesMut;
 use futures_util::StreamExt;
 use inlet_shared::config::KeepRequests;
+use inlet_shared::db::entities::webhook_log::DeliveryStatus;
 use inlet_shared::domain::{new_id, now_ms};
 use inlet_shared::integrations::IntegrationRuntime;
 use inlet_shared::metrics::label;
@@ -77,7 +78,7 @@ async fn read_body(
 /// What ingest decided about a delivery it did not refuse.
 struct Decision {
     status: StatusCode,
-    log_status: &'static str,
+    log_status: DeliveryStatus,
     message: String,
 }
 
@@ -199,7 +200,7 @@ pub async fn ingest(
             .filter(|_| keep)
             .map(|body| Request::new(headers, body, body_kept))
     };
-    let entry = |status: &'static str, message: String, request: Option<Request>| Entry {
+    let entry = |status: DeliveryStatus, message: String, request: Option<Request>| Entry {
         id: delivery_id.clone(),
         integration_id: integration.id.clone(),
         provider: integration.provider.as_str(),
@@ -212,7 +213,7 @@ pub async fn ingest(
     };
     let answer = match result {
         Ok(decision) => {
-            let counter = if decision.log_status == "accepted" {
+            let counter = if decision.log_status == DeliveryStatus::Accepted {
                 &metrics.accepted
             } else {
                 &metrics.ignored
@@ -239,7 +240,11 @@ pub async fn ingest(
             let keep = state.config.keep_requests != KeepRequests::None;
             state.delivery_log.record_rejected(
                 e.reason(),
-                entry("rejected", e.to_string(), request(keep, REJECTED_BODY_KEPT)),
+                entry(
+                    DeliveryStatus::Rejected,
+                    e.to_string(),
+                    request(keep, REJECTED_BODY_KEPT),
+                ),
             );
             Err(e)
         }
@@ -274,7 +279,7 @@ async fn decide(
     seen.idempotency_key = Some(envelope.idempotency_key.clone());
     let ignored = |message: String| Decision {
         status: StatusCode::OK,
-        log_status: "ignored",
+        log_status: DeliveryStatus::Ignored,
         message,
     };
 
@@ -318,7 +323,7 @@ async fn decide(
     tracing::debug!(event_type = %message.event_type, delivery = %message.delivery_id, "Enqueued webhook.");
     Ok(Decision {
         status: StatusCode::ACCEPTED,
-        log_status: "accepted",
+        log_status: DeliveryStatus::Accepted,
         message: format!(
             "Accepted {}; it will be processed shortly.",
             message.event_type

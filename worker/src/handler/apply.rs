@@ -2,6 +2,7 @@
 //! event's meaning, the claim, the contact change and the delivery's webhook-log row.
 
 use inlet_shared::db::entities::processed_delivery;
+use inlet_shared::db::entities::webhook_log::DeliveryStatus;
 use inlet_shared::integrations::EventSettings;
 use inlet_shared::isolate::isolate_sync;
 use inlet_shared::providers::Mapping;
@@ -101,7 +102,7 @@ impl Handler {
                     "Duplicate of delivery {}; already applied.",
                     first.delivery_id
                 );
-                unit.log(log_row(msg, "duplicate", &text, attempt));
+                unit.log(log_row(msg, DeliveryStatus::Duplicate, &text, attempt));
             }
             return Ok(Outcome::Duplicate);
         }
@@ -124,11 +125,7 @@ impl Handler {
                 }
             }
         };
-        let (status, text) = match &outcome {
-            Outcome::Processed(t) => ("processed", t.as_str()),
-            Outcome::Ignored(t) => ("ignored", t.as_str()),
-            Outcome::Duplicate => ("duplicate", ""),
-        };
+        let (status, text) = outcome.logged();
         unit.log(log_row(msg, status, text, attempt));
         Ok(outcome)
     }

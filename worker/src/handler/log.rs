@@ -1,6 +1,6 @@
 //! The delivery's row in the webhook log, and the best-effort note of a failure in it.
 
-use inlet_shared::db::entities::webhook_log;
+use inlet_shared::db::entities::webhook_log::{self, DeliveryStatus};
 use inlet_shared::domain::now_ms;
 use inlet_shared::queue::QueueMessage;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait};
@@ -13,7 +13,7 @@ const NOTE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 pub(super) async fn note(
     db: &DatabaseConnection,
     msg: &QueueMessage,
-    status: &str,
+    status: DeliveryStatus,
     text: &str,
     attempt: u32,
 ) {
@@ -27,7 +27,7 @@ pub(super) async fn note(
 /// The delivery's row in the webhook log.
 pub(super) fn log_row(
     msg: &QueueMessage,
-    status: &str,
+    status: DeliveryStatus,
     text: &str,
     attempt: u32,
 ) -> webhook_log::ActiveModel {
@@ -38,7 +38,7 @@ pub(super) fn log_row(
         provider: Set(msg.provider.as_str().to_owned()),
         event_type: Set(Some(msg.event_type.clone())),
         idempotency_key: Set(Some(msg.idempotency_key.clone())),
-        status: Set(status.to_owned()),
+        status: Set(status.as_str().to_owned()),
         message: Set(text.to_owned()),
         attempts: Set(i32::try_from(attempt).unwrap_or(i32::MAX)),
         received_at: Set(msg.received_at_ms),
@@ -50,7 +50,7 @@ pub(super) fn log_row(
 async fn record<C: ConnectionTrait>(
     db: &C,
     msg: &QueueMessage,
-    status: &str,
+    status: DeliveryStatus,
     text: &str,
     attempt: u32,
 ) -> Result<(), DbErr> {

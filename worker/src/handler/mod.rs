@@ -9,6 +9,7 @@ mod log;
 use inlet_shared::domain::now_ms;
 use std::sync::Arc;
 
+use inlet_shared::db::entities::webhook_log::DeliveryStatus;
 use inlet_shared::integrations::IntegrationCache;
 use inlet_shared::isolate::isolate;
 use inlet_shared::metrics::{Metrics, label};
@@ -35,6 +36,17 @@ pub enum Outcome {
     Ignored(String),
     /// Already applied by an earlier delivery of the same event.
     Duplicate,
+}
+
+impl Outcome {
+    /// Its status in the webhook log, and the log's message.
+    pub(crate) fn logged(&self) -> (DeliveryStatus, &str) {
+        match self {
+            Self::Processed(text) => (DeliveryStatus::Processed, text),
+            Self::Ignored(text) => (DeliveryStatus::Ignored, text),
+            Self::Duplicate => (DeliveryStatus::Duplicate, ""),
+        }
+    }
 }
 
 /// Applies deliveries.
@@ -92,7 +104,14 @@ impl Handler {
             );
             self.metrics.retried.inc();
             // Best effort: the database may be what is failing.
-            note(&self.db, &delivery.message, "failed", &text, attempt).await;
+            note(
+                &self.db,
+                &delivery.message,
+                DeliveryStatus::Failed,
+                &text,
+                attempt,
+            )
+            .await;
             if let Err(e) = delivery.retry_later(delay, &reason).await {
                 tracing::warn!(error = %e, "Could not schedule the retry; the delivery will come again.");
             }
@@ -113,7 +132,7 @@ impl Handler {
         note(
             &self.db,
             &delivery.message,
-            "dead",
+            DeliveryStatus::Dead,
             &format!("Dead-lettered: {reason}"),
             delivery.attempt,
         )
@@ -156,14 +175,10 @@ impl Handler {
     /// Counts an applied delivery.
     fn count(&self, delivery: &Delivery, outcome: &Outcome, started: std::time::Instant) {
         tracing::debug!(?outcome, delivery = %delivery.message.delivery_id, "Applied delivery.");
-        let name = match outcome {
-            Outcome::Processed(_) => "processed",
-            Outcome::Ignored(_) => "ignored",
-            Outcome::Duplicate => "duplicate",
-        };
+        let (status, _) = outcome.logged();
         self.metrics
             .processed
-            .get_or_create(&label("outcome", name))
+            .get_or_create(&label("outcome", status.as_str()))
             .inc();
         self.metrics
             .apply_latency

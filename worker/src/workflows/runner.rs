@@ -1,6 +1,7 @@
 //! The runner: executes a step while its lease is held, and moves the run on — advanced,
 //! stopped, retried later or failed into the dead letters.
 
+use inlet_shared::db::entities::email_send::EmailStatus;
 use inlet_shared::db::entities::{email_send, workflow, workflow_run};
 use inlet_shared::domain::now_ms;
 use inlet_shared::email::SendError;
@@ -222,7 +223,10 @@ impl Runner {
             .await?;
         if let Some(id) = send_id {
             email_send::Entity::update_many()
-                .col_expr(email_send::Column::Status, Expr::value("failed"))
+                .col_expr(
+                    email_send::Column::Status,
+                    Expr::value(EmailStatus::Failed.as_str()),
+                )
                 .col_expr(email_send::Column::Error, Expr::value(reason.clone()))
                 .filter(email_send::Column::Id.eq(id))
                 .exec(&txn)

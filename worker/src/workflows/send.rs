@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use inlet_shared::db::entities::email_send::EmailStatus;
 use inlet_shared::db::entities::{contact, email_send, email_template, workflow_run};
 use inlet_shared::domain::{new_id, now_ms};
 use inlet_shared::email::{self, Outgoing, SendError};
@@ -35,7 +36,7 @@ impl Runner {
             .await?;
         if let Some(done) = existing
             .as_ref()
-            .filter(|e| e.status == "sent" || e.status == "skipped")
+            .filter(|e| EmailStatus::parse(&e.status).is_some_and(EmailStatus::is_done))
         {
             tracing::debug!(email = %done.id, "Already {}; moving on.", done.status);
             return self.advance(&self.db, run, total, now_ms()).await;
@@ -66,7 +67,7 @@ impl Runner {
                 template_id,
                 &contact.email,
                 "",
-                "skipped",
+                EmailStatus::Skipped,
                 Some("The contact is unsubscribed."),
                 existing.as_ref(),
             )
@@ -129,7 +130,7 @@ impl Runner {
             template_id,
             &contact.email,
             &rendered.subject,
-            "queued",
+            EmailStatus::Queued,
             None,
             existing.as_ref(),
         )
@@ -171,7 +172,10 @@ impl Runner {
     ) -> Result<(), DbErr> {
         let txn = self.db.begin().await?;
         email_send::Entity::update_many()
-            .col_expr(email_send::Column::Status, Expr::value("sent"))
+            .col_expr(
+                email_send::Column::Status,
+                Expr::value(EmailStatus::Sent.as_str()),
+            )
             .col_expr(email_send::Column::SentAt, Expr::value(now_ms()))
             .col_expr(
                 email_send::Column::Error,
@@ -194,15 +198,16 @@ impl Runner {
         template_id: &str,
         to: &str,
         subject: &str,
-        status: &str,
+        status: EmailStatus,
         error: Option<&str>,
         existing: Option<&email_send::Model>,
     ) -> Result<(), DbErr> {
-        let attempts = existing.map_or(0, |e| e.attempts) + i32::from(status == "queued");
+        let attempts =
+            existing.map_or(0, |e| e.attempts) + i32::from(status == EmailStatus::Queued);
         match existing {
             Some(_) => {
                 email_send::Entity::update_many()
-                    .col_expr(email_send::Column::Status, Expr::value(status))
+                    .col_expr(email_send::Column::Status, Expr::value(status.as_str()))
                     .col_expr(email_send::Column::Subject, Expr::value(subject))
                     .col_expr(email_send::Column::ToEmail, Expr::value(to))
                     .col_expr(email_send::Column::Attempts, Expr::value(attempts))
@@ -224,7 +229,7 @@ impl Runner {
                     contact_id: Set(run.contact_id.clone()),
                     to_email: Set(to.to_owned()),
                     subject: Set(subject.to_owned()),
-                    status: Set(status.to_owned()),
+                    status: Set(status.as_str().to_owned()),
                     error: Set(error.map(str::to_owned)),
                     attempts: Set(attempts),
                     created_at: Set(now_ms()),

@@ -183,9 +183,9 @@ pub struct WorkflowAudience {
 pub struct Workflow {
     id: String,
     name: String,
-    trigger: super::workflows::Trigger,
+    trigger: inlet_shared::workflows::Trigger,
     audience: WorkflowAudience,
-    steps: Vec<super::workflows::Step>,
+    steps: Vec<inlet_shared::workflows::Step>,
     enabled: bool,
     created_at: String,
     updated_at: String,

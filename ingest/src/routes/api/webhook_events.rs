@@ -1,7 +1,7 @@
 //! `GET /api/v1/webhook-events`: the delivery log, newest first, with filters and a cursor.
 
 use actix_web::{HttpResponse, web};
-use inlet_shared::db::entities::webhook_log;
+use inlet_shared::db::entities::webhook_log::{self, DeliveryStatus};
 use inlet_shared::domain::format_ms;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Deserialize;
@@ -11,16 +11,6 @@ use serde_json::json;
 use super::schemas::*;
 use crate::error::ApiError;
 use crate::state::AppState;
-
-const STATUSES: [&str; 7] = [
-    "accepted",
-    "ignored",
-    "rejected",
-    "duplicate",
-    "processed",
-    "failed",
-    "dead",
-];
 
 /// Filters of the delivery log.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -54,12 +44,12 @@ pub async fn list(
         select = select.filter(webhook_log::Column::IntegrationId.eq(id.as_str()));
     }
     if let Some(status) = &query.status {
-        if !STATUSES.contains(&status.as_str()) {
-            return Err(ApiError::BadRequest(format!(
+        let status = DeliveryStatus::parse(status).ok_or_else(|| {
+            ApiError::BadRequest(format!(
                 "status must be one of {}.",
-                STATUSES.join(", ")
-            )));
-        }
+                DeliveryStatus::ALL.map(DeliveryStatus::as_str).join(", ")
+            ))
+        })?;
         select = select.filter(webhook_log::Column::Status.eq(status.as_str()));
     }
     if let Some(event_type) = &query.event_type {

@@ -5,9 +5,9 @@ use actix_web::{HttpResponse, web};
 use inlet_shared::db::entities::{email_template, mailing_list, workflow};
 use inlet_shared::domain::{format_ms, new_id, now_ms};
 use inlet_shared::providers::Provider;
-pub use inlet_shared::workflows::Step;
+use inlet_shared::workflows::{Audience, Step, Trigger};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, QueryOrder};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
 #[allow(unused_imports)]
@@ -19,39 +19,6 @@ use crate::state::AppState;
 const MAX_WAIT_SECS: u64 = 365 * 24 * 60 * 60;
 /// Steps per workflow.
 const MAX_STEPS: usize = 50;
-
-/// What starts a workflow.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(
-    tag = "type",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase",
-    deny_unknown_fields
-)]
-pub enum Trigger {
-    /// A platform event (`stripe:checkout.session.completed`) or a custom one (`signup`).
-    Event {
-        /// The event name.
-        event_name: String,
-    },
-    /// A contact is created.
-    ContactAdded,
-    /// A contact is updated.
-    ContactUpdated,
-    /// A contact joins a mailing list.
-    AddedToList {
-        /// The list.
-        list_id: String,
-    },
-}
-
-/// Who a workflow is for (all contacts when absent).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Audience {
-    pub(crate) mailing_list_id: Option<String>,
-    pub(crate) user_group: Option<String>,
-}
 
 /// Body of `POST /api/v1/workflows`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -169,15 +136,6 @@ fn check_name(name: &str) -> Result<String, ApiError> {
     Ok(name.to_owned())
 }
 
-fn trigger_columns(trigger: &Trigger) -> (&'static str, Option<String>) {
-    match trigger {
-        Trigger::Event { event_name } => ("event", Some(event_name.clone())),
-        Trigger::ContactAdded => ("contactAdded", None),
-        Trigger::ContactUpdated => ("contactUpdated", None),
-        Trigger::AddedToList { list_id } => ("addedToList", Some(list_id.clone())),
-    }
-}
-
 fn trigger_of(w: &workflow::Model) -> serde_json::Value {
     match (w.trigger_type.as_str(), &w.trigger_value) {
         ("event", Some(name)) => json!({"type": "event", "eventName": name}),
@@ -226,14 +184,14 @@ pub(crate) async fn create_workflow(state: &AppState, b: WorkflowBody) -> Result
     let audience = b.audience.unwrap_or_default();
     check_audience(&state.db, &audience).await?;
     check_steps(&state.db, &b.steps).await?;
-    let (trigger_type, trigger_value) = trigger_columns(&b.trigger);
+    let (trigger_type, trigger_value) = b.trigger.columns();
     let now = now_ms();
     let id = new_id("wf_");
     let row = workflow::ActiveModel {
         id: Set(id.clone()),
         name: Set(name),
         trigger_type: Set(trigger_type.to_owned()),
-        trigger_value: Set(trigger_value),
+        trigger_value: Set(trigger_value.map(str::to_owned)),
         audience_list_id: Set(audience.mailing_list_id),
         audience_user_group: Set(audience.user_group),
         steps: Set(serde_json::to_string(&b.steps).unwrap_or_else(|_| "[]".into())),
@@ -300,9 +258,9 @@ pub(crate) async fn update_workflow(
     }
     if let Some(trigger) = &b.trigger {
         check_trigger(&state.db, trigger).await?;
-        let (trigger_type, trigger_value) = trigger_columns(trigger);
+        let (trigger_type, trigger_value) = trigger.columns();
         row.trigger_type = Set(trigger_type.to_owned());
-        row.trigger_value = Set(trigger_value);
+        row.trigger_value = Set(trigger_value.map(str::to_owned));
     }
     if let Some(audience) = b.audience {
         check_audience(&state.db, &audience).await?;

@@ -15,7 +15,7 @@ pub struct Model {
     pub to_email: String,
     #[sea_orm(column_type = "Text")]
     pub subject: String,
-    /// `queued`, `sent`, `failed` or `skipped`.
+    /// An [`EmailStatus`], by its name.
     pub status: String,
     #[sea_orm(column_type = "Text", nullable)]
     pub error: Option<String>,
@@ -28,3 +28,62 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Where an email is, as the `status` column names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailStatus {
+    /// Being sent, or waiting for a retry.
+    Queued,
+    /// The SMTP server took it.
+    Sent,
+    /// Not sent: the contact is unsubscribed.
+    Skipped,
+    /// Failed for good; the run is in the dead letters.
+    Failed,
+}
+
+impl EmailStatus {
+    /// Every status.
+    pub const ALL: [Self; 4] = [Self::Queued, Self::Sent, Self::Skipped, Self::Failed];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sent => "sent",
+            Self::Skipped => "skipped",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// The status of a stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// Whether the step needs nothing more: sent, or skipped on purpose (a failed one is
+    /// sent again when its run is replayed).
+    pub fn is_done(self) -> bool {
+        matches!(self, Self::Sent | Self::Skipped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EmailStatus;
+
+    #[test]
+    fn statuses_keep_their_stored_names_and_only_sent_or_skipped_is_done() {
+        let names = EmailStatus::ALL.map(EmailStatus::as_str);
+        assert_eq!(names, ["queued", "sent", "skipped", "failed"]);
+        for status in EmailStatus::ALL {
+            assert_eq!(EmailStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(EmailStatus::parse("Sent"), None);
+        let done: Vec<_> = EmailStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_done())
+            .collect();
+        assert_eq!(done, [EmailStatus::Sent, EmailStatus::Skipped]);
+    }
+}

@@ -1,111 +1,20 @@
 //! Dead letters in the database: stored when a delivery fails for good (directly in embedded
-//! mode; archived from the broker's dead-letter queue in production), listed, and replayed
-//! through the normal queue — where the processed-delivery record keeps effects exactly-once.
+//! mode; archived from the broker's dead-letter queue in production) or a workflow run's step
+//! does ([`write`] holds every write), listed, and replayed — deliveries through the normal
+//! queue, where the processed-delivery record keeps effects exactly-once.
 
-use sea_orm::sea_query::Expr;
-use sea_orm::sea_query::OnConflict;
+pub(crate) mod write;
+
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
 };
 
-use crate::db::entities::{dead_letter, workflow_run};
-use crate::domain::{new_id, now_ms};
+use crate::db::entities::dead_letter::{self, DeadLetterKind};
 use crate::providers::Provider;
-use crate::queue::{DeadLetterRecord, Queue, QueueError, QueueMessage};
-
-/// Stores (or, for a delivery that died again after a replay, refreshes) a dead letter.
-pub async fn store<C: ConnectionTrait>(db: &C, record: &DeadLetterRecord) -> Result<(), DbErr> {
-    let m = &record.message;
-    let row = dead_letter::ActiveModel {
-        id: Set(new_id("dl_")),
-        delivery_id: Set(m.delivery_id.clone()),
-        integration_id: Set(m.integration_id.clone()),
-        provider: Set(m.provider.as_str().to_owned()),
-        event_type: Set(m.event_type.clone()),
-        idempotency_key: Set(m.idempotency_key.clone()),
-        received_at: Set(m.received_at_ms),
-        body: Set(m.body.to_vec()),
-        error: Set(record.error.clone()),
-        attempts: Set(i32::try_from(record.attempts).unwrap_or(i32::MAX)),
-        first_failed_at: Set(record.first_failed_at_ms),
-        last_failed_at: Set(record.last_failed_at_ms),
-        dead_at: Set(now_ms()),
-        replayed_at: Set(None),
-        replay_count: Set(0),
-    };
-    dead_letter::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(dead_letter::Column::DeliveryId)
-                .update_columns([
-                    dead_letter::Column::Error,
-                    dead_letter::Column::Attempts,
-                    dead_letter::Column::LastFailedAt,
-                    dead_letter::Column::DeadAt,
-                    dead_letter::Column::ReplayedAt,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
-}
-
-/// The `provider` of a dead letter that is a workflow run's failed step (its
-/// `integrationId` is the workflow, its `deliveryId` the run).
-pub const WORKFLOW: &str = "workflow";
-
-/// Stores a workflow run whose step failed for good (a send the SMTP server keeps refusing,
-/// say), so it is listed and replayed like a dead-lettered delivery.
-pub async fn store_run<C: ConnectionTrait>(
-    db: &C,
-    run: &workflow_run::Model,
-    error: &str,
-    attempts: i32,
-) -> Result<(), DbErr> {
-    let now = now_ms();
-    let body = serde_json::json!({
-        "runId": run.id,
-        "workflowId": run.workflow_id,
-        "contactId": run.contact_id,
-        "step": run.step,
-    });
-    let row = dead_letter::ActiveModel {
-        id: Set(new_id("dl_")),
-        delivery_id: Set(run.id.clone()),
-        integration_id: Set(run.workflow_id.clone()),
-        provider: Set(WORKFLOW.to_owned()),
-        event_type: Set(run.event_name.clone()),
-        idempotency_key: Set(format!("{}:{}", run.id, run.step)),
-        received_at: Set(run.created_at),
-        body: Set(body.to_string().into_bytes()),
-        error: Set(error.to_owned()),
-        attempts: Set(attempts),
-        first_failed_at: Set(run.first_failed_at.unwrap_or(now)),
-        last_failed_at: Set(now),
-        dead_at: Set(now),
-        replayed_at: Set(None),
-        replay_count: Set(0),
-    };
-    dead_letter::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(dead_letter::Column::DeliveryId)
-                .update_columns([
-                    dead_letter::Column::IdempotencyKey,
-                    dead_letter::Column::Body,
-                    dead_letter::Column::Error,
-                    dead_letter::Column::Attempts,
-                    dead_letter::Column::FirstFailedAt,
-                    dead_letter::Column::LastFailedAt,
-                    dead_letter::Column::DeadAt,
-                    dead_letter::Column::ReplayedAt,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
-}
+use crate::queue::{Queue, QueueError, QueueMessage};
+use write::{mark_replayed, unmark_replayed};
+pub use write::{store, store_run};
 
 /// Which dead letters to list or replay.
 #[derive(Debug, Clone, Default)]
@@ -304,7 +213,7 @@ async fn replay_one(
     queue: &Queue,
     row: &dead_letter::Model,
 ) -> Result<bool, ReplayError> {
-    if row.provider == WORKFLOW {
+    if row.kind() == DeadLetterKind::WorkflowRun {
         return Ok(replay_run(db, row).await?);
     }
     let Some(provider) = Provider::parse(&row.provider) else {
@@ -327,42 +236,13 @@ async fn replay_one(
         return Ok(false); // replayed concurrently by someone else
     }
     if let Err(source) = queue.publish(&message).await {
-        dead_letter::Entity::update_many()
-            .col_expr(
-                dead_letter::Column::ReplayedAt,
-                Expr::value(Option::<i64>::None),
-            )
-            .col_expr(
-                dead_letter::Column::ReplayCount,
-                Expr::value(row.replay_count),
-            )
-            .filter(dead_letter::Column::Id.eq(row.id.as_str()))
-            .exec(db)
-            .await?;
+        unmark_replayed(db, row).await?;
         return Err(ReplayError::Queue {
             replayed: 0,
             source,
         });
     }
     Ok(true)
-}
-
-/// Marks a dead letter replayed unless someone else did first; true when this call did.
-async fn mark_replayed<C: ConnectionTrait>(
-    db: &C,
-    row: &dead_letter::Model,
-) -> Result<bool, DbErr> {
-    let marked = dead_letter::Entity::update_many()
-        .col_expr(dead_letter::Column::ReplayedAt, Expr::value(now_ms()))
-        .col_expr(
-            dead_letter::Column::ReplayCount,
-            Expr::value(row.replay_count.saturating_add(1)),
-        )
-        .filter(dead_letter::Column::Id.eq(row.id.as_str()))
-        .filter(dead_letter::Column::ReplayedAt.is_null())
-        .exec(db)
-        .await?;
-    Ok(marked.rows_affected > 0)
 }
 
 /// Replays a failed workflow run: marks the dead letter and makes the run's failed step due
