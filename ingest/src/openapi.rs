@@ -55,3 +55,22 @@ pub struct ApiDoc;
 pub async fn document() -> actix_web::HttpResponse {
     actix_web::HttpResponse::Ok().json(ApiDoc::openapi())
 }
+
+#[cfg(test)]
+mod tests {
+    use utoipa::OpenApi;
+
+    /// The document names a trigger's fields as the API reads them (serde's
+    /// `rename_all_fields` is not seen by the schema, so each field is renamed itself).
+    #[test]
+    fn trigger_fields_are_named_as_the_api_reads_them() {
+        let doc = super::ApiDoc::openapi().to_json().unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
+        let variants = doc["components"]["schemas"]["Trigger"]["oneOf"].to_string();
+        assert!(
+            variants.contains("\"eventName\"") && variants.contains("\"listId\""),
+            "{variants}"
+        );
+        assert!(!variants.contains("event_name") && !variants.contains("list_id"));
+    }
+}
