@@ -37,30 +37,67 @@ pub use render::{
 /// How long one SMTP conversation may take before it counts as a (transient) failure.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Why an email could not be sent.
+/// Why an email could not be sent. Each variant keeps the error it came from as its
+/// source; [`SendError::is_transient`] is the one place that says whether to retry.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
-    /// Worth retrying: the server is unreachable, timed out or answered 4xx.
+    /// The SMTP server is unreachable, timed out, or answered 4xx (transient) or 5xx.
+    #[error("SMTP: {0}")]
+    Smtp(#[source] lettre::transport::smtp::Error),
+    /// The `.eml` file could not be written to the outbox folder.
+    #[error("outbox: {0}")]
+    Outbox(#[source] lettre::transport::file::Error),
+    /// The template could not be rendered (only a busy renderer is transient).
     #[error("{0}")]
-    Transient(String),
-    /// Retrying will not help: the server answered 5xx, or the message cannot be built.
-    #[error("{0}")]
-    Permanent(String),
+    Render(#[from] RenderError),
+    /// The sender's display name cannot be written in a header.
+    #[error("the sender's name {0}")]
+    SenderName(#[source] SenderError),
+    /// The contact's address is not one lettre accepts.
+    #[error("recipient address is not usable: {0}")]
+    Recipient(#[source] lettre::address::AddressError),
+    /// The contact's display name cannot be written in a header.
+    #[error("the recipient's name {0}")]
+    RecipientName(#[source] SenderError),
+    /// lettre refused to assemble the message.
+    #[error("cannot build the message: {0}")]
+    Build(#[source] lettre::error::Error),
+    /// The step's template was deleted after the run started.
+    #[error("template {0} no longer exists")]
+    TemplateGone(String),
+    /// The template's saved sender cannot be used.
+    #[error("template {template}: {} {source}", .source.field())]
+    TemplateSender {
+        /// The template's id.
+        template: String,
+        /// What is wrong with the sender.
+        #[source]
+        source: SenderError,
+    },
+    /// The workflow's stored steps are not valid JSON for [`crate::workflows::Step`].
+    #[error("the workflow's steps cannot be read: {0}")]
+    Steps(#[source] serde_json::Error),
+    /// Running the step panicked: a bug that the same input would hit again.
+    #[error("the step {0}")]
+    Panicked(#[source] crate::isolate::Panicked),
 }
 
 impl SendError {
-    /// True for failures worth retrying.
+    /// True for failures worth retrying: an unreachable or 4xx SMTP server, an outbox that
+    /// could not be written, a renderer too busy to start. Everything else would fail again.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Transient(_))
-    }
-}
-
-impl From<RenderError> for SendError {
-    fn from(e: RenderError) -> Self {
-        if e.is_transient() {
-            Self::Transient(e.to_string())
-        } else {
-            Self::Permanent(e.to_string())
+        match self {
+            Self::Smtp(e) => !e.is_permanent(),
+            Self::Outbox(_) => true,
+            Self::Render(e) => e.is_transient(),
+            Self::SenderName(_)
+            | Self::Recipient(_)
+            | Self::RecipientName(_)
+            | Self::Build(_)
+            | Self::TemplateGone(_)
+            | Self::TemplateSender { .. }
+            | Self::Steps(_)
+            | Self::Panicked(_) => false,
         }
     }
 }
@@ -160,19 +197,8 @@ impl Mailer {
     /// Sends one message; the error says whether to retry.
     pub async fn send(&self, message: Message) -> Result<(), SendError> {
         match self {
-            Self::Smtp(t) => t.send(message).await.map(|_| ()).map_err(|e| {
-                let text = format!("SMTP: {e}");
-                if e.is_permanent() {
-                    SendError::Permanent(text)
-                } else {
-                    SendError::Transient(text)
-                }
-            }),
-            Self::Outbox(_, t) => t
-                .send(message)
-                .await
-                .map(|_| ())
-                .map_err(|e| SendError::Transient(format!("outbox: {e}"))),
+            Self::Smtp(t) => t.send(message).await.map(|_| ()).map_err(SendError::Smtp),
+            Self::Outbox(_, t) => t.send(message).await.map(|_| ()).map_err(SendError::Outbox),
         }
     }
 }
@@ -196,12 +222,9 @@ pub struct Outgoing<'a> {
 pub fn build(out: &Outgoing<'_>) -> Result<Message, SendError> {
     // Checked here, not only at save: older templates, `INLET_EMAIL_FROM` and contacts'
     // addresses reach this too, and lettre panics on a mailbox it cannot write.
-    writable(&out.from).map_err(|e| SendError::Permanent(format!("the sender's name {e}")))?;
-    let to: Mailbox = out
-        .to
-        .parse()
-        .map_err(|e| SendError::Permanent(format!("recipient address is not usable: {e}")))?;
-    writable(&to).map_err(|e| SendError::Permanent(format!("the recipient's name {e}")))?;
+    writable(&out.from).map_err(SendError::SenderName)?;
+    let to: Mailbox = out.to.parse().map_err(SendError::Recipient)?;
+    writable(&to).map_err(SendError::RecipientName)?;
     let mut message = Message::builder()
         .from(out.from.clone())
         .to(to)
@@ -211,7 +234,7 @@ pub fn build(out: &Outgoing<'_>) -> Result<Message, SendError> {
             out.rendered.text.clone(),
             out.rendered.html.clone(),
         ))
-        .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))?;
+        .map_err(SendError::Build)?;
     let headers = message.headers_mut();
     headers.insert_raw(HeaderValue::new(
         HeaderName::new_from_ascii_str("List-Unsubscribe"),
@@ -313,115 +336,4 @@ impl UnsubscribeKey {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn unsubscribe_tokens_verify_only_unaltered() {
-        let key = UnsubscribeKey::new(SecretString::from("k".repeat(32)));
-        let token = key.sign("c_123");
-        assert_eq!(key.verify(&token).as_deref(), Some("c_123"));
-        let other = UnsubscribeKey::new(SecretString::from("j".repeat(32)));
-        assert_eq!(other.verify(&token), None);
-        let (id, tag) = token.split_once('.').unwrap();
-        let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode("c_124"));
-        assert_eq!(key.verify(&forged), None);
-        assert_eq!(key.verify(&format!("{id}.")), None);
-        assert_eq!(key.verify(&format!("{id}.{}", &tag[..4])), None);
-        assert_eq!(key.verify("garbage"), None);
-        assert!(
-            key.url("http://h:1/", "c_123")
-                .starts_with("http://h:1/unsubscribe/")
-        );
-    }
-
-    #[test]
-    fn messages_carry_one_click_unsubscribe_headers() {
-        let rendered = Rendered {
-            subject: "S".into(),
-            html: "<p>h</p>".into(),
-            text: "t".into(),
-        };
-        let message = build(&Outgoing {
-            from: "Inlet <inlet@example.com>".parse().unwrap(),
-            to: "ada@example.com",
-            rendered: &rendered,
-            unsubscribe_url: "http://h/unsubscribe/tok",
-            message_id: "<em_1@inlet>".into(),
-        })
-        .unwrap();
-        let raw = String::from_utf8(message.formatted()).unwrap();
-        assert!(
-            raw.contains("List-Unsubscribe: <http://h/unsubscribe/tok>"),
-            "{raw}"
-        );
-        assert!(raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));
-        assert!(raw.contains("Message-ID: <em_1@inlet>"));
-        assert!(
-            build(&Outgoing {
-                from: "inlet@example.com".parse().unwrap(),
-                to: "not an address",
-                rendered: &rendered,
-                unsubscribe_url: "u",
-                message_id: "<x@y>".into(),
-            })
-            .is_err_and(|e| !e.is_transient())
-        );
-    }
-
-    #[test]
-    fn senders_with_line_breaks_are_errors_not_panics() {
-        assert!(sender(Some("Acme Support"), "help@acme.test").is_ok());
-        assert!(sender(Some("Ünïcode, \"quoted\""), "help@acme.test").is_ok());
-        for name in ["Acme\r\nBcc: victim@example.com", "A\nB", "A\rB"] {
-            let err = sender(Some(name), "help@acme.test").unwrap_err();
-            assert_eq!(err.field(), "fromName", "{name:?}");
-        }
-        let err = sender(Some("Acme"), "not an address").unwrap_err();
-        assert_eq!(err.field(), "fromEmail");
-
-        // A mailbox built elsewhere (an old template, `INLET_EMAIL_FROM`) fails the message,
-        // permanently, where lettre would panic writing the From header.
-        let rendered = Rendered {
-            subject: "S".into(),
-            html: "<p>h</p>".into(),
-            text: "t".into(),
-        };
-        let from = Mailbox::new(
-            Some("Acme\r\nBcc: victim@example.com".into()),
-            "help@acme.test".parse().unwrap(),
-        );
-        let err = build(&Outgoing {
-            from,
-            to: "ada@example.com",
-            rendered: &rendered,
-            unsubscribe_url: "u",
-            message_id: "<x@y>".into(),
-        })
-        .unwrap_err();
-        assert!(!err.is_transient());
-        assert_eq!(
-            err.to_string(),
-            "the sender's name cannot be written in an email header (it has a line break)"
-        );
-    }
-
-    #[test]
-    fn the_default_sender_is_parsed_from_its_setting() {
-        let config = |from: Option<&str>| {
-            let vars = from.map(|v| ("INLET_EMAIL_FROM".to_owned(), v.to_owned()));
-            Config::from_vars(vars).unwrap()
-        };
-        let default = default_sender(&config(None)).unwrap();
-        assert_eq!(default.name.as_deref(), Some("Inlet"));
-        assert_eq!(default.email.to_string(), "inlet@localhost");
-        let set = default_sender(&config(Some("Acme <hello@acme.test>"))).unwrap();
-        assert_eq!(set.to_string(), "Acme <hello@acme.test>");
-        // A name with a line break (which lettre would panic writing) does not parse.
-        for bad in ["\"Acme\r\n Support\" <help@acme.test>", "not an address"] {
-            let err = default_sender(&config(Some(bad))).unwrap_err();
-            assert_eq!(err.name, "INLET_EMAIL_FROM", "{bad:?}");
-        }
-    }
-}
+mod tests;

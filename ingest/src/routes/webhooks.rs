@@ -15,7 +15,7 @@ use inlet_shared::domain::{new_id, now_ms};
 use inlet_shared::integrations::IntegrationRuntime;
 use inlet_shared::metrics::label;
 use inlet_shared::providers::Headers;
-use inlet_shared::queue::{QueueError, QueueMessage};
+use inlet_shared::queue::{QueueMessage, UnavailableCause};
 use tracing::Instrument;
 
 use crate::delivery_log::{BODY_KEPT, Entry, REJECTED_BODY_KEPT, Request};
@@ -315,9 +315,9 @@ async fn decide(
         }
         Err(_) => {
             tracing::warn!(integration = %message.integration_id, "Enqueueing timed out; answering 503.");
-            return Err(IngestError::QueueUnavailable(QueueError::Unavailable(
-                "publish timed out".into(),
-            )));
+            return Err(IngestError::QueueUnavailable(
+                UnavailableCause::PublishTimeout.into(),
+            ));
         }
     }
     tracing::debug!(event_type = %message.event_type, delivery = %message.delivery_id, "Enqueued webhook.");

@@ -18,7 +18,10 @@ use sea_orm::{
 };
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use super::{Acker, Attempt, DeadLetterRecord, Delivery, QueueError, QueueMessage};
+use super::{
+    Acker, Attempt, DeadLetterRecord, Delivery, MalformedCause, QueueError, QueueMessage,
+    SharedDbErr, UnavailableCause,
+};
 use crate::db::entities::queue_message::{self, Column, Entity};
 use crate::domain::now_ms;
 use crate::providers::Provider;
@@ -29,8 +32,8 @@ const LEASE: Duration = Duration::from_secs(60);
 /// How often an idle consumer looks for messages published by other processes.
 const POLL: Duration = Duration::from_millis(250);
 
-fn unavailable(e: impl std::fmt::Display) -> QueueError {
-    QueueError::Unavailable(e.to_string())
+fn unavailable(e: DbErr) -> QueueError {
+    UnavailableCause::Database(e).into()
 }
 
 fn millis(d: Duration) -> i64 {
@@ -42,7 +45,7 @@ const GROUP: usize = 256;
 /// Most body bytes in one insert statement.
 const GROUP_BYTES: usize = 4 * 1024 * 1024;
 
-type Committed = oneshot::Sender<Result<(), String>>;
+type Committed = oneshot::Sender<Result<(), Arc<DbErr>>>;
 
 /// Group commit: requests that arrive while the previous group is being written share the
 /// next statement and commit (one transaction, one disk flush, for all of them). Each
@@ -71,7 +74,7 @@ impl<T: Send + 'static> Grouped<T> {
             let mut group = Vec::with_capacity(GROUP);
             while pending.recv_many(&mut group, GROUP).await > 0 {
                 let (items, waiting): (Vec<T>, Vec<Committed>) = group.drain(..).unzip();
-                let result = write(items).await.map_err(|e| e.to_string());
+                let result = write(items).await.map_err(Arc::new);
                 for committed in waiting {
                     // A request that stopped waiting is gone; its write stands.
                     let _ = committed.send(result.clone());
@@ -87,11 +90,11 @@ impl<T: Send + 'static> Grouped<T> {
         self.requests
             .send((item, committed))
             .await
-            .map_err(|_| unavailable("the queue is closed"))?;
+            .map_err(|_| UnavailableCause::Closed)?;
         match done.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(QueueError::Unavailable(e)),
-            Err(_) => Err(unavailable("the queue stopped before the commit")),
+            Ok(Err(e)) => Err(UnavailableCause::Commit(SharedDbErr(e)).into()),
+            Err(_) => Err(UnavailableCause::Stopped.into()),
         }
     }
 }
@@ -264,7 +267,7 @@ impl EmbeddedQueue {
         rows.into_iter()
             .map(|row| {
                 let provider = Provider::parse(&row.provider).ok_or_else(|| {
-                    QueueError::Malformed(format!("unknown provider {}", row.provider))
+                    QueueError::from(MalformedCause::UnknownProvider(row.provider.clone()))
                 })?;
                 // Every claim is an attempt: retries and crashed consumers' leases alike.
                 let attempt = Ord::max(u32::try_from(row.attempts).unwrap_or(1), 1);

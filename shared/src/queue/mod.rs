@@ -8,11 +8,13 @@
 //! Both hand out [`Delivery`]s that the worker acknowledges only after its commit.
 
 pub mod embedded;
+mod error;
 pub mod message;
 pub mod rabbitmq;
 
 use std::time::Duration;
 
+pub use error::{MalformedCause, QueueError, RefusedReason, SharedDbErr, UnavailableCause};
 pub use message::{DeadLetterRecord, QueueMessage, StepJob};
 
 /// When failed deliveries are tried again, and when they go to the dead letters.
@@ -40,23 +42,6 @@ impl RetryPolicy {
     pub fn exhausted(&self, attempt: u32) -> bool {
         attempt >= self.max_attempts
     }
-}
-
-/// A queue operation that failed.
-#[derive(Debug, thiserror::Error)]
-pub enum QueueError {
-    /// The broker or database could not be reached, or the connection broke.
-    #[error("queue unavailable: {0}")]
-    Unavailable(String),
-    /// The broker refused the message (publisher-confirm nack or returned as unroutable).
-    #[error("queue refused the message: {0}")]
-    Refused(String),
-    /// A field of the message does not fit what the broker can carry; nothing was sent.
-    #[error("message not sent: {0}")]
-    Unsendable(#[from] rabbitmq::FieldTooLong),
-    /// A message on the queue could not be read.
-    #[error("malformed queue message: {0}")]
-    Malformed(String),
 }
 
 /// The queue, whichever backend is configured.

@@ -51,7 +51,7 @@ impl Runner {
                     .filter(email_send::Column::Step.eq(run.step))
                     .one(&self.db)
                     .await?;
-                let error = SendError::Permanent(format!("the step {panic}"));
+                let error = SendError::Panicked(panic);
                 self.fail(&run, queued.as_ref().map(|e| e.id.as_str()), &error)
                     .await
             }
@@ -76,9 +76,7 @@ impl Runner {
         let steps = match steps_of(&workflow) {
             Ok(steps) => steps,
             Err(e) => {
-                let error =
-                    SendError::Permanent(format!("the workflow's steps cannot be read: {e}"));
-                return self.fail(run, None, &error).await;
+                return self.fail(run, None, &SendError::Steps(e)).await;
             }
         };
         let index = usize::try_from(run.step).unwrap_or(usize::MAX);

@@ -90,7 +90,7 @@ impl Runner {
             .one(&self.db)
             .await?
         else {
-            let error = SendError::Permanent(format!("template {template_id} no longer exists"));
+            let error = SendError::TemplateGone(template_id.to_owned());
             return self.fail(run, None, &error).await;
         };
         let lists = contacts::lists_of(&self.db, &contact.id).await?;
@@ -116,8 +116,10 @@ impl Runner {
             Some(address) => match email::sender(template.from_name.as_deref(), address) {
                 Ok(from) => from,
                 Err(e) => {
-                    let error =
-                        SendError::Permanent(format!("template {template_id}: {} {e}", e.field()));
+                    let error = SendError::TemplateSender {
+                        template: template_id.to_owned(),
+                        source: e,
+                    };
                     return self.fail(run, None, &error).await;
                 }
             },

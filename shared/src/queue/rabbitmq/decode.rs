@@ -8,7 +8,7 @@ use super::{
     H_LAST_FAILED, H_PROVIDER, H_RECEIVED_AT,
 };
 use crate::providers::Provider;
-use crate::queue::{QueueError, QueueMessage};
+use crate::queue::{MalformedCause, QueueError, QueueMessage};
 
 fn header_string(table: &FieldTable, key: &str) -> Option<String> {
     match table.inner().get(&ShortString::from(key))? {
@@ -42,14 +42,14 @@ pub(super) fn decode(delivery: &lapin::message::Delivery) -> Result<Decoded, Que
     let props = &delivery.properties;
     let empty = FieldTable::default();
     let headers = props.headers().as_ref().unwrap_or(&empty);
-    let missing = |what: &str| QueueError::Malformed(format!("missing {what}"));
+    let missing = |what: &'static str| QueueError::from(MalformedCause::Missing(what));
     let provider = header_string(headers, H_PROVIDER).ok_or_else(|| missing(H_PROVIDER))?;
     let message = QueueMessage {
         delivery_id: header_string(headers, H_DELIVERY_ID).ok_or_else(|| missing(H_DELIVERY_ID))?,
         integration_id: header_string(headers, H_INTEGRATION_ID)
             .ok_or_else(|| missing(H_INTEGRATION_ID))?,
         provider: Provider::parse(&provider)
-            .ok_or_else(|| QueueError::Malformed(format!("unknown provider {provider}")))?,
+            .ok_or_else(|| MalformedCause::UnknownProvider(provider.clone()))?,
         event_type: header_string(headers, H_EVENT_TYPE).ok_or_else(|| missing(H_EVENT_TYPE))?,
         idempotency_key: props
             .message_id()

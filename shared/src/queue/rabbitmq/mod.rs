@@ -38,7 +38,7 @@ use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::QueueError;
+use super::{QueueError, UnavailableCause};
 
 mod consume;
 mod dead_letters;
@@ -98,8 +98,8 @@ const H_ERROR: &str = "x-inlet-error";
 /// Errors carried in headers are cut to this many characters.
 const ERROR_CHARS: usize = 1000;
 
-fn unavailable(e: impl std::fmt::Display) -> QueueError {
-    QueueError::Unavailable(e.to_string())
+fn unavailable(e: lapin::Error) -> QueueError {
+    UnavailableCause::Broker(e).into()
 }
 
 /// The RabbitMQ queue: a publisher pool plus the URL to open consumers.
@@ -127,7 +127,7 @@ async fn open(url: &SecretString) -> Result<Connection, QueueError> {
     let connect = Connection::connect(url.expose_secret(), ConnectionProperties::default());
     tokio::time::timeout(CONNECT_TIMEOUT, connect)
         .await
-        .map_err(|_| QueueError::Unavailable("timed out connecting to RabbitMQ".into()))?
+        .map_err(|_| UnavailableCause::ConnectTimeout)?
         .map_err(unavailable)
 }
 
@@ -177,9 +177,7 @@ impl RabbitQueue {
             return Ok(pool);
         }
         if last_failure.is_some_and(|t| t.elapsed() < RECONNECT_INTERVAL) {
-            return Err(QueueError::Unavailable(
-                "RabbitMQ is unreachable; reconnecting".into(),
-            ));
+            return Err(UnavailableCause::Reconnecting.into());
         }
         match self.open_pool().await {
             Ok(pool) => {

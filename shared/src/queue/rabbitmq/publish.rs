@@ -13,7 +13,13 @@ use super::{
     DEAD_LETTERS, EXCHANGE, H_ATTEMPT, H_ERROR, H_FIRST_FAILED, H_LAST_FAILED, ROUTING_KEY,
     RabbitQueue, WORKFLOW_KEY, retry_queue, unavailable,
 };
-use crate::queue::{DeadLetterRecord, QueueError, QueueMessage, StepJob};
+use crate::queue::{
+    DeadLetterRecord, MalformedCause, QueueError, QueueMessage, RefusedReason, StepJob,
+};
+
+fn refused(reason: RefusedReason) -> QueueError {
+    QueueError::Refused { reason }
+}
 
 impl RabbitQueue {
     /// Publishes a persistent, mandatory message and waits for the publisher confirm.
@@ -98,7 +104,7 @@ impl RabbitQueue {
 
     /// Publishes a due workflow step to `inlet.workflows` and waits for the confirm.
     pub async fn publish_job(&self, job: &StepJob) -> Result<(), QueueError> {
-        let body = serde_json::to_vec(job).map_err(|e| QueueError::Malformed(e.to_string()))?;
+        let body = serde_json::to_vec(job).map_err(MalformedCause::Json)?;
         let properties = BasicProperties::default().with_message_id(short(
             "message_id",
             &format!("{}:{}", job.run_id, job.step),
@@ -138,13 +144,9 @@ impl RabbitQueue {
                 .map_err(unavailable)?;
             match confirm.await.map_err(unavailable)? {
                 Confirmation::Ack(None) => Ok(()),
-                Confirmation::Ack(Some(_)) => {
-                    Err(QueueError::Refused("returned as unroutable".into()))
-                }
-                Confirmation::Nack(_) => Err(QueueError::Refused("negatively acknowledged".into())),
-                Confirmation::NotRequested => {
-                    Err(QueueError::Refused("publisher confirms are off".into()))
-                }
+                Confirmation::Ack(Some(_)) => Err(refused(RefusedReason::Unroutable)),
+                Confirmation::Nack(_) => Err(refused(RefusedReason::Nacked)),
+                Confirmation::NotRequested => Err(refused(RefusedReason::ConfirmsOff)),
             }
         }
         .await;
