@@ -36,6 +36,49 @@ where
     .await
 }
 
+/// The delays between a broker consumer's attempts to connect: 500 ms, doubling to at most
+/// 8 s, without jitter (one worker per consumer, so there is no burst to spread). Reset once a
+/// connection stands.
+pub struct ReconnectBackoff(backoff::ExponentialBackoff);
+
+impl ReconnectBackoff {
+    const FIRST: Duration = Duration::from_millis(500);
+    const LONGEST: Duration = Duration::from_secs(8);
+
+    /// A policy that has seen no failure yet.
+    #[must_use]
+    pub fn new() -> Self {
+        Self(
+            backoff::ExponentialBackoffBuilder::new()
+                .with_initial_interval(Self::FIRST)
+                .with_randomization_factor(0.0)
+                .with_multiplier(2.0)
+                .with_max_interval(Self::LONGEST)
+                .with_max_elapsed_time(None)
+                .build(),
+        )
+    }
+
+    /// How long to wait after one more failure.
+    pub fn next_delay(&mut self) -> Duration {
+        use backoff::backoff::Backoff;
+        // Never exhausted without a maximum elapsed time; the cap is the safe answer anyway.
+        self.0.next_backoff().unwrap_or(Self::LONGEST)
+    }
+
+    /// Forgets past failures.
+    pub fn reset(&mut self) {
+        use backoff::backoff::Backoff;
+        self.0.reset();
+    }
+}
+
+impl Default for ReconnectBackoff {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// `delay` shortened by up to 20 % at random, so the retries of a failed burst do not all
 /// come back at the same moment.
 pub fn jittered(delay: Duration) -> Duration {
@@ -78,6 +121,15 @@ mod tests {
         .await;
         assert_eq!(result, Err("bad input"));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn reconnect_delays_double_up_to_the_cap_and_reset() {
+        let mut policy = ReconnectBackoff::new();
+        let ms: Vec<u128> = (0..7).map(|_| policy.next_delay().as_millis()).collect();
+        assert_eq!(ms, [500, 1000, 2000, 4000, 8000, 8000, 8000]);
+        policy.reset();
+        assert_eq!(policy.next_delay(), Duration::from_millis(500));
     }
 
     #[test]

@@ -2,57 +2,59 @@
 //! the database, where `inlet dlq` and the API list and replay them. A message is acked only
 //! after its row committed, so a database outage only delays archiving.
 
-use std::time::Duration;
-
 use inlet_shared::db::entities::webhook_log::{self, DeliveryStatus};
 use inlet_shared::dead_letters;
 use inlet_shared::domain::now_ms;
 use inlet_shared::queue::Queue;
+use inlet_shared::queue::rabbitmq::DeadLetterConsumer;
+use inlet_shared::retry::ReconnectBackoff;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait};
 use tokio_util::sync::CancellationToken;
 
+use crate::consume::{self, Served};
+
 /// Runs until `shutdown`; returns at once for the embedded queue (it stores dead letters
 /// directly).
 pub async fn archive(queue: Queue, db: DatabaseConnection, shutdown: CancellationToken) {
-    let mut failures: u32 = 0;
-    while !shutdown.is_cancelled() {
-        let consumer = tokio::select! {
-            () = shutdown.cancelled() => return,
-            c = queue.consume_dead_letters() => c,
-        };
-        let mut consumer = match consumer {
-            Ok(Some(c)) => c,
-            Ok(None) => return,
-            Err(e) => {
-                failures = failures.saturating_add(1);
-                tracing::warn!(error = %e, "Cannot consume dead letters; retrying.");
-                pause(&shutdown, failures).await;
-                continue;
-            }
-        };
-        loop {
-            let next = tokio::select! {
-                () = shutdown.cancelled() => return,
-                n = consumer.next() => n,
-            };
-            let Some(Ok(dead)) = next else { break };
-            match store(&db, &dead.record).await {
-                Ok(()) => {
-                    failures = 0;
-                    if let Err(e) = dead.ack().await {
-                        tracing::warn!(error = %e, "Could not ack an archived dead letter; it will be stored again.");
+    let (queue, db, shutdown) = (&queue, &db, &shutdown);
+    consume::run(
+        shutdown,
+        "dead letters",
+        // Backs off while the database refuses dead letters, apart from reconnecting.
+        ReconnectBackoff::new(),
+        || queue.consume_dead_letters(),
+        |mut refused, mut consumer: DeadLetterConsumer| async move {
+            loop {
+                let next = tokio::select! {
+                    () = shutdown.cancelled() => return (refused, Served::Stopped(None)),
+                    n = consumer.next() => n,
+                };
+                let dead = match next {
+                    Some(Ok(dead)) => dead,
+                    Some(Err(e)) => return (refused, Served::Lost(Some(e))),
+                    None => return (refused, Served::Lost(None)),
+                };
+                match store(db, &dead.record).await {
+                    Ok(()) => {
+                        refused.reset();
+                        if let Err(e) = dead.ack().await {
+                            tracing::warn!(error = %e, "Could not ack an archived dead letter; it will be stored again.");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Cannot store a dead letter yet; it stays in the broker.");
+                        let _ = dead.requeue().await;
+                        tokio::select! {
+                            () = shutdown.cancelled() => {}
+                            () = tokio::time::sleep(refused.next_delay()) => {}
+                        }
                     }
                 }
-                Err(e) => {
-                    failures = failures.saturating_add(1);
-                    tracing::warn!(error = %e, "Cannot store a dead letter yet; it stays in the broker.");
-                    let _ = dead.requeue().await;
-                    pause(&shutdown, failures).await;
-                }
             }
-        }
-    }
+        },
+    )
+    .await;
 }
 
 async fn store(
@@ -79,12 +81,4 @@ async fn store(
         .exec(&txn)
         .await?;
     txn.commit().await
-}
-
-async fn pause(shutdown: &CancellationToken, failures: u32) {
-    let delay = Duration::from_millis(200u64.saturating_mul(1 << failures.min(5)));
-    tokio::select! {
-        () = shutdown.cancelled() => {}
-        () = tokio::time::sleep(delay) => {}
-    }
 }

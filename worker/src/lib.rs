@@ -3,6 +3,7 @@
 //! transient failures after a delay and dead-letters permanent ones.
 
 pub mod bulk;
+mod consume;
 pub mod contacts;
 pub mod dead_letters;
 pub mod error;
@@ -21,6 +22,8 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+use crate::consume::Served;
 
 pub use handler::Handler;
 
@@ -92,79 +95,63 @@ impl Worker {
             shutdown.clone(),
         ));
         let permits = Arc::new(Semaphore::new(self.concurrency));
-        let mut tasks = JoinSet::new();
-        let mut failures: u32 = 0;
-        // Kept open until in-flight deliveries are acked, then closed.
-        let mut stopping = None;
-        'connect: while !shutdown.is_cancelled() {
-            let mut consumer = tokio::select! {
-                () = shutdown.cancelled() => break,
-                consumer = self.queue.consume(self.prefetch) => match consumer {
-                    Ok(c) => { failures = 0; c }
-                    Err(e) => {
-                        failures = failures.saturating_add(1);
-                        let delay = Duration::from_millis(250u64.saturating_mul(1 << failures.min(5)));
-                        tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "Cannot consume; retrying.");
-                        tokio::select! {
-                            () = shutdown.cancelled() => break,
-                            () = tokio::time::sleep(delay) => continue,
+        let (worker, shutdown, permits) = (&self, &shutdown, &permits);
+        // The consumer comes back open so in-flight deliveries can still be acked; it is
+        // closed after them.
+        let (mut tasks, stopping) = consume::run(
+            shutdown,
+            "deliveries",
+            JoinSet::new(),
+            || async move { worker.queue.consume(worker.prefetch).await.map(Some) },
+            |mut tasks, mut consumer: Consumer| async move {
+                tracing::info!(
+                    concurrency = worker.concurrency,
+                    batch = worker.batch,
+                    prefetch = worker.prefetch,
+                    "Worker consuming."
+                );
+                loop {
+                    while tasks.try_join_next().is_some() {}
+                    let permit = tokio::select! {
+                        () = shutdown.cancelled() => return (tasks, Served::Stopped(Some(consumer))),
+                        permit = permits.clone().acquire_owned() => match permit {
+                            Ok(p) => p,
+                            Err(_) => return (tasks, Served::Stopped(None)),
+                        },
+                    };
+                    let next = tokio::select! {
+                        () = shutdown.cancelled() => return (tasks, Served::Stopped(Some(consumer))),
+                        next = consumer.next() => next,
+                    };
+                    let delivery = match next {
+                        Some(Ok(delivery)) => delivery,
+                        Some(Err(e)) => return (tasks, Served::Lost(Some(e))),
+                        None => return (tasks, Served::Lost(None)),
+                    };
+                    // Whatever else has already arrived joins it in one transaction.
+                    let mut batch = vec![delivery];
+                    fill(&mut batch, &mut consumer, worker.batch);
+                    if batch.len() < worker.batch && !tasks.is_empty() && consumer.is_pushed() {
+                        // Other batches are in flight, so the database is busy anyway: a
+                        // moment's wait lets more of a backlog arrive from the broker and be
+                        // applied in one transaction (one commit) instead of many small ones.
+                        // An idle worker starts at once.
+                        tokio::time::sleep(BATCH_LINGER).await;
+                        fill(&mut batch, &mut consumer, worker.batch);
+                    }
+                    let handler = worker.handler.clone();
+                    tasks.spawn(async move {
+                        // Deliveries are isolated inside; a panic escaping that (in an ack,
+                        // say) drops the batch's deliveries, which gives them back.
+                        if let Err(panic) = isolate(handler.handle_batch(batch)).await {
+                            tracing::error!(location = %panic.location, "A batch's task panicked; its deliveries go back to the queue.");
                         }
-                    }
-                },
-            };
-            tracing::info!(
-                concurrency = self.concurrency,
-                batch = self.batch,
-                prefetch = self.prefetch,
-                "Worker consuming."
-            );
-            loop {
-                while tasks.try_join_next().is_some() {}
-                let permit = tokio::select! {
-                    () = shutdown.cancelled() => { stopping = Some(consumer); break 'connect }
-                    permit = permits.clone().acquire_owned() => match permit {
-                        Ok(p) => p,
-                        Err(_) => break 'connect,
-                    },
-                };
-                let next = tokio::select! {
-                    () = shutdown.cancelled() => { stopping = Some(consumer); break 'connect }
-                    next = consumer.next() => next,
-                };
-                match next {
-                    Some(Ok(delivery)) => {
-                        // Whatever else has already arrived joins it in one transaction.
-                        let mut batch = vec![delivery];
-                        fill(&mut batch, &mut consumer, self.batch);
-                        if batch.len() < self.batch && !tasks.is_empty() && consumer.is_pushed() {
-                            // Other batches are in flight, so the database is busy anyway:
-                            // a moment's wait lets more of a backlog arrive from the broker
-                            // and be applied in one transaction (one commit) instead of many
-                            // small ones. An idle worker starts at once.
-                            tokio::time::sleep(BATCH_LINGER).await;
-                            fill(&mut batch, &mut consumer, self.batch);
-                        }
-                        let handler = self.handler.clone();
-                        tasks.spawn(async move {
-                            // Deliveries are isolated inside; a panic escaping that (in an
-                            // ack, say) drops the batch's deliveries, which gives them back.
-                            if let Err(panic) = isolate(handler.handle_batch(batch)).await {
-                                tracing::error!(location = %panic.location, "A batch's task panicked; its deliveries go back to the queue.");
-                            }
-                            drop(permit);
-                        });
-                    }
-                    Some(Err(e)) => {
-                        tracing::warn!(error = %e, "Consumer failed; reconnecting.");
-                        continue 'connect;
-                    }
-                    None => {
-                        tracing::warn!("Consumer cancelled by the broker; reconnecting.");
-                        continue 'connect;
-                    }
+                        drop(permit);
+                    });
                 }
-            }
-        }
+            },
+        )
+        .await;
         tracing::info!(
             in_flight = tasks.len(),
             "Worker stopping; finishing in-flight deliveries."
