@@ -5,7 +5,10 @@
 use std::fmt::Display;
 use std::future::Future;
 
+use std::sync::Arc;
+
 use inlet_shared::retry::ReconnectBackoff;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 /// How serving one connection ended.
@@ -70,6 +73,50 @@ where
         }
     }
     (state, None)
+}
+
+/// Why [`take`] handed out nothing.
+pub enum Stop<E> {
+    /// Shutdown came: the consumer stays open for in-flight work.
+    Shutdown,
+    /// The permits were closed.
+    Closed,
+    /// The consumer failed, or the broker cancelled it (`None`).
+    Lost(Option<E>),
+}
+
+impl<E> Stop<E> {
+    /// How serving `consumer` ended, for [`run`].
+    pub fn served<C>(self, consumer: C) -> Served<C, E> {
+        match self {
+            Self::Shutdown => Served::Stopped(Some(consumer)),
+            Self::Closed => Served::Stopped(None),
+            Self::Lost(e) => Served::Lost(e),
+        }
+    }
+}
+
+/// The consumer's next item with a permit for handling it: a permit first (so no more is
+/// taken from the broker than can be handled), then the item, either wait cut short by
+/// shutdown. `next` is the consumer's `next()`, polled only once the permit is held.
+pub async fn take<T, E>(
+    shutdown: &CancellationToken,
+    permits: &Arc<Semaphore>,
+    next: impl Future<Output = Option<Result<T, E>>>,
+) -> Result<(T, OwnedSemaphorePermit), Stop<E>> {
+    let permit = tokio::select! {
+        () = shutdown.cancelled() => return Err(Stop::Shutdown),
+        permit = permits.clone().acquire_owned() => permit.map_err(|_| Stop::Closed)?,
+    };
+    let next = tokio::select! {
+        () = shutdown.cancelled() => return Err(Stop::Shutdown),
+        next = next => next,
+    };
+    match next {
+        Some(Ok(item)) => Ok((item, permit)),
+        Some(Err(e)) => Err(Stop::Lost(Some(e))),
+        None => Err(Stop::Lost(None)),
+    }
 }
 
 #[cfg(test)]

@@ -23,8 +23,6 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::consume::Served;
-
 pub use handler::Handler;
 
 /// Most deliveries applied in one transaction unless set otherwise (`INLET_WORKER_BATCH`).
@@ -112,22 +110,11 @@ impl Worker {
                 );
                 loop {
                     while tasks.try_join_next().is_some() {}
-                    let permit = tokio::select! {
-                        () = shutdown.cancelled() => return (tasks, Served::Stopped(Some(consumer))),
-                        permit = permits.clone().acquire_owned() => match permit {
-                            Ok(p) => p,
-                            Err(_) => return (tasks, Served::Stopped(None)),
-                        },
-                    };
-                    let next = tokio::select! {
-                        () = shutdown.cancelled() => return (tasks, Served::Stopped(Some(consumer))),
-                        next = consumer.next() => next,
-                    };
-                    let delivery = match next {
-                        Some(Ok(delivery)) => delivery,
-                        Some(Err(e)) => return (tasks, Served::Lost(Some(e))),
-                        None => return (tasks, Served::Lost(None)),
-                    };
+                    let (delivery, permit) =
+                        match consume::take(shutdown, permits, consumer.next()).await {
+                            Ok(taken) => taken,
+                            Err(stop) => return (tasks, stop.served(consumer)),
+                        };
                     // Whatever else has already arrived joins it in one transaction.
                     let mut batch = vec![delivery];
                     fill(&mut batch, &mut consumer, worker.batch);

@@ -30,21 +30,18 @@ pub async fn store<C: ConnectionTrait>(db: &C, record: &DeadLetterRecord) -> Res
         replayed_at: Set(None),
         replay_count: Set(0),
     };
-    dead_letter::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(dead_letter::Column::DeliveryId)
-                .update_columns([
-                    dead_letter::Column::Error,
-                    dead_letter::Column::Attempts,
-                    dead_letter::Column::LastFailedAt,
-                    dead_letter::Column::DeadAt,
-                    dead_letter::Column::ReplayedAt,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
+    upsert(
+        db,
+        row,
+        &[
+            dead_letter::Column::Error,
+            dead_letter::Column::Attempts,
+            dead_letter::Column::LastFailedAt,
+            dead_letter::Column::DeadAt,
+            dead_letter::Column::ReplayedAt,
+        ],
+    )
+    .await
 }
 
 /// Stores a workflow run whose step failed for good (a send the SMTP server keeps refusing,
@@ -79,19 +76,35 @@ pub async fn store_run<C: ConnectionTrait>(
         replayed_at: Set(None),
         replay_count: Set(0),
     };
+    // A run dead again after a replay is at a later step, with a new body and key.
+    upsert(
+        db,
+        row,
+        &[
+            dead_letter::Column::IdempotencyKey,
+            dead_letter::Column::Body,
+            dead_letter::Column::Error,
+            dead_letter::Column::Attempts,
+            dead_letter::Column::FirstFailedAt,
+            dead_letter::Column::LastFailedAt,
+            dead_letter::Column::DeadAt,
+            dead_letter::Column::ReplayedAt,
+        ],
+    )
+    .await
+}
+
+/// Inserts a dead letter, or, when its delivery (or run) is dead already, updates `columns`
+/// of the row it has: one row per delivery, however often it dies.
+async fn upsert<C: ConnectionTrait>(
+    db: &C,
+    row: dead_letter::ActiveModel,
+    columns: &[dead_letter::Column],
+) -> Result<(), DbErr> {
     dead_letter::Entity::insert(row)
         .on_conflict(
             OnConflict::column(dead_letter::Column::DeliveryId)
-                .update_columns([
-                    dead_letter::Column::IdempotencyKey,
-                    dead_letter::Column::Body,
-                    dead_letter::Column::Error,
-                    dead_letter::Column::Attempts,
-                    dead_letter::Column::FirstFailedAt,
-                    dead_letter::Column::LastFailedAt,
-                    dead_letter::Column::DeadAt,
-                    dead_letter::Column::ReplayedAt,
-                ])
+                .update_columns(columns.iter().copied())
                 .to_owned(),
         )
         .exec_without_returning(db)

@@ -8,7 +8,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::{CONCURRENCY, Runner};
-use crate::consume::{self, Served};
+use crate::consume;
 
 /// Consumes `inlet.workflows`: executes each step, then acknowledges it (the outcome is in
 /// the database either way; a step whose database write failed is re-queued by a
@@ -33,22 +33,11 @@ pub(super) async fn consume(
         |mut tasks, mut consumer: JobConsumer| async move {
             loop {
                 while tasks.try_join_next().is_some() {}
-                let permit = tokio::select! {
-                    () = shutdown.cancelled() => return (tasks, Served::Stopped(Some(consumer))),
-                    p = permits.clone().acquire_owned() => match p {
-                        Ok(p) => p,
-                        Err(_) => return (tasks, Served::Stopped(None)),
-                    },
-                };
-                let next = tokio::select! {
-                    () = shutdown.cancelled() => return (tasks, Served::Stopped(Some(consumer))),
-                    next = consumer.next() => next,
-                };
-                let delivery = match next {
-                    Some(Ok(delivery)) => delivery,
-                    Some(Err(e)) => return (tasks, Served::Lost(Some(e))),
-                    None => return (tasks, Served::Lost(None)),
-                };
+                let (delivery, permit) =
+                    match consume::take(shutdown, permits, consumer.next()).await {
+                        Ok(taken) => taken,
+                        Err(stop) => return (tasks, stop.served(consumer)),
+                    };
                 let runner = runner.clone();
                 tasks.spawn(async move {
                     if let Err(e) = runner.execute(&delivery.job).await {
