@@ -1,21 +1,17 @@
-//! Inlet's shared library: telemetry, the queue (RabbitMQ and embedded), the database
-//! entities, email and the business writes. The configuration, domain types and providers
-//! live in the pure `inlet-core` and are re-exported here under their old paths.
+//! Inlet's shared runtime: telemetry, metrics, retry policies and the dead letters' listing
+//! and replay (which reads the store and publishes to a queue). The layers below are
+//! re-exported under one roof, so callers name `inlet_shared::…` whatever crate holds it:
+//! `inlet-core` (configuration, domain types, providers, messages — pure), `inlet-store`
+//! (entities, the writers of each table, email) and `inlet-queue` (embedded and RabbitMQ).
 
 // Tests cut strings they built themselves.
 #![cfg_attr(test, allow(clippy::string_slice))]
 
-pub mod apikeys;
-pub mod contacts;
-pub mod db;
 pub mod dead_letters;
-pub mod email;
-pub mod integrations;
-pub mod isolate;
 pub mod metrics;
-pub mod queue;
 pub mod retry;
 pub mod telemetry;
-pub mod workflows;
 
-pub use inlet_core::{config, domain, providers};
+pub use inlet_core::{config, domain, messages, providers};
+pub use inlet_queue as queue;
+pub use inlet_store::{apikeys, contacts, db, email, integrations, isolate, workflows};

@@ -150,7 +150,7 @@ async fn poison_in_a_batch(options: AppOptions) {
 
     let dead = app.wait_for_dead_letter(&poison, WAIT).await;
     assert!(
-        dead.error.contains("panicked at shared/src/isolate.rs:")
+        dead.error.contains("panicked at shared/store/src/isolate.rs:")
             && dead.error.contains("fault injected for a test"),
         "{}",
         dead.error

@@ -9,8 +9,13 @@
 
 pub mod embedded;
 mod error;
-pub mod message;
 pub mod rabbitmq;
+
+/// The message types, plain data in `inlet-core` so the store can write dead letters
+/// without depending on a queue.
+pub use inlet_core::messages as message;
+use inlet_core::{domain, providers};
+use inlet_store::db;
 
 use std::time::Duration;
 

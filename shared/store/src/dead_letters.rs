@@ -8,7 +8,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait
 use crate::db::entities::dead_letter::{self, DeadLetterKind};
 use crate::db::entities::workflow_run;
 use crate::domain::{new_id, now_ms};
-use crate::queue::message::DeadLetterRecord;
+use crate::messages::DeadLetterRecord;
 
 /// Stores (or, for a delivery that died again after a replay, refreshes) a dead letter.
 pub async fn store<C: ConnectionTrait>(db: &C, record: &DeadLetterRecord) -> Result<(), DbErr> {
@@ -113,7 +113,7 @@ async fn upsert<C: ConnectionTrait>(
 }
 
 /// Marks a dead letter replayed unless someone else did first; true when this call did.
-pub(super) async fn mark_replayed<C: ConnectionTrait>(
+pub async fn mark_replayed<C: ConnectionTrait>(
     db: &C,
     row: &dead_letter::Model,
 ) -> Result<bool, DbErr> {
@@ -131,7 +131,7 @@ pub(super) async fn mark_replayed<C: ConnectionTrait>(
 }
 
 /// Takes a replay's mark back (its publish failed), restoring the count it had.
-pub(super) async fn unmark_replayed<C: ConnectionTrait>(
+pub async fn unmark_replayed<C: ConnectionTrait>(
     db: &C,
     row: &dead_letter::Model,
 ) -> Result<(), DbErr> {

@@ -13,9 +13,7 @@ use super::{
     DEAD_LETTERS, EXCHANGE, H_ATTEMPT, H_ERROR, H_FIRST_FAILED, H_LAST_FAILED, ROUTING_KEY,
     RabbitQueue, WORKFLOW_KEY, retry_queue, unavailable,
 };
-use crate::queue::{
-    DeadLetterRecord, MalformedCause, QueueError, QueueMessage, RefusedReason, StepJob,
-};
+use crate::{DeadLetterRecord, MalformedCause, QueueError, QueueMessage, RefusedReason, StepJob};
 
 fn refused(reason: RefusedReason) -> QueueError {
     QueueError::Refused { reason }
@@ -29,7 +27,7 @@ impl RabbitQueue {
     }
 
     /// Parks a failed message in the delay queue for `delay`; it comes back as `attempt`.
-    pub(in crate::queue) async fn retry(
+    pub(crate) async fn retry(
         &self,
         message: &QueueMessage,
         attempt: u32,
@@ -64,10 +62,7 @@ impl RabbitQueue {
     }
 
     /// Publishes a delivery that failed for good to the dead-letter queue, with its error.
-    pub(in crate::queue) async fn dead_letter(
-        &self,
-        record: &DeadLetterRecord,
-    ) -> Result<(), QueueError> {
+    pub(crate) async fn dead_letter(&self, record: &DeadLetterRecord) -> Result<(), QueueError> {
         let mut extra = FieldTable::default();
         extra.insert(
             H_ATTEMPT.into(),

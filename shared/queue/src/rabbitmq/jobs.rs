@@ -5,7 +5,7 @@ use lapin::{Channel, Connection};
 
 use super::settle::ack;
 use super::{RabbitQueue, WORKFLOWS, unavailable};
-use crate::queue::{QueueError, StepJob};
+use crate::{QueueError, StepJob};
 
 impl RabbitQueue {
     /// Opens a consumer of due workflow steps.

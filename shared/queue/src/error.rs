@@ -113,9 +113,9 @@ impl Error for SharedDbErr {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::QueueMessage;
+    use crate::embedded::EmbeddedQueue;
     use crate::providers::Provider;
-    use crate::queue::QueueMessage;
-    use crate::queue::embedded::EmbeddedQueue;
 
     /// The errors below `error`, outermost first.
     fn chain<'a>(error: &'a (dyn Error + 'static)) -> Vec<&'a (dyn Error + 'static)> {

@@ -8,7 +8,7 @@ use lapin::types::{AMQPValue, FieldTable, MAX_SHORT_STRING_LENGTH, ShortString};
 use super::{
     ERROR_CHARS, H_DELIVERY_ID, H_EVENT_TYPE, H_INTEGRATION_ID, H_PROVIDER, H_RECEIVED_AT,
 };
-use crate::queue::QueueMessage;
+use crate::QueueMessage;
 
 /// A field that does not fit the AMQP message it would travel in; nothing is sent. Ingest
 /// keeps every field within these bounds (`providers::Envelope`), so this is a bug caught
@@ -101,8 +101,8 @@ pub(super) fn truncate(error: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::QueueError;
     use crate::providers::Provider;
-    use crate::queue::QueueError;
 
     fn message(idempotency_key: String, event_type: String) -> QueueMessage {
         QueueMessage {

@@ -7,7 +7,7 @@ use lapin::{Channel, Connection};
 use super::decode::decode;
 use super::settle::{ack, requeue};
 use super::{BROKER_DELIVERY_LIMIT, DEAD_LETTERS, RabbitQueue, unavailable};
-use crate::queue::{DeadLetterRecord, QueueError};
+use crate::{DeadLetterRecord, QueueError};
 
 impl RabbitQueue {
     /// Opens a consumer of the dead-letter queue.

@@ -1,9 +1,7 @@
 //! Dead letters in the database: stored when a delivery fails for good (directly in embedded
 //! mode; archived from the broker's dead-letter queue in production) or a workflow run's step
-//! does ([`write`] holds every write), listed, and replayed — deliveries through the normal
+//! does (the store's `dead_letters` holds every write), listed, and replayed — deliveries through the normal
 //! queue, where the processed-delivery record keeps effects exactly-once.
-
-pub(crate) mod write;
 
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
@@ -13,8 +11,10 @@ use sea_orm::{
 use crate::db::entities::dead_letter::{self, DeadLetterKind};
 use crate::providers::Provider;
 use crate::queue::{Queue, QueueError, QueueMessage};
-use write::{mark_replayed, unmark_replayed};
-pub use write::{store, store_run};
+/// Every write to the dead-letters table (in the store, beside the other writers).
+pub use inlet_store::dead_letters as write;
+use inlet_store::dead_letters::{mark_replayed, unmark_replayed};
+pub use inlet_store::dead_letters::{store, store_run};
 
 /// Which dead letters to list or replay.
 #[derive(Debug, Clone, Default)]

@@ -399,7 +399,7 @@ impl Lease {
     /// Stores the dead letter and removes the message in one transaction.
     pub(super) async fn dead_letter(self, record: &DeadLetterRecord) -> Result<(), QueueError> {
         let txn = self.queue.db.begin().await.map_err(unavailable)?;
-        crate::dead_letters::write::store(&txn, record)
+        inlet_store::dead_letters::store(&txn, record)
             .await
             .map_err(unavailable)?;
         Entity::delete_many()

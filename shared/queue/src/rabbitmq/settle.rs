@@ -9,14 +9,14 @@ use lapin::Channel;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 
 use super::{RabbitQueue, unavailable};
-use crate::queue::QueueError;
+use crate::QueueError;
 
 /// How a work-queue delivery is settled: through its channel's [`Settlements`].
-pub(in crate::queue) struct RabbitAcker {
-    pub(in crate::queue) acker: lapin::Acker,
-    pub(in crate::queue) tag: u64,
-    pub(in crate::queue) settlements: Arc<Settlements>,
-    pub(in crate::queue) queue: Arc<RabbitQueue>,
+pub(crate) struct RabbitAcker {
+    pub(crate) acker: lapin::Acker,
+    pub(crate) tag: u64,
+    pub(crate) settlements: Arc<Settlements>,
+    pub(crate) queue: Arc<RabbitQueue>,
 }
 
 /// The delivery tags a consumer's channel has handed out and not yet settled, in order.
@@ -37,7 +37,7 @@ pub(in crate::queue) struct RabbitAcker {
 /// finishing out of order in a drain crossed it often (RabbitMQ used 1.0–1.1 CPU-s for
 /// 30,000 events instead of 0.6), and behind a slow delivery at 1,000 req/s even a
 /// quarter of 512 is an eighth of a second.
-pub(in crate::queue) struct Settlements {
+pub(crate) struct Settlements {
     channel: Channel,
     /// Held-back acks that are sent one by one rather than wait longer.
     spill: usize,
@@ -75,10 +75,7 @@ impl Settlements {
 
     /// Acks these deliveries (their effects committed): sends the `multiple` ack they
     /// complete, if any.
-    pub(in crate::queue) async fn ack(
-        &self,
-        tags: impl IntoIterator<Item = u64>,
-    ) -> Result<(), QueueError> {
+    pub(crate) async fn ack(&self, tags: impl IntoIterator<Item = u64>) -> Result<(), QueueError> {
         let _order = self.sending.lock().await;
         let upto = {
             let mut pending = self.pending();
@@ -97,7 +94,7 @@ impl Settlements {
 
     /// Settles one delivery by itself (`settle` sends its ack, nack or reject), then lets
     /// the acks it held back go.
-    pub(in crate::queue) async fn alone(
+    pub(crate) async fn alone(
         &self,
         tag: u64,
         settle: impl std::future::Future<Output = Result<(), QueueError>>,
@@ -180,7 +177,7 @@ fn settled_prefix(pending: &mut BTreeMap<u64, Pending>) -> Option<u64> {
     upto
 }
 
-pub(in crate::queue) async fn ack(acker: &lapin::Acker) -> Result<(), QueueError> {
+pub(crate) async fn ack(acker: &lapin::Acker) -> Result<(), QueueError> {
     acker
         .ack(BasicAckOptions::default())
         .await
@@ -188,7 +185,7 @@ pub(in crate::queue) async fn ack(acker: &lapin::Acker) -> Result<(), QueueError
         .map_err(unavailable)
 }
 
-pub(in crate::queue) async fn requeue(acker: &lapin::Acker) -> Result<(), QueueError> {
+pub(crate) async fn requeue(acker: &lapin::Acker) -> Result<(), QueueError> {
     acker
         .nack(BasicNackOptions {
             requeue: true,

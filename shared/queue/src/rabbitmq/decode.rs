@@ -8,7 +8,7 @@ use super::{
     H_LAST_FAILED, H_PROVIDER, H_RECEIVED_AT,
 };
 use crate::providers::Provider;
-use crate::queue::{MalformedCause, QueueError, QueueMessage};
+use crate::{MalformedCause, QueueError, QueueMessage};
 
 fn header_string(table: &FieldTable, key: &str) -> Option<String> {
     match table.inner().get(&ShortString::from(key))? {

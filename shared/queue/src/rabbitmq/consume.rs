@@ -9,7 +9,7 @@ use lapin::{Channel, Connection};
 use super::decode::{Decoded, decode};
 use super::settle::{RabbitAcker, Settlements, ack, reject, requeue};
 use super::{DELIVERY_LIMIT, QUEUE, RabbitQueue, unavailable};
-use crate::queue::{Acker, DeadLetterRecord, Delivery, QueueError};
+use crate::{Acker, DeadLetterRecord, Delivery, QueueError};
 
 impl RabbitQueue {
     /// Opens a consumer of the work queue on its own connection with `prefetch`
@@ -36,7 +36,7 @@ pub struct RabbitConsumer {
 }
 
 impl RabbitConsumer {
-    pub(in crate::queue) async fn next(&mut self) -> Option<Result<Delivery, QueueError>> {
+    pub(crate) async fn next(&mut self) -> Option<Result<Delivery, QueueError>> {
         loop {
             let delivery = match self.inner.next().await? {
                 Ok(d) => d,
@@ -50,7 +50,7 @@ impl RabbitConsumer {
 
     /// A delivery already received, if any; never waits. (Polling the stream once and
     /// dropping the future loses nothing: lapin buffers deliveries in a channel.)
-    pub(in crate::queue) fn try_next(&mut self) -> Option<Delivery> {
+    pub(crate) fn try_next(&mut self) -> Option<Delivery> {
         loop {
             let delivery = match futures_util::FutureExt::now_or_never(self.inner.next()) {
                 Some(Some(Ok(d))) => d,
@@ -139,7 +139,7 @@ impl RabbitConsumer {
         });
     }
 
-    pub(in crate::queue) async fn close(self) {
+    pub(crate) async fn close(self) {
         // Unacknowledged messages go back to the queue when the channel closes.
         let _ = self.channel.close(200, "worker stopping".into()).await;
         let _ = self.connection.close(200, "worker stopping".into()).await;

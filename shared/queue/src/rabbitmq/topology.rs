@@ -10,7 +10,7 @@ use super::{
     BROKER_DELIVERY_LIMIT, DEAD_LETTERS, EXCHANGE, QUEUE, ROUTING_KEY, WORKFLOW_KEY, WORKFLOWS,
     unavailable,
 };
-use crate::queue::QueueError;
+use crate::QueueError;
 
 /// Name of the delay queue for `delay`.
 pub fn retry_queue(delay: Duration) -> String {
