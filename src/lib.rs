@@ -144,7 +144,7 @@ pub fn start_ingest_with_ops(
         db: services.db.clone(),
         queue: services.queue.clone(),
         cache: services.cache.clone(),
-        delivery_log: inlet_ingest::delivery_log::DeliveryLog::spawn(
+        delivery_log: inlet_ingest::source::delivery_log::DeliveryLog::spawn(
             services.db.clone(),
             shutdown.clone(),
         ),
@@ -153,7 +153,7 @@ pub fn start_ingest_with_ops(
         email_from: services.email_from.clone(),
     };
     if let Some(ops_listener) = ops {
-        let ops = inlet_ingest::routes::health::Ops {
+        let ops = inlet_ingest::ops::Ops {
             db: services.db.clone(),
             queue: services.queue.clone(),
             metrics: services.metrics.clone(),
@@ -169,11 +169,11 @@ pub fn start_ingest_with_ops(
 
 /// Serves `/metrics` and `/health/*` on `listener` until `shutdown`.
 fn serve_ops(
-    ops: inlet_ingest::routes::health::Ops,
+    ops: inlet_ingest::ops::Ops,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let server = inlet_ingest::routes::health::ops_server(ops, listener)?;
+    let server = inlet_ingest::ops::server(ops, listener)?;
     let handle = server.handle();
     tokio::spawn(server);
     tokio::spawn(async move {
@@ -208,7 +208,7 @@ pub fn start_worker(
         .spawn_refresher(services.config.cache_refresh, shutdown.clone());
     if let Some(addr) = services.config.worker_listen {
         let listener = TcpListener::bind(addr)?;
-        let ops = inlet_ingest::routes::health::Ops {
+        let ops = inlet_ingest::ops::Ops {
             db: services.db.clone(),
             queue: services.queue.clone(),
             metrics: services.metrics.clone(),

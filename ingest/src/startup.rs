@@ -7,8 +7,9 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use tokio_util::sync::CancellationToken;
 
+use crate::routes;
+use crate::source::body_deadline;
 use crate::state::AppState;
-use crate::{body_deadline, routes};
 
 /// The HTTP application, bound and ready to run.
 pub struct Application {
@@ -22,7 +23,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let workers = state.config.http_workers;
         let body_timeout = state.config.body_timeout;
-        let ops = web::Data::new(crate::routes::health::Ops {
+        let ops = web::Data::new(crate::ops::Ops {
             db: state.db.clone(),
             queue: state.queue.clone(),
             metrics: state.metrics.clone(),

@@ -9,7 +9,7 @@ use inlet_shared::metrics::Metrics;
 use inlet_shared::queue::Queue;
 use sea_orm::DatabaseConnection;
 
-use crate::delivery_log::DeliveryLog;
+use crate::source::delivery_log::DeliveryLog;
 
 /// Shared state of the HTTP process.
 #[derive(Clone)]

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use inlet_ingest::delivery_log::REJECTED_BYTES_PER_MINUTE;
+use inlet_ingest::source::delivery_log::REJECTED_BYTES_PER_MINUTE;
 use inlet_shared::db::entities::{webhook_log, webhook_log_request};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement};
 use serde_json::{Value, json};

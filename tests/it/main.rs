@@ -9,7 +9,6 @@
 )]
 
 mod api;
-mod bulk;
 mod console;
 mod edge;
 mod email;

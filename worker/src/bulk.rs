@@ -181,8 +181,72 @@ pub async fn insert_returning<A: ActiveModelTrait, C: ConnectionTrait>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use inlet_shared::db::entities::contact_event;
+    use crate::test_support::Bench;
+    use inlet_shared::db::entities::{contact, contact_event, processed_delivery};
     use sea_orm::ActiveValue::Set;
+    use sea_orm::QueryOrder;
+
+    fn contact(id: &str, first_name: Option<&str>, user_id: Option<&str>) -> contact::Model {
+        contact::Model {
+            id: id.into(),
+            email: format!("{id}@example.com"),
+            user_id: user_id.map(str::to_owned),
+            first_name: first_name.map(str::to_owned),
+            last_name: Some("Lovelace".into()),
+            source: None,
+            user_group: Some(String::new()),
+            subscribed: id.ends_with('1'),
+            properties: r#"{"plan":"pro"}"#.into(),
+            created_at: 1,
+            updated_at: 2,
+            last_event_at: 3,
+        }
+    }
+
+    /// Against PostgreSQL: values, `NULL`s and empty strings come back as they went in, in
+    /// order, and a conflict clause works as in a `VALUES` insert.
+    #[tokio::test]
+    async fn rows_come_back_as_inserted_with_nulls_and_empty_strings_apart() {
+        let bench = Bench::postgres().await;
+        let db = &bench.db;
+        let rows = vec![
+            contact("ct_1", Some("Ada"), Some("u1")),
+            contact("ct_2", Some(""), None),
+            contact("ct_3", None, Some("")),
+        ];
+        let active: Vec<contact::ActiveModel> = rows.iter().cloned().map(Into::into).collect();
+        insert(db, &active, "").await.unwrap();
+        let stored = contact::Entity::find()
+            .order_by_asc(contact::Column::Id)
+            .all(db)
+            .await
+            .unwrap();
+        assert_eq!(stored, rows);
+
+        // The claim: of two rows with one key, the first is inserted and returned.
+        let claim = |key: &str, delivery: &str| processed_delivery::ActiveModel {
+            integration_id: Set("int_1".into()),
+            idempotency_key: Set(key.into()),
+            delivery_id: Set(delivery.into()),
+            processed_at: Set(1),
+        };
+        let returned = insert_returning(
+            db,
+            &[
+                claim("evt_1", "wh_1"),
+                claim("evt_1", "wh_2"),
+                claim("evt_2", "wh_3"),
+            ],
+            "ON CONFLICT (integration_id, idempotency_key) DO NOTHING RETURNING delivery_id",
+        )
+        .await
+        .unwrap();
+        let won: Vec<String> = returned
+            .iter()
+            .map(|r| r.try_get("", "delivery_id").unwrap())
+            .collect();
+        assert_eq!(won, ["wh_1", "wh_3"]);
+    }
 
     #[test]
     fn rows_travel_as_one_array_per_column_in_order_with_nulls_and_only_the_set_columns() {

@@ -2,18 +2,15 @@
 //! contact by its key, creates/updates/deletes it under the integration's settings, applies
 //! mailing lists, remembers Stripe customer ids, and records the events workflows start from.
 
-use inlet_shared::db::entities::{contact, contact_tombstone, stripe_customer};
+use inlet_shared::contacts::{self, Edit, Field};
+use inlet_shared::db::entities::{contact, stripe_customer};
 use inlet_shared::domain::{new_id, now_ms};
 use inlet_shared::integrations::{EventSettings, OnDelete};
 use inlet_shared::providers::{ContactAction, ContactChange, ContactKey, Provider};
 use inlet_shared::workflows;
 
 use crate::unit::Unit;
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    QueryFilter,
-};
-use serde_json::{Map, Value};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr};
 
 /// Where a change comes from.
 pub struct Source<'a> {
@@ -166,42 +163,43 @@ async fn create<C: ConnectionTrait>(
     let Some(email) = &change.email else {
         return Ok(Applied::Ignored("Ignored: no usable email.".into()));
     };
-    // A deleted contact comes back only through an event newer than its deletion.
+    let at = change.occurred_at_ms;
     if let Some(deleted_at) = unit.tombstone(db, change).await? {
-        if change.occurred_at_ms <= deleted_at {
+        if !contacts::revives(at, deleted_at) {
             return Ok(Applied::Ignored(format!(
                 "Ignored: the contact was deleted at {} and this event is not newer.",
                 inlet_shared::domain::format_ms(deleted_at)
             )));
         }
-        contact_tombstone::Entity::delete_many()
-            .filter(contact_tombstone::Column::Email.eq(email.as_str()))
-            .exec(db)
-            .await?;
+        contacts::clear_tombstones(db, email.as_str(), change.user_id.as_deref()).await?;
         unit.tombstones_changed(change);
     }
-    let now = now_ms();
-    let id = new_id("c_");
-    let names = source.settings.update_names;
-    let created = contact::Model {
-        id: id.clone(),
-        email: email.as_str().to_owned(),
-        user_id: change.user_id.clone(),
-        first_name: change.first_name.clone().filter(|_| names),
-        last_name: change.last_name.clone().filter(|_| names),
-        source: Some(source.provider.contact_source()),
-        user_group: source.settings.user_group.clone(),
-        subscribed: true,
-        properties: Value::Object(change.properties.clone()).to_string(),
-        created_at: now,
-        updated_at: now,
-        last_event_at: change.occurred_at_ms,
+    // `source` and `userGroup` are set on creation only (SPEC §6.3).
+    let edit = Edit {
+        user_id: Field::given(change.user_id.clone()),
+        source: Field::Set(source.provider.contact_source()),
+        user_group: Field::given(source.settings.user_group.clone()),
+        properties: change.properties.clone(),
+        ..names(change, source)
     };
-    unit.create(created);
-    let joined =
-        inlet_shared::contacts::apply_lists(db, &id, &source.settings.mailing_lists).await?;
-    contact_written(db, unit, &id, true, &joined).await?;
+    let created = edit.created(new_id("c_"), email.as_str().to_owned(), at, now_ms());
+    let id = created.id.clone();
+    unit.create(created.clone());
+    let joined = contacts::apply_lists(db, &id, &source.settings.mailing_lists).await?;
+    contact_written(db, unit, &created, true, &joined).await?;
     Ok(Applied::Created(id))
+}
+
+/// The names a change gives, when the integration lets changes set them (`updateNames`).
+fn names(change: &ContactChange, source: &Source<'_>) -> Edit {
+    if !source.settings.update_names {
+        return Edit::default();
+    }
+    Edit {
+        first_name: Field::given(change.first_name.clone()),
+        last_name: Field::given(change.last_name.clone()),
+        ..Edit::default()
+    }
 }
 
 async fn update<C: ConnectionTrait>(
@@ -211,45 +209,30 @@ async fn update<C: ConnectionTrait>(
     change: &ContactChange,
     source: &Source<'_>,
 ) -> Result<Applied, DbErr> {
-    // Equal timestamps apply: Stripe's one-second resolution often gives a create and an
-    // update the same `created`.
-    if change.occurred_at_ms < existing.last_event_at {
+    if contacts::is_stale(change.occurred_at_ms, existing.last_event_at) {
         return Ok(Applied::Stale(existing.id));
     }
-    let id = existing.id.clone();
-    let mut after = existing.clone();
-    if let Some(email) = &change.email
-        && email.as_str() != existing.email
-        && matches!(change.key, ContactKey::UserId(_))
-    {
+    let edit = Edit {
         // The platform's user changed their address; the userId is the identity.
-        after.email = email.as_str().to_owned();
-    }
-    if existing.user_id.is_none() && change.user_id.is_some() {
-        after.user_id = change.user_id.clone();
-    }
-    if source.settings.update_names {
-        if let Some(first) = &change.first_name {
-            after.first_name = Some(first.clone());
-        }
-        if let Some(last) = &change.last_name {
-            after.last_name = Some(last.clone());
-        }
-    }
-    if !change.properties.is_empty() {
-        let mut properties = match serde_json::from_str::<Value>(&existing.properties) {
-            Ok(Value::Object(map)) => map,
-            _ => Map::new(),
-        };
-        properties.extend(change.properties.clone());
-        after.properties = Value::Object(properties).to_string();
-    }
-    after.last_event_at = change.occurred_at_ms;
-    after.updated_at = now_ms();
-    save(db, unit, existing, after).await?;
-    let joined =
-        inlet_shared::contacts::apply_lists(db, &id, &source.settings.mailing_lists).await?;
-    contact_written(db, unit, &id, false, &joined).await?;
+        email: change
+            .email
+            .as_ref()
+            .filter(|_| matches!(change.key, ContactKey::UserId(_)))
+            .map(|e| e.as_str().to_owned()),
+        // A userId is attached once (to a contact made from the address alone) and never
+        // replaced by a webhook.
+        user_id: match existing.user_id {
+            None => Field::given(change.user_id.clone()),
+            Some(_) => Field::Absent,
+        },
+        properties: change.properties.clone(),
+        ..names(change, source)
+    };
+    let after = edit.merged(&existing, change.occurred_at_ms, now_ms());
+    let id = existing.id.clone();
+    save(db, unit, existing, after.clone()).await?;
+    let joined = contacts::apply_lists(db, &id, &source.settings.mailing_lists).await?;
+    contact_written(db, unit, &after, false, &joined).await?;
     Ok(Applied::Updated(id))
 }
 
@@ -261,32 +244,9 @@ async fn save<C: ConnectionTrait>(
     before: contact::Model,
     after: contact::Model,
 ) -> Result<(), DbErr> {
-    if unit.is_new(&before.id) {
-        unit.updated(&before, after);
-        return Ok(());
+    if !unit.is_new(&before.id) {
+        contacts::save(db, &before, &after).await?;
     }
-    let mut row = contact::ActiveModel::from(before.clone());
-    if before.email != after.email {
-        row.email = Set(after.email.clone());
-    }
-    if before.user_id != after.user_id {
-        row.user_id = Set(after.user_id.clone());
-    }
-    if before.first_name != after.first_name {
-        row.first_name = Set(after.first_name.clone());
-    }
-    if before.last_name != after.last_name {
-        row.last_name = Set(after.last_name.clone());
-    }
-    if before.subscribed != after.subscribed {
-        row.subscribed = Set(after.subscribed);
-    }
-    if before.properties != after.properties {
-        row.properties = Set(after.properties.clone());
-    }
-    row.last_event_at = Set(after.last_event_at);
-    row.updated_at = Set(after.updated_at);
-    row.update(db).await?;
     unit.updated(&before, after);
     Ok(())
 }
@@ -298,23 +258,24 @@ async fn delete<C: ConnectionTrait>(
     change: &ContactChange,
     source: &Source<'_>,
 ) -> Result<Applied, DbErr> {
-    if change.occurred_at_ms < existing.last_event_at {
+    if contacts::is_stale(change.occurred_at_ms, existing.last_event_at) {
         return Ok(Applied::Stale(existing.id));
     }
     let id = existing.id.clone();
     match source.settings.on_delete {
         OnDelete::Unsubscribe => {
-            let mut after = existing.clone();
-            after.subscribed = false;
-            after.last_event_at = change.occurred_at_ms;
-            after.updated_at = now_ms();
+            let after = Edit {
+                subscribed: Some(false),
+                ..Edit::default()
+            }
+            .merged(&existing, change.occurred_at_ms, now_ms());
             save(db, unit, existing, after).await?;
             Ok(Applied::Unsubscribed(id))
         }
         OnDelete::Delete => {
-            // What is queued for this contact is written first, then removed with it.
-            unit.flush(db).await?;
-            inlet_shared::contacts::delete(db, &existing, change.occurred_at_ms).await?;
+            // What this transaction queued for the contact goes with it, unwritten.
+            unit.forget(db, &existing.id).await?;
+            contacts::delete(db, &existing, change.occurred_at_ms).await?;
             unit.deleted(&existing);
             Ok(Applied::Deleted(id))
         }
@@ -326,7 +287,7 @@ async fn delete<C: ConnectionTrait>(
 async fn contact_written<C: ConnectionTrait>(
     db: &C,
     unit: &mut Unit,
-    contact_id: &str,
+    contact: &contact::Model,
     created: bool,
     joined_lists: &[String],
 ) -> Result<(), DbErr> {
@@ -346,12 +307,8 @@ async fn contact_written<C: ConnectionTrait>(
             due.push(joined);
         }
     }
-    if !due.is_empty() {
-        // A workflow's audience is read from the contact's row.
-        unit.flush(db).await?;
-    }
     for occurrence in due {
-        workflows::start(db, contact_id, occurrence).await?;
+        workflows::start(db, contact, occurrence).await?;
     }
     Ok(())
 }
@@ -377,7 +334,7 @@ async fn record_events<C: ConnectionTrait>(
         names.push(custom.clone());
     }
     for name in names {
-        unit.record_event(inlet_shared::contacts::event_row(
+        unit.record_event(contacts::event_row(
             contact_id,
             &name,
             &change.event_properties,
@@ -388,9 +345,10 @@ async fn record_events<C: ConnectionTrait>(
             name: &name,
             properties: &change.event_properties,
         };
-        if unit.triggers(db).await?.matches(&occurrence) {
-            unit.flush(db).await?;
-            workflows::start(db, contact_id, occurrence).await?;
+        if unit.triggers(db).await?.matches(&occurrence)
+            && let Some(contact) = unit.contact(contact_id).cloned()
+        {
+            workflows::start(db, &contact, occurrence).await?;
         }
     }
     Ok(())

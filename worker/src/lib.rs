@@ -2,13 +2,16 @@
 //! delivery row commits with the effects; the message is acked after that commit), retries
 //! transient failures after a delay and dead-letters permanent ones.
 
-pub mod bulk;
+// The crate's API is the worker, the handler and the workflow runner; the rest is its own.
+mod bulk;
 mod consume;
-pub mod contacts;
-pub mod dead_letters;
-pub mod error;
-pub mod handler;
-pub mod unit;
+mod contacts;
+mod dead_letters;
+mod error;
+mod handler;
+#[cfg(test)]
+mod test_support;
+mod unit;
 pub mod workflows;
 
 use std::sync::Arc;

@@ -177,11 +177,13 @@ impl Triggers {
 }
 
 /// Starts one run per enabled workflow whose trigger matches and whose audience includes
-/// the contact. Call inside the transaction that applies the occurrence. Returns how many
-/// runs started.
+/// the contact. Call inside the transaction that applies the occurrence, with the contact as
+/// that transaction has made it (its user group is read from `contact`, not from its row, so
+/// a contact still queued in a worker's unit of work needs no flush first). Returns how
+/// many runs started.
 pub async fn start<C: ConnectionTrait>(
     db: &C,
-    contact_id: &str,
+    contact: &contact::Model,
     occurrence: Occurrence<'_>,
 ) -> Result<u32, DbErr> {
     let (trigger_type, trigger_value) = occurrence.trigger();
@@ -203,14 +205,14 @@ pub async fn start<C: ConnectionTrait>(
     let (event_name, event_properties) = occurrence.event();
     let properties = event_properties.to_string();
     for w in workflows {
-        if !in_audience(db, contact_id, &w).await? {
+        if !in_audience(db, contact, &w).await? {
             continue;
         }
         let now = now_ms();
         let run = workflow_run::ActiveModel {
             id: Set(new_id("run_")),
             workflow_id: Set(w.id.clone()),
-            contact_id: Set(contact_id.to_owned()),
+            contact_id: Set(contact.id.clone()),
             event_name: Set(event_name.clone()),
             event_properties: Set(properties.clone()),
             step: Set(0),
@@ -235,12 +237,12 @@ pub async fn start<C: ConnectionTrait>(
 /// The audience filter: the workflow's mailing list and user group, when set.
 async fn in_audience<C: ConnectionTrait>(
     db: &C,
-    contact_id: &str,
+    contact: &contact::Model,
     w: &workflow::Model,
 ) -> Result<bool, DbErr> {
     if let Some(list) = &w.audience_list_id {
         let member = contact_list::Entity::find()
-            .filter(contact_list::Column::ContactId.eq(contact_id))
+            .filter(contact_list::Column::ContactId.eq(contact.id.as_str()))
             .filter(contact_list::Column::ListId.eq(list.as_str()))
             .one(db)
             .await?;
@@ -248,13 +250,10 @@ async fn in_audience<C: ConnectionTrait>(
             return Ok(false);
         }
     }
-    if let Some(group) = &w.audience_user_group {
-        let found = contact::Entity::find_by_id(contact_id.to_owned())
-            .one(db)
-            .await?;
-        if found.and_then(|c| c.user_group).as_deref() != Some(group.as_str()) {
-            return Ok(false);
-        }
+    if let Some(group) = &w.audience_user_group
+        && contact.user_group.as_deref() != Some(group.as_str())
+    {
+        return Ok(false);
     }
     Ok(true)
 }
@@ -263,7 +262,7 @@ async fn in_audience<C: ConnectionTrait>(
 /// `addedToList` for each list the contact newly joined.
 pub async fn contact_written<C: ConnectionTrait>(
     db: &C,
-    contact_id: &str,
+    contact: &contact::Model,
     created: bool,
     joined_lists: &[String],
 ) -> Result<(), DbErr> {
@@ -272,9 +271,9 @@ pub async fn contact_written<C: ConnectionTrait>(
     } else {
         Occurrence::ContactUpdated
     };
-    start(db, contact_id, occurrence).await?;
+    start(db, contact, occurrence).await?;
     for list in joined_lists {
-        start(db, contact_id, Occurrence::AddedToList(list)).await?;
+        start(db, contact, Occurrence::AddedToList(list)).await?;
     }
     Ok(())
 }

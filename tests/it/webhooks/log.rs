@@ -53,7 +53,7 @@ async fn webhook_log_pages_filters_and_caps_rejections() {
     assert_eq!(status, 400);
 
     // A flood of forged deliveries writes at most the cap per minute.
-    let cap = inlet_ingest::delivery_log::REJECTED_PER_MINUTE as usize;
+    let cap = inlet_ingest::source::delivery_log::REJECTED_PER_MINUTE as usize;
     let body = stripe_customer_event(
         "evt_1Forged",
         "customer.created",

@@ -17,7 +17,11 @@ use crate::unit::Unit;
 
 impl Handler {
     /// Applies one message's effects exactly once, in a transaction of its own.
-    pub async fn process(&self, msg: &QueueMessage, attempt: u32) -> Result<Outcome, WorkerError> {
+    pub(crate) async fn process(
+        &self,
+        msg: &QueueMessage,
+        attempt: u32,
+    ) -> Result<Outcome, WorkerError> {
         let txn = self.db.begin().await?;
         let mut unit = Unit::default();
         let outcome = self.process_in(&txn, &mut unit, msg, attempt).await?;
@@ -51,7 +55,7 @@ impl Handler {
         Ok((settings, mapping))
     }
 
-    /// Applies one message's effects inside `txn` (the caller flushes `unit` and commits):
+    /// Applies one message's effects inside `txn` (the caller finishes `unit` and commits):
     /// claims the delivery (the processed-delivery row), applies the effects and logs the
     /// outcome.
     pub(super) async fn process_in<C: ConnectionTrait>(

@@ -5,6 +5,8 @@
 mod apply;
 mod claim;
 mod log;
+#[cfg(test)]
+mod tests;
 
 use inlet_shared::domain::now_ms;
 use std::sync::Arc;
@@ -22,7 +24,7 @@ use self::log::note;
 use crate::error::WorkerError;
 use crate::unit::Unit;
 
-pub use claim::claim_all;
+pub(crate) use claim::claim_all;
 
 /// How long a delivery is retried in-process before it goes back to the queue.
 const IN_PROCESS_RETRY: std::time::Duration = std::time::Duration::from_millis(300);

@@ -6,8 +6,8 @@
 //! the transaction makes to a contact updates that memory, so a later delivery of the same
 //! batch sees it (the ordering guard compares against the newest state). Rows that are only
 //! ever appended or upserted (recorded events, Stripe customer links, the webhook log) are
-//! collected and written in one multi-row statement each by [`Unit::flush`], before the
-//! commit. A unit lives and dies with its transaction: a rollback discards it.
+//! collected and written in one multi-row statement each as the transaction ends
+//! ([`Unit::finish`]); nothing needs them written earlier. A unit lives and dies with its transaction: a rollback discards it.
 
 mod read;
 mod write;
@@ -47,11 +47,16 @@ impl Unit {
         self.contacts.insert(c.id.clone(), c);
     }
 
-    /// Queues a new contact: it is inserted by [`Unit::flush`], with whatever later changes
+    /// Queues a new contact: it is inserted by [`Unit::finish`], with whatever later changes
     /// of the same transaction made to it.
     pub fn create(&mut self, c: contact::Model) {
         self.new_contacts.push(c.id.clone());
         self.remember(c);
+    }
+
+    /// The contact as this transaction has made it, if it knows it.
+    pub fn contact(&self, id: &str) -> Option<&contact::Model> {
+        self.contacts.get(id)
     }
 
     /// Whether the contact is queued for insertion (not in the database yet).

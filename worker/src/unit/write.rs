@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use crate::bulk;
 use inlet_shared::db::entities::{contact, contact_event, stripe_customer, webhook_log};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter};
 
 use super::{Unit, value};
 
@@ -59,11 +59,47 @@ impl Unit {
         Ok(())
     }
 
+    /// Drops what this transaction queued for a contact about to be deleted (its creation,
+    /// events and customer links), so none of it is written; a customer link it queued may
+    /// have replaced a stored one, which goes too, as the contact's own links do.
+    pub async fn forget<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        contact_id: &str,
+    ) -> Result<(), DbErr> {
+        let of_contact = |c: &sea_orm::ActiveValue<String>| value(c).as_deref() == Some(contact_id);
+        self.new_contacts.retain(|id| id != contact_id);
+        self.events.retain(|e| !of_contact(&e.contact_id));
+        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.new_links)
+            .into_iter()
+            .partition(|l| of_contact(&l.contact_id));
+        self.new_links = kept;
+        let mut keys = Condition::any();
+        for link in &gone {
+            if let (Some(integration), Some(customer)) =
+                (value(&link.integration_id), value(&link.customer_id))
+            {
+                keys = keys.add(
+                    Condition::all()
+                        .add(stripe_customer::Column::IntegrationId.eq(integration))
+                        .add(stripe_customer::Column::CustomerId.eq(customer)),
+                );
+            }
+        }
+        if !keys.is_empty() {
+            stripe_customer::Entity::delete_many()
+                .filter(keys)
+                .exec(db)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Writes the queued contacts, events and customer links (one statement per table),
-    /// not the log rows ([`Unit::finish`] writes those). Call before anything that reads
-    /// or deletes what may be queued (a contact deletion, a workflow start reading the
-    /// contact).
-    pub async fn flush<C: ConnectionTrait>(&mut self, db: &C) -> Result<(), DbErr> {
+    /// not the log rows ([`Unit::finish`] writes those). Nothing else in the transaction
+    /// reads these rows back from the database (lookups are answered from memory, a
+    /// deletion drops what is queued), so they are written once, at the end.
+    async fn flush<C: ConnectionTrait>(&mut self, db: &C) -> Result<(), DbErr> {
         // New contacts and customer links in key order, as the claims (see `claim_all`):
         // concurrent batches inserting the same keys wait for each other, never deadlock.
         let mut created: Vec<&contact::Model> = std::mem::take(&mut self.new_contacts)

@@ -22,6 +22,8 @@ mod consumer;
 mod runner;
 mod scheduler;
 mod send;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;

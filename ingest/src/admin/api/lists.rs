@@ -1,0 +1,103 @@
+//! `/api/v1/lists`: mailing lists (Loops-compatible listing, Inlet's create/delete).
+
+use actix_web::{HttpResponse, web};
+use inlet_shared::db::entities::{contact_list, mailing_list};
+use inlet_shared::domain::{new_id, now_ms};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::rows::check_name;
+#[allow(unused_imports)]
+use super::schemas::*;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Body of `POST /api/v1/lists`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateList {
+    pub(crate) name: String,
+    pub(crate) description: Option<String>,
+    #[serde(default)]
+    pub(crate) is_public: bool,
+}
+
+/// `GET /api/v1/lists` → `[{id, name, description, isPublic}]`.
+#[utoipa::path(get, path = "/api/v1/lists", tag = "lists", responses((status = 200, body = Vec<MailingList>), (status = 401, description = "Missing or wrong API key", body = Message)), security(("apiKey" = [])))]
+pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let lists = mailing_list::Entity::find()
+        .order_by_asc(mailing_list::Column::CreatedAt)
+        .all(&state.db)
+        .await?;
+    let out: Vec<_> = lists
+        .into_iter()
+        .map(|l| json!({"id": l.id, "name": l.name, "description": l.description, "isPublic": l.is_public}))
+        .collect();
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// `POST /api/v1/lists` → `{success, id}`.
+#[utoipa::path(post, path = "/api/v1/lists", tag = "lists", request_body = CreateList, responses((status = 200, body = Created), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message)), security(("apiKey" = [])))]
+pub async fn create(
+    state: web::Data<AppState>,
+    body: web::Json<CreateList>,
+) -> Result<HttpResponse, ApiError> {
+    let id = create_list(&state, body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(json!({"success": true, "id": id})))
+}
+
+/// Creates a mailing list; returns its id.
+pub(crate) async fn create_list(state: &AppState, body: CreateList) -> Result<String, ApiError> {
+    let name = check_name(&body.name)?;
+    if body
+        .description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > 500)
+    {
+        return Err(ApiError::BadRequest(
+            "description must be at most 500 characters.".into(),
+        ));
+    }
+    let id = new_id("list_");
+    let row = mailing_list::ActiveModel {
+        id: Set(id.clone()),
+        name: Set(name),
+        description: Set(body.description),
+        is_public: Set(body.is_public),
+        created_at: Set(now_ms()),
+    };
+    mailing_list::Entity::insert(row)
+        .exec_without_returning(&state.db)
+        .await?;
+    Ok(id)
+}
+
+/// `DELETE /api/v1/lists/{id}`: removes the list and its memberships.
+#[utoipa::path(delete, path = "/api/v1/lists/{id}", tag = "lists", params(("id" = String, Path)), responses((status = 200, body = Message), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message), (status = 404, description = "No such list", body = Message)), security(("apiKey" = [])))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    delete_list(&state, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(json!({"success": true, "message": "Mailing list deleted."})))
+}
+
+/// Deletes a mailing list and its memberships.
+pub(crate) async fn delete_list(state: &AppState, id: String) -> Result<(), ApiError> {
+    let txn = state.db.begin().await?;
+    let deleted = mailing_list::Entity::delete_by_id(id.clone())
+        .exec(&txn)
+        .await?;
+    if deleted.rows_affected == 0 {
+        return Err(ApiError::NotFound("No mailing list with this id.".into()));
+    }
+    contact_list::Entity::delete_many()
+        .filter(contact_list::Column::ListId.eq(id.as_str()))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,14 @@
+//! The admin surface: the REST API under `/api` (with its OpenAPI document) and the operator
+//! console under `/console`, both opened with an API key.
+
+pub mod api;
+pub mod auth;
+pub mod console;
+pub mod openapi;
+
+use actix_web::web;
+
+/// Registers the console's `/console` scope, then the API's `/api` scope.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.configure(console::configure).configure(api::configure);
+}

@@ -1,0 +1,14 @@
+//! The contact service, one for webhooks and the API: the rules of a write ([`edit`]: how
+//! fields merge, the stale-event guard, when a tombstone lets a contact back), the writes
+//! themselves ([`write`]) and how contacts are shown ([`read`]).
+
+mod edit;
+mod read;
+mod write;
+
+pub use edit::{Edit, Field, is_stale, revives};
+pub use read::{contact_json, lists_of};
+pub use write::{
+    apply_lists, clear_tombstones, deleted_at, delete, event_row, insert, record_event, save,
+    unsubscribe,
+};

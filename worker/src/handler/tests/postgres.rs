@@ -1,0 +1,214 @@
+//! What only PostgreSQL shows: transactions that run at once. Batches claim events, take
+//! contacts and write log rows in one order, so concurrent ones wait for each other
+//! instead of deadlocking, and an older change that waits for a newer one is kept out.
+//! Each test has a PostgreSQL database of its own (see [`Bench::postgres`]).
+
+use std::time::Duration;
+
+use inlet_shared::db::entities::contact;
+use inlet_shared::metrics::label;
+use inlet_shared::providers::Provider;
+use inlet_shared::queue::QueueMessage;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement, TransactionTrait,
+};
+
+use super::claim::concurrent_batches_of_the_same_events_apply_each_once;
+use super::{contact_of, customer};
+use crate::handler::claim_all;
+use crate::test_support::Bench;
+
+/// Long enough for the other transaction to be waiting on a row lock.
+const SETTLE: Duration = Duration::from_millis(500);
+/// A deadlock fails a transaction after a second; a lock never released, never.
+const DONE: Duration = Duration::from_secs(10);
+
+/// How many batches the handler applied on `path` (`set`, `savepoints`, `single`).
+fn batches(bench: &Bench, path: &str) -> u64 {
+    bench
+        .metrics
+        .batches
+        .get_or_create(&label("path", path))
+        .get()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_batches_of_the_same_events_apply_each_once_postgres() {
+    concurrent_batches_of_the_same_events_apply_each_once(Bench::postgres().await).await;
+}
+
+/// Ingest's log writer and a worker both insert a delivery's log row when the worker
+/// applies it before ingest has logged it. Here "ingest" has inserted `wh_1`, uncommitted;
+/// the worker's batch holds `wh_2` then `wh_1` (arrival order); then ingest inserts `wh_2`.
+/// The worker takes its log rows in delivery-id order, as ingest does, so it waits for
+/// `wh_1` without holding `wh_2`; had it inserted `wh_2` first, the two would deadlock and
+/// PostgreSQL would fail one of them (ingest's insert, or the worker's fast path).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_takes_log_rows_in_the_order_ingest_does() {
+    let bench = Bench::postgres().await;
+    let stripe = bench.integration(Provider::Stripe, &[]).await;
+    let with_id = |id: &str, email: &str| QueueMessage {
+        delivery_id: id.into(),
+        ..customer(
+            &stripe,
+            "customer.created",
+            email,
+            ("Ada", "Lovelace"),
+            1_000,
+        )
+    };
+    let (second, first) = (
+        with_id("wh_2", "two@example.com"),
+        with_id("wh_1", "one@example.com"),
+    );
+    let ingest_insert = |id: &str| {
+        Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO webhook_log (id, integration_id, provider, status, message, attempts, \
+             received_at, updated_at) VALUES ($1, $2, 'stripe', 'accepted', 'Accepted.', \
+             0, 1, 1) ON CONFLICT (id) DO NOTHING",
+            [id.into(), stripe.id.clone().into()],
+        )
+    };
+    let batch = bench.take(&[&second, &first]).await;
+    let ingest = bench.db.begin().await.unwrap();
+    ingest.execute_raw(ingest_insert("wh_1")).await.unwrap();
+
+    let worker = bench.handle(batch);
+    let other = async {
+        tokio::time::sleep(SETTLE).await;
+        ingest
+            .execute_raw(ingest_insert("wh_2"))
+            .await
+            .expect("ingest's insert of wh_2 does not deadlock");
+        ingest.commit().await.unwrap();
+    };
+    tokio::time::timeout(DONE, async { tokio::join!(worker, other) })
+        .await
+        .expect("both transactions end");
+
+    for id in ["wh_1", "wh_2"] {
+        assert_eq!(bench.log(id).await.status, "processed", "{id}");
+    }
+    assert_eq!(batches(&bench, "set"), 1, "the batch was not redone");
+    assert_eq!(batches(&bench, "savepoints"), 0);
+}
+
+/// Two batches with deliveries of the same events (a resend split across batches) claim
+/// them in one order, so the later waits for the earlier instead of deadlocking. Here
+/// another batch has claimed `evt_1`, uncommitted; this one claims `evt_2` then `evt_1`
+/// (arrival order); then the other claims `evt_2`. Had this one inserted `evt_2` first,
+/// each would wait for the other and PostgreSQL would fail one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_claims_of_the_same_events_wait_instead_of_deadlocking() {
+    let bench = Bench::postgres().await;
+    let message = |key: &str, delivery: &str| QueueMessage {
+        delivery_id: delivery.into(),
+        integration_id: "int_1".into(),
+        provider: Provider::Stripe,
+        event_type: "customer.created".into(),
+        idempotency_key: key.into(),
+        received_at_ms: 1,
+        body: Default::default(),
+    };
+    let other = bench.db.begin().await.unwrap();
+    let first = message("evt_1", "wh_a1");
+    assert_eq!(claim_all(&other, &[&first]).await.unwrap(), [true]);
+
+    let this = async {
+        let msgs = [message("evt_2", "wh_b2"), message("evt_1", "wh_b1")];
+        let txn = bench.db.begin().await?;
+        let claimed = claim_all(&txn, &[&msgs[0], &msgs[1]]).await?;
+        txn.commit().await?;
+        Ok::<_, sea_orm::DbErr>(claimed)
+    };
+    let then = async {
+        tokio::time::sleep(SETTLE).await;
+        let second = message("evt_2", "wh_a2");
+        let claimed = claim_all(&other, &[&second])
+            .await
+            .expect("the other batch's claim of evt_2 does not deadlock");
+        other.commit().await.unwrap();
+        claimed
+    };
+    let (this, then) = tokio::time::timeout(DONE, async { tokio::join!(this, then) })
+        .await
+        .expect("both transactions end");
+    assert_eq!(then, [true]);
+    assert_eq!(
+        this.expect("this batch's claims commit"),
+        [false, false],
+        "both events were claimed first by the other"
+    );
+}
+
+/// Here another worker's transaction has applied a newer change to a contact, uncommitted,
+/// when this worker applies an older one, alone or in a batch. The older one must wait for
+/// the newer and then be kept out by the ordering guard; had it read the contact before the
+/// newer change committed, it would overwrite it (the platform time going back, the newer
+/// name lost).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_change_waits_for_a_concurrent_newer_one_and_is_kept_out() {
+    let bench = Bench::postgres().await;
+    let stripe = bench.integration(Provider::Stripe, &[]).await;
+    for (n, in_a_batch) in [false, true].into_iter().enumerate() {
+        let email = format!("ada{n}@example.com");
+        let created = customer(
+            &stripe,
+            "customer.created",
+            &email,
+            ("Ada", "Lovelace"),
+            100,
+        );
+        bench.apply(&[&created]).await;
+
+        // The newer change (platform time 300 s), as another worker writes it.
+        let other = bench.db.begin().await.unwrap();
+        other
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "UPDATE contacts SET last_event_at = 300000, last_name = 'Newer' WHERE email = $1",
+                [email.clone().into()],
+            ))
+            .await
+            .unwrap();
+
+        let older = customer(&stripe, "customer.updated", &email, ("Ada", "Older"), 200);
+        let company = customer(
+            &stripe,
+            "customer.created",
+            &format!("company{n}@example.com"),
+            ("Grace", "Hopper"),
+            200,
+        );
+        let batch = if in_a_batch {
+            bench.take(&[&older, &company]).await
+        } else {
+            bench.take(&[&older]).await
+        };
+        let worker = bench.handle(batch);
+        let newer = async {
+            tokio::time::sleep(SETTLE).await;
+            other.commit().await.unwrap();
+        };
+        tokio::time::timeout(DONE, async { tokio::join!(worker, newer) })
+            .await
+            .expect("both transactions end");
+
+        let row = contact_of(&bench, &email).await;
+        assert_eq!(row.last_event_at, 300_000, "in a batch: {in_a_batch}");
+        assert_eq!(
+            row.last_name.as_deref(),
+            Some("Newer"),
+            "in a batch: {in_a_batch}"
+        );
+        let kept = bench.log(&older.delivery_id).await;
+        assert!(kept.message.starts_with("Kept contact"), "{}", kept.message);
+    }
+    let contacts = contact::Entity::find()
+        .filter(contact::Column::Email.like("company%"))
+        .all(&bench.db)
+        .await
+        .unwrap();
+    assert_eq!(contacts.len(), 1, "the batch's other delivery applied");
+}
