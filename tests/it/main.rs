@@ -10,6 +10,7 @@
 
 mod api;
 mod console;
+mod contact_service;
 mod edge;
 mod email;
 mod findings;

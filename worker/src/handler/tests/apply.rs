@@ -180,6 +180,29 @@ async fn a_deletion_under_delete_removes_the_contact_and_leaves_a_tombstone() {
     assert_eq!(bench.count(stripe_customer::Entity).await, 0);
 }
 
+/// Created and deleted in one batch: what the unit of work queued for the contact (the row,
+/// its events, its customer link) is dropped with it, never written.
+#[tokio::test]
+async fn a_contact_created_and_deleted_in_one_batch_leaves_nothing_but_its_tombstone() {
+    let bench = Bench::sqlite().await;
+    let stripe = bench.integration(Provider::Stripe, &deleting()).await;
+    let created = customer(&stripe, "customer.created", ADA, ("Ada", "Lovelace"), 1_000);
+    let deleted = customer(&stripe, "customer.deleted", ADA, ("Ada", "Lovelace"), 2_000);
+    bench.apply(&[&created, &deleted]).await;
+
+    assert!(bench.contact(ADA).await.is_none());
+    assert!(
+        bench
+            .log(&deleted.delivery_id)
+            .await
+            .message
+            .starts_with("Deleted contact")
+    );
+    assert_eq!(bench.count(contact_event::Entity).await, 0, "events left");
+    assert_eq!(bench.count(stripe_customer::Entity).await, 0, "links left");
+    assert_eq!(bench.count(contact_tombstone::Entity).await, 1);
+}
+
 #[tokio::test]
 async fn a_tombstone_blocks_an_older_create_and_a_newer_one_passes() {
     let bench = Bench::sqlite().await;
