@@ -1,11 +1,9 @@
 //! `/api/v1/lists`: mailing lists (Loops-compatible listing, Inlet's create/delete).
 
 use actix_web::{HttpResponse, web};
-use inlet_shared::db::entities::{contact_list, mailing_list};
+use inlet_shared::db::entities::mailing_list;
 use inlet_shared::domain::{new_id, now_ms};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
-};
+use sea_orm::{ActiveValue::Set, EntityTrait, QueryOrder, TransactionTrait};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -94,10 +92,7 @@ pub(crate) async fn delete_list(state: &AppState, id: String) -> Result<(), ApiE
     if deleted.rows_affected == 0 {
         return Err(ApiError::NotFound("No mailing list with this id.".into()));
     }
-    contact_list::Entity::delete_many()
-        .filter(contact_list::Column::ListId.eq(id.as_str()))
-        .exec(&txn)
-        .await?;
+    inlet_shared::contacts::remove_list(&txn, &id).await?;
     txn.commit().await?;
     Ok(())
 }

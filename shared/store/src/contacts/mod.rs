@@ -9,6 +9,6 @@ mod write;
 pub use edit::{Edit, Field, is_stale, revives};
 pub use read::{contact_json, lists_of};
 pub use write::{
-    apply_lists, clear_tombstones, deleted_at, delete, event_row, insert, record_event, save,
-    unsubscribe,
+    apply_lists, clear_tombstones, delete, deleted_at, event_row, insert, record_event,
+    remove_list, save, unsubscribe,
 };

@@ -56,6 +56,15 @@ pub async fn apply_lists<C: ConnectionTrait>(
     Ok(joined)
 }
 
+/// Removes every contact from a mailing list (the list is being deleted).
+pub async fn remove_list<C: ConnectionTrait>(db: &C, list_id: &str) -> Result<(), DbErr> {
+    contact_list::Entity::delete_many()
+        .filter(contact_list::Column::ListId.eq(list_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// The row that records an event on a contact.
 pub fn event_row(
     contact_id: &str,
@@ -145,7 +154,6 @@ pub async fn delete<C: ConnectionTrait>(
         .await?;
     Ok(())
 }
-
 
 /// Inserts a new contact row.
 pub async fn insert<C: ConnectionTrait>(db: &C, created: &contact::Model) -> Result<(), DbErr> {
