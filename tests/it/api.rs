@@ -9,19 +9,6 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-async fn put(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
-    let r = app
-        .client
-        .put(format!("{}{path}", app.address))
-        .bearer_auth(&app.api_key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 fn message(answer: &Value) -> &str {
     answer["message"].as_str().unwrap_or_default()
 }
@@ -116,12 +103,12 @@ async fn contacts_routes_follow_the_loops_contract() {
     assert_eq!(none, json!([]));
 
     // update: by userId, null clears, unsubscribe then re-subscribe, upsert creates
-    let (status, updated) = put(
-        &app,
-        "/api/v1/contacts/update",
-        json!({"userId": "u-1", "firstName": null, "plan": null, "subscribed": false}),
-    )
-    .await;
+    let (status, updated) = app
+        .api_put(
+            "/api/v1/contacts/update",
+            json!({"userId": "u-1", "firstName": null, "plan": null, "subscribed": false}),
+        )
+        .await;
     assert_eq!(
         (status, updated["id"].as_str()),
         (200, Some(id.as_str())),
@@ -131,8 +118,7 @@ async fn contacts_routes_follow_the_loops_contract() {
     assert_eq!(found[0]["firstName"], Value::Null);
     assert!(found[0].get("plan").is_none(), "{found}");
     assert_eq!(found[0]["subscribed"], false);
-    put(
-        &app,
+    app.api_put(
         "/api/v1/contacts/update",
         json!({"email": "loops@example.com", "subscribed": true}),
     )
@@ -141,27 +127,31 @@ async fn contacts_routes_follow_the_loops_contract() {
         app.find_contacts("loops@example.com").await[0]["subscribed"],
         true
     );
-    let (status, upserted) = put(
-        &app,
-        "/api/v1/contacts/update",
-        json!({"email": "new@example.com", "lastName": "New"}),
-    )
-    .await;
+    let (status, upserted) = app
+        .api_put(
+            "/api/v1/contacts/update",
+            json!({"email": "new@example.com", "lastName": "New"}),
+        )
+        .await;
     assert_eq!(status, 200, "{upserted}");
     assert_eq!(
         app.find_contacts("new@example.com").await[0]["lastName"],
         "New"
     );
-    let (status, answer) = put(&app, "/api/v1/contacts/update", json!({"firstName": "Who"})).await;
+    let (status, answer) = app
+        .api_put("/api/v1/contacts/update", json!({"firstName": "Who"}))
+        .await;
     assert_eq!(status, 400, "{answer}");
-    let (status, answer) = put(&app, "/api/v1/contacts/update", json!({"userId": "ghost"})).await;
+    let (status, answer) = app
+        .api_put("/api/v1/contacts/update", json!({"userId": "ghost"}))
+        .await;
     assert_eq!(status, 400, "{answer}");
-    let (status, answer) = put(
-        &app,
-        "/api/v1/contacts/update",
-        json!({"userId": "u-1", "email": "new@example.com"}),
-    )
-    .await;
+    let (status, answer) = app
+        .api_put(
+            "/api/v1/contacts/update",
+            json!({"userId": "u-1", "email": "new@example.com"}),
+        )
+        .await;
     assert_eq!(status, 409, "moving onto another contact's email: {answer}");
 
     // delete

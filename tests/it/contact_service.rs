@@ -5,24 +5,11 @@
 use std::time::Duration;
 
 use inlet_shared::db::entities::contact_tombstone;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::*;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-async fn put(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
-    let r = app
-        .client
-        .put(format!("{}{path}", app.address))
-        .bearer_auth(&app.api_key)
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
 
 /// Sends a Stripe customer event dated `created` and waits for the worker's outcome.
 async fn customer_event(
@@ -57,12 +44,12 @@ async fn an_api_update_is_not_overwritten_by_an_older_event(options: AppOptions)
     .await;
     assert!(outcome.starts_with("Created contact"), "{outcome}");
 
-    let (status, answer) = put(
-        &app,
-        "/api/v1/contacts/update",
-        json!({"email": email, "firstName": "Api"}),
-    )
-    .await;
+    let (status, answer) = app
+        .api_put(
+            "/api/v1/contacts/update",
+            json!({"email": email, "firstName": "Api"}),
+        )
+        .await;
     assert_eq!(status, 200, "{answer}");
 
     // Newer than the creation, older than the API's update: the update stands.

@@ -186,6 +186,19 @@ impl TestApp {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    pub async fn api_put(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .client
+            .put(format!("{}{path}", self.address))
+            .bearer_auth(&self.api_key)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn api_get(&self, path: &str) -> (u16, Value) {
         let r = self
             .client
