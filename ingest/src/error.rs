@@ -8,23 +8,43 @@ use inlet_shared::queue::QueueError;
 use sea_orm::DbErr;
 use serde::Serialize;
 
-/// The JSON shape of every webhook answer and every API error.
-#[derive(Debug, Serialize)]
-pub struct Outcome<'a> {
+// Every API error and webhook answer is one (the OpenAPI document declares it, so what it
+// declares is what is written), and so are the API's confirmations that are only a sentence.
+/// An error, or a confirmation that is only a sentence: `{success, message}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Message {
     /// Whether the request did what it asked.
     pub success: bool,
-    /// A sentence for the person reading their platform's webhook log.
-    pub message: &'a str,
-    /// Id of the recorded delivery, where there is one.
+    /// What happened, for a person to read.
+    pub message: String,
+}
+
+impl Message {
+    /// A confirmation: `{success: true, message}`.
+    pub fn done(message: &str) -> Self {
+        Self {
+            success: true,
+            message: message.to_owned(),
+        }
+    }
+}
+
+/// A [`Message`] with the id of the recorded delivery, where there is one (webhook answers).
+#[derive(Debug, Serialize)]
+struct Outcome<'a> {
+    #[serde(flatten)]
+    message: Message,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<&'a str>,
+    id: Option<&'a str>,
 }
 
 /// Builds a JSON response with the common shape.
 pub fn outcome(status: StatusCode, success: bool, message: &str, id: Option<&str>) -> HttpResponse {
     HttpResponse::build(status).json(Outcome {
-        success,
-        message,
+        message: Message {
+            success,
+            message: message.to_owned(),
+        },
         id,
     })
 }

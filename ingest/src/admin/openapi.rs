@@ -1,11 +1,12 @@
 //! The OpenAPI document of the REST API, generated from the handlers' annotations and the
-//! body types (`GET /api/openapi.json`).
+//! types they read and write (`GET /api/openapi.json`); the schemas the paths name are
+//! collected from them.
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::admin::api::{
-    api_key, contacts, dead_letters, emails, events, integrations, lists, schemas, templates,
+    api_key, contacts, dead_letters, emails, events, integrations, lists, templates,
     webhook_events, workflows,
 };
 
@@ -41,12 +42,6 @@ impl Modify for BearerKey {
         workflows::create, workflows::list, workflows::get, workflows::update, workflows::delete,
         emails::list,
     ),
-    components(schemas(
-        schemas::Message, schemas::Success, schemas::Created, schemas::ContactBody, schemas::Contact,
-        schemas::EventBody, schemas::ApiKeyInfo, schemas::MailingList, schemas::SecretCount,
-        schemas::WebhookEvent, schemas::WebhookEventPage, schemas::DeadLetter, schemas::Replayed,
-        schemas::Template, schemas::Workflow, schemas::WorkflowAudience, schemas::EmailSent,
-    )),
     modifiers(&BearerKey),
 )]
 pub struct ApiDoc;

@@ -1,15 +1,15 @@
 //! `/api/v1/dead-letters`: list dead letters and replay them.
 
 use actix_web::{HttpResponse, web};
+use inlet_shared::db::entities::dead_letter;
 use inlet_shared::dead_letters::{self, Filter, ReplayError};
 use inlet_shared::domain::format_ms;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
 
-#[allow(unused_imports)]
-use super::schemas::*;
+use super::schemas::Message;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -42,12 +42,53 @@ pub struct ListQuery {
     limit: Option<u64>,
 }
 
+/// A dead letter.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLetter {
+    id: String,
+    delivery_id: String,
+    integration_id: String,
+    provider: String,
+    event_type: String,
+    idempotency_key: String,
+    error: String,
+    attempts: i32,
+    received_at: String,
+    first_failed_at: String,
+    last_failed_at: String,
+    dead_at: String,
+    replayed_at: Option<String>,
+    replay_count: i32,
+}
+
+impl From<dead_letter::Model> for DeadLetter {
+    fn from(r: dead_letter::Model) -> Self {
+        Self {
+            id: r.id,
+            delivery_id: r.delivery_id,
+            integration_id: r.integration_id,
+            provider: r.provider,
+            event_type: r.event_type,
+            idempotency_key: r.idempotency_key,
+            error: r.error,
+            attempts: r.attempts,
+            received_at: format_ms(r.received_at),
+            first_failed_at: format_ms(r.first_failed_at),
+            last_failed_at: format_ms(r.last_failed_at),
+            dead_at: format_ms(r.dead_at),
+            replayed_at: r.replayed_at.map(format_ms),
+            replay_count: r.replay_count,
+        }
+    }
+}
+
 /// `GET /api/v1/dead-letters`, newest first.
 #[utoipa::path(get, path = "/api/v1/dead-letters", tag = "deliveries", params(ListQuery), responses((status = 200, body = Vec<DeadLetter>), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message)), security(("apiKey" = [])))]
 pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<Vec<DeadLetter>>, ApiError> {
     let q = query.into_inner();
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
@@ -65,28 +106,7 @@ pub async fn list(
         limit: Some(limit),
     };
     let rows = dead_letters::list(&state.db, &filter).await?;
-    let data: Vec<_> = rows
-        .into_iter()
-        .map(|r| {
-            json!({
-                "id": r.id,
-                "deliveryId": r.delivery_id,
-                "integrationId": r.integration_id,
-                "provider": r.provider,
-                "eventType": r.event_type,
-                "idempotencyKey": r.idempotency_key,
-                "error": r.error,
-                "attempts": r.attempts,
-                "receivedAt": format_ms(r.received_at),
-                "firstFailedAt": format_ms(r.first_failed_at),
-                "lastFailedAt": format_ms(r.last_failed_at),
-                "deadAt": format_ms(r.dead_at),
-                "replayedAt": r.replayed_at.map(format_ms),
-                "replayCount": r.replay_count,
-            })
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(data))
+    Ok(web::Json(rows.into_iter().map(DeadLetter::from).collect()))
 }
 
 /// Body of `POST /api/v1/dead-letters/replay`: ids, or filters (all optional; `{}` replays
@@ -102,8 +122,24 @@ pub struct ReplayBody {
     until: Option<String>,
 }
 
+/// How many dead letters a replay put back on the queue.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Replayed {
+    success: bool,
+    replayed: usize,
+}
+
+/// A replay the queue stopped: `{success: false, message, replayed}`, `replayed` counting
+/// those put back before it did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReplayStopped {
+    success: bool,
+    message: String,
+    replayed: usize,
+}
+
 /// `POST /api/v1/dead-letters/replay` → `{success, replayed}`.
-#[utoipa::path(post, path = "/api/v1/dead-letters/replay", tag = "deliveries", request_body = ReplayBody, responses((status = 200, body = Replayed), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message), (status = 503, description = "Queue unavailable", body = Message)), security(("apiKey" = [])))]
+#[utoipa::path(post, path = "/api/v1/dead-letters/replay", tag = "deliveries", request_body = ReplayBody, responses((status = 200, body = Replayed), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message), (status = 503, description = "The queue became unavailable during the replay", body = ReplayStopped)), security(("apiKey" = [])))]
 pub async fn replay(
     state: web::Data<AppState>,
     body: web::Json<ReplayBody>,
@@ -121,16 +157,21 @@ pub async fn replay(
     match dead_letters::replay(&state.db, &state.queue, &filter).await {
         Ok(replayed) => {
             tracing::info!(replayed, "Replayed dead letters.");
-            Ok(HttpResponse::Ok().json(json!({"success": true, "replayed": replayed})))
+            Ok(HttpResponse::Ok().json(Replayed {
+                success: true,
+                replayed,
+            }))
         }
         Err(ReplayError::Database(e)) => Err(ApiError::Database(e)),
         Err(ReplayError::Queue { replayed, source }) => {
             tracing::warn!(error = %source, replayed, "Replay stopped: the queue is unavailable.");
-            Ok(HttpResponse::ServiceUnavailable().json(json!({
-                "success": false,
-                "message": format!("The queue is unavailable; {replayed} replayed before it stopped. Retry later."),
-                "replayed": replayed,
-            })))
+            Ok(HttpResponse::ServiceUnavailable().json(ReplayStopped {
+                success: false,
+                message: format!(
+                    "The queue is unavailable; {replayed} replayed before it stopped. Retry later."
+                ),
+                replayed,
+            }))
         }
     }
 }

@@ -1,14 +1,13 @@
 //! `GET /api/v1/emails?email=…`: what workflows sent (or tried to send) to a contact.
 
-use actix_web::{HttpResponse, web};
+use actix_web::web;
 use inlet_shared::db::entities::email_send;
 use inlet_shared::domain::{Email, format_ms};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-#[allow(unused_imports)]
-use super::schemas::*;
+use super::schemas::Message;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -22,6 +21,43 @@ pub struct EmailsQuery {
     limit: Option<u64>,
 }
 
+/// An email a workflow sent, or tried to.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailSent {
+    id: String,
+    workflow_id: String,
+    template_id: String,
+    run_id: String,
+    to: String,
+    subject: String,
+    /// queued (being sent or waiting for a retry), sent, failed or skipped.
+    status: String,
+    /// Why it failed, is being retried, or was skipped.
+    error: Option<String>,
+    attempts: i32,
+    created_at: String,
+    sent_at: Option<String>,
+}
+
+impl From<email_send::Model> for EmailSent {
+    fn from(e: email_send::Model) -> Self {
+        Self {
+            id: e.id,
+            workflow_id: e.workflow_id,
+            template_id: e.template_id,
+            run_id: e.run_id,
+            to: e.to_email,
+            subject: e.subject,
+            status: e.status,
+            error: e.error,
+            attempts: e.attempts,
+            created_at: format_ms(e.created_at),
+            sent_at: e.sent_at.map(format_ms),
+        }
+    }
+}
+
 /// `GET /api/v1/emails?email=…` → `[{id, workflowId, templateId, to, subject, status, sentAt}]`.
 #[utoipa::path(get, path = "/api/v1/emails", tag = "emails", params(EmailsQuery),
     responses((status = 200, body = Vec<EmailSent>), (status = 400, description = "Invalid input", body = Message),
@@ -30,7 +66,7 @@ pub struct EmailsQuery {
 pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<EmailsQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<Vec<EmailSent>>, ApiError> {
     let query = query.into_inner();
     let email = Email::parse(&query.email)
         .ok_or_else(|| ApiError::BadRequest("email must be a valid email address.".into()))?;
@@ -46,23 +82,5 @@ pub async fn list(
         .limit(limit)
         .all(&state.db)
         .await?;
-    let out: Vec<_> = rows
-        .iter()
-        .map(|e| {
-            json!({
-                "id": e.id,
-                "workflowId": e.workflow_id,
-                "templateId": e.template_id,
-                "runId": e.run_id,
-                "to": e.to_email,
-                "subject": e.subject,
-                "status": e.status,
-                "error": e.error,
-                "attempts": e.attempts,
-                "createdAt": format_ms(e.created_at),
-                "sentAt": e.sent_at.map(format_ms),
-            })
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(out))
+    Ok(web::Json(rows.into_iter().map(EmailSent::from).collect()))
 }

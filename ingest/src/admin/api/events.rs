@@ -1,22 +1,53 @@
 //! `/api/v1/events/send`: a custom event on a contact, as the Loops REST API records it, with
 //! an optional `Idempotency-Key`.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, web};
 use inlet_shared::contacts;
 use inlet_shared::db::entities::api_idempotency_key;
 use inlet_shared::domain::now_ms;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{ActiveValue::Set, EntityTrait, TransactionTrait};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
-use super::contacts::{MAX_CHARS, check_lists, contact_fields, custom_value, object, upsert};
-#[allow(unused_imports)]
-use super::schemas::*;
+use super::contacts::{
+    ContactBody, MAX_CHARS, check_lists, contact_fields, custom_value, object, upsert,
+};
+use super::schemas::Message;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// The keys of an event body that are not contact fields.
+const EVENT_FIELDS: [&str; 2] = ["eventName", "eventProperties"];
+
 /// An `Idempotency-Key` repeated within this window is refused.
 const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+
+// `send_event` reads the body as JSON itself, as `contact_fields` does; this type declares
+// the keys it reads (a test checks they are the same).
+/// Body of `POST /api/v1/events/send`: an event name, its properties, and contact fields
+/// (email and/or userId identify the contact).
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[expect(
+    dead_code,
+    reason = "declares the request body for the OpenAPI document; the handler reads the JSON, and a test ties the two"
+)]
+pub struct EventBody {
+    /// 1–500 characters, no `:`.
+    event_name: String,
+    /// String, number, boolean or `null` values.
+    event_properties: Option<Map<String, Value>>,
+    #[serde(flatten)]
+    contact: ContactBody,
+}
+
+/// `{success: true}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Success {
+    success: bool,
+}
 
 /// `POST /api/v1/events/send`: records a custom event on the contact (created if missing),
 /// exactly as a webhook event is recorded. An `Idempotency-Key` seen in the last 24 hours
@@ -26,7 +57,7 @@ pub async fn send_event(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<Value>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<Success>, ApiError> {
     let body = object(body.into_inner())?;
     let event_name = match body.get("eventName") {
         Some(Value::String(name)) => name.trim().to_owned(),
@@ -52,7 +83,7 @@ pub async fn send_event(
             ));
         }
     };
-    let f = contact_fields(&body, &["eventName", "eventProperties"])?;
+    let f = contact_fields(&body, &EVENT_FIELDS)?;
     if f.email.value().is_none() && f.user_id.value().is_none() {
         return Err(ApiError::BadRequest("Provide an email or a userId.".into()));
     }
@@ -102,5 +133,29 @@ pub async fn send_event(
     let contact = upsert(&txn, &f).await?;
     contacts::record_event(&txn, &contact, &event_name, &event_properties, now, None).await?;
     txn.commit().await?;
-    Ok(HttpResponse::Ok().json(json!({"success": true})))
+    Ok(web::Json(Success { success: true }))
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::PartialSchema;
+
+    use super::{EVENT_FIELDS, EventBody};
+
+    /// The document's event body is the contact body and the keys `send_event` reads besides.
+    #[test]
+    fn the_documented_body_has_the_event_fields_and_the_contact_ones() {
+        let schema = serde_json::to_value(EventBody::schema()).unwrap();
+        let parts = schema["allOf"].as_array().unwrap();
+        assert_eq!(parts[0]["$ref"], "#/components/schemas/ContactBody");
+        let mut documented: Vec<&str> = parts[1]["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        documented.sort_unstable();
+        assert_eq!(documented, EVENT_FIELDS);
+        assert_eq!(parts.len(), 2);
+    }
 }

@@ -1,15 +1,14 @@
 //! `/api/v1/lists`: mailing lists (Loops-compatible listing, Inlet's create/delete).
 
-use actix_web::{HttpResponse, web};
+use actix_web::web;
 use inlet_shared::db::entities::mailing_list;
 use inlet_shared::domain::{new_id, now_ms};
 use sea_orm::{ActiveValue::Set, EntityTrait, QueryOrder, TransactionTrait};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::rows::check_name;
-#[allow(unused_imports)]
-use super::schemas::*;
+use super::schemas::{Created, Message};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -23,18 +22,37 @@ pub struct CreateList {
     pub(crate) is_public: bool,
 }
 
+/// A mailing list.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MailingList {
+    id: String,
+    name: String,
+    description: Option<String>,
+    is_public: bool,
+}
+
+impl From<mailing_list::Model> for MailingList {
+    fn from(l: mailing_list::Model) -> Self {
+        Self {
+            id: l.id,
+            name: l.name,
+            description: l.description,
+            is_public: l.is_public,
+        }
+    }
+}
+
 /// `GET /api/v1/lists` → `[{id, name, description, isPublic}]`.
 #[utoipa::path(get, path = "/api/v1/lists", tag = "lists", responses((status = 200, body = Vec<MailingList>), (status = 401, description = "Missing or wrong API key", body = Message)), security(("apiKey" = [])))]
-pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list(state: web::Data<AppState>) -> Result<web::Json<Vec<MailingList>>, ApiError> {
     let lists = mailing_list::Entity::find()
         .order_by_asc(mailing_list::Column::CreatedAt)
         .all(&state.db)
         .await?;
-    let out: Vec<_> = lists
-        .into_iter()
-        .map(|l| json!({"id": l.id, "name": l.name, "description": l.description, "isPublic": l.is_public}))
-        .collect();
-    Ok(HttpResponse::Ok().json(out))
+    Ok(web::Json(
+        lists.into_iter().map(MailingList::from).collect(),
+    ))
 }
 
 /// `POST /api/v1/lists` → `{success, id}`.
@@ -42,9 +60,9 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
 pub async fn create(
     state: web::Data<AppState>,
     body: web::Json<CreateList>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<Created>, ApiError> {
     let id = create_list(&state, body.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(json!({"success": true, "id": id})))
+    Ok(web::Json(Created::new(id)))
 }
 
 /// Creates a mailing list; returns its id.
@@ -78,9 +96,9 @@ pub(crate) async fn create_list(state: &AppState, body: CreateList) -> Result<St
 pub async fn delete(
     state: web::Data<AppState>,
     path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<Message>, ApiError> {
     delete_list(&state, path.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(json!({"success": true, "message": "Mailing list deleted."})))
+    Ok(web::Json(Message::done("Mailing list deleted.")))
 }
 
 /// Deletes a mailing list and its memberships.

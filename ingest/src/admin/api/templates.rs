@@ -5,17 +5,15 @@
 //! limits and makes a message lettre can write (its sender included), so a bad one is a 400
 //! naming the field rather than a failed run later.
 
-use actix_web::{HttpResponse, web};
+use actix_web::web;
 use inlet_shared::db::entities::{email_template, workflow};
 use inlet_shared::domain::{Email, format_ms, new_id, now_ms};
 use inlet_shared::email::{self, Outgoing, RenderError, RenderLimits};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel, QueryOrder};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use super::rows::{self, check_name};
-#[allow(unused_imports)]
-use super::schemas::*;
+use super::schemas::{Created, Message};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -144,18 +142,35 @@ fn refused_render(e: RenderError) -> Result<(), ApiError> {
     }
 }
 
-fn view(t: &email_template::Model) -> Value {
-    json!({
-        "id": t.id,
-        "name": t.name,
-        "subject": t.subject,
-        "html": t.html,
-        "text": t.text,
-        "fromName": t.from_name,
-        "fromEmail": t.from_email,
-        "createdAt": format_ms(t.created_at),
-        "updatedAt": format_ms(t.updated_at),
-    })
+/// An email template.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Template {
+    id: String,
+    name: String,
+    subject: String,
+    html: String,
+    text: Option<String>,
+    from_name: Option<String>,
+    from_email: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<email_template::Model> for Template {
+    fn from(t: email_template::Model) -> Self {
+        Self {
+            id: t.id,
+            name: t.name,
+            subject: t.subject,
+            html: t.html,
+            text: t.text,
+            from_name: t.from_name,
+            from_email: t.from_email,
+            created_at: format_ms(t.created_at),
+            updated_at: format_ms(t.updated_at),
+        }
+    }
 }
 
 pub(crate) async fn load(state: &AppState, id: &str) -> Result<email_template::Model, ApiError> {
@@ -171,9 +186,9 @@ pub(crate) async fn load(state: &AppState, id: &str) -> Result<email_template::M
 pub async fn create(
     state: web::Data<AppState>,
     body: web::Json<TemplateBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<Created>, ApiError> {
     let id = create_template(&state, body.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(json!({"success": true, "id": id})))
+    Ok(web::Json(Created::new(id)))
 }
 
 /// Checks and stores a template; returns its id.
@@ -213,12 +228,12 @@ pub(crate) async fn create_template(state: &AppState, b: TemplateBody) -> Result
 #[utoipa::path(get, path = "/api/v1/templates", tag = "templates",
     responses((status = 200, body = Vec<Template>), (status = 401, description = "Missing or wrong API key", body = Message)),
     security(("apiKey" = [])))]
-pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list(state: web::Data<AppState>) -> Result<web::Json<Vec<Template>>, ApiError> {
     let rows = email_template::Entity::find()
         .order_by_asc(email_template::Column::CreatedAt)
         .all(&state.db)
         .await?;
-    Ok(HttpResponse::Ok().json(rows.iter().map(view).collect::<Vec<_>>()))
+    Ok(web::Json(rows.into_iter().map(Template::from).collect()))
 }
 
 /// `GET /api/v1/templates/{id}`.
@@ -229,8 +244,8 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
 pub async fn get(
     state: web::Data<AppState>,
     path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(view(&load(&state, &path).await?)))
+) -> Result<web::Json<Template>, ApiError> {
+    Ok(web::Json(load(&state, &path).await?.into()))
 }
 
 /// `PATCH /api/v1/templates/{id}`.
@@ -245,9 +260,9 @@ pub async fn update(
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: web::Json<TemplatePatch>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<Template>, ApiError> {
     let saved = update_template(&state, &path, body.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(view(&saved)))
+    Ok(web::Json(saved.into()))
 }
 
 /// Changes the given fields of a template.
@@ -302,7 +317,7 @@ pub(crate) async fn update_template(
 pub async fn delete(
     state: web::Data<AppState>,
     path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<Message>, ApiError> {
     let existing = load(&state, &path).await?;
     let workflows = workflow::Entity::find().all(&state.db).await?;
     let needle = format!("\"templateId\":\"{}\"", existing.id);
@@ -315,5 +330,5 @@ pub async fn delete(
     email_template::Entity::delete_by_id(existing.id)
         .exec(&state.db)
         .await?;
-    Ok(HttpResponse::Ok().json(json!({"success": true, "message": "Template deleted."})))
+    Ok(web::Json(Message::done("Template deleted.")))
 }

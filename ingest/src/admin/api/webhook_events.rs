@@ -1,14 +1,13 @@
 //! `GET /api/v1/webhook-events`: the delivery log, newest first, with filters and a cursor.
 
-use actix_web::{HttpResponse, web};
+use actix_web::web;
 use inlet_shared::db::entities::webhook_log::{self, DeliveryStatus};
 use inlet_shared::domain::format_ms;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-#[allow(unused_imports)]
-use super::schemas::*;
+use super::schemas::Message;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -25,13 +24,56 @@ pub struct LogQuery {
     cursor: Option<String>,
 }
 
+/// One delivery of the webhook log.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookEvent {
+    id: String,
+    integration_id: String,
+    provider: String,
+    event_type: Option<String>,
+    idempotency_key: Option<String>,
+    /// accepted, ignored, rejected, duplicate, processed, failed or dead.
+    status: String,
+    message: String,
+    attempts: i32,
+    received_at: String,
+    updated_at: String,
+}
+
+impl From<webhook_log::Model> for WebhookEvent {
+    fn from(r: webhook_log::Model) -> Self {
+        Self {
+            id: r.id,
+            integration_id: r.integration_id,
+            provider: r.provider,
+            event_type: r.event_type,
+            idempotency_key: r.idempotency_key,
+            status: r.status,
+            message: r.message,
+            attempts: r.attempts,
+            received_at: format_ms(r.received_at),
+            updated_at: format_ms(r.updated_at),
+        }
+    }
+}
+
+/// A page of the webhook log.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookEventPage {
+    data: Vec<WebhookEvent>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    next_cursor: Option<String>,
+}
+
 /// `GET /api/v1/webhook-events` → `{data: [...], nextCursor}`. Delivery ids are time-ordered,
 /// so the cursor is the last id of a page.
 #[utoipa::path(get, path = "/api/v1/webhook-events", tag = "deliveries", params(LogQuery), responses((status = 200, body = WebhookEventPage), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message)), security(("apiKey" = [])))]
 pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<LogQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<WebhookEventPage>, ApiError> {
     let query = query.into_inner();
     let limit = query.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
@@ -70,22 +112,8 @@ pub async fn list(
     } else {
         None
     };
-    let data: Vec<_> = page
-        .into_iter()
-        .map(|r| {
-            json!({
-                "id": r.id,
-                "integrationId": r.integration_id,
-                "provider": r.provider,
-                "eventType": r.event_type,
-                "idempotencyKey": r.idempotency_key,
-                "status": r.status,
-                "message": r.message,
-                "attempts": r.attempts,
-                "receivedAt": format_ms(r.received_at),
-                "updatedAt": format_ms(r.updated_at),
-            })
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({"data": data, "nextCursor": next})))
+    Ok(web::Json(WebhookEventPage {
+        data: page.into_iter().map(WebhookEvent::from).collect(),
+        next_cursor: next,
+    }))
 }

@@ -1,18 +1,16 @@
 //! `/api/v1/workflows`: what starts a workflow (an event, or a contact added, updated or
 //! added to a list), who it is for, and its steps (`sendEmail`, `wait`).
 
-use actix_web::{HttpResponse, web};
+use actix_web::web;
 use inlet_shared::db::entities::{email_template, mailing_list, workflow};
 use inlet_shared::domain::{format_ms, new_id, now_ms};
 use inlet_shared::providers::Provider;
-use inlet_shared::workflows::{Audience, Step, Trigger};
+use inlet_shared::workflows::{Audience, Step, Trigger, steps_of};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, QueryOrder};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::rows::{self, check_name};
-#[allow(unused_imports)]
-use super::schemas::*;
+use super::schemas::{Created, Message};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -127,25 +125,60 @@ async fn check_audience<C: ConnectionTrait>(db: &C, audience: &Audience) -> Resu
     Ok(())
 }
 
-fn trigger_of(w: &workflow::Model) -> serde_json::Value {
-    match (w.trigger_type.as_str(), &w.trigger_value) {
-        ("event", Some(name)) => json!({"type": "event", "eventName": name}),
-        ("addedToList", Some(list)) => json!({"type": "addedToList", "listId": list}),
-        (other, _) => json!({"type": other}),
+/// A workflow.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Workflow {
+    id: String,
+    name: String,
+    /// `null` for a row whose trigger Inlet did not write (one changed by other means).
+    #[schema(required = true)]
+    trigger: Option<Trigger>,
+    audience: Audience,
+    // Steps that do not read as steps (a row changed by other means) are shown as none.
+    steps: Vec<Step>,
+    enabled: bool,
+    created_at: String,
+    updated_at: String,
+}
+
+impl Workflow {
+    fn of(w: &workflow::Model) -> Self {
+        Self {
+            id: w.id.clone(),
+            name: w.name.clone(),
+            trigger: trigger_of(w),
+            audience: Audience {
+                mailing_list_id: w.audience_list_id.clone(),
+                user_group: w.audience_user_group.clone(),
+            },
+            steps: steps_of(w).unwrap_or_default(),
+            enabled: w.enabled,
+            created_at: format_ms(w.created_at),
+            updated_at: format_ms(w.updated_at),
+        }
     }
 }
 
+/// The trigger [`Trigger::columns`] stored in `w`, if it was stored that way.
+fn trigger_of(w: &workflow::Model) -> Option<Trigger> {
+    match (w.trigger_type.as_str(), &w.trigger_value) {
+        ("event", Some(name)) => Some(Trigger::Event {
+            event_name: name.clone(),
+        }),
+        ("addedToList", Some(list)) => Some(Trigger::AddedToList {
+            list_id: list.clone(),
+        }),
+        ("contactAdded", _) => Some(Trigger::ContactAdded),
+        ("contactUpdated", _) => Some(Trigger::ContactUpdated),
+        _ => None,
+    }
+}
+
+/// A workflow as the API shows it, as JSON the console adds its own fields to.
 pub(crate) fn view(w: &workflow::Model) -> serde_json::Value {
-    json!({
-        "id": w.id,
-        "name": w.name,
-        "trigger": trigger_of(w),
-        "audience": {"mailingListId": w.audience_list_id, "userGroup": w.audience_user_group},
-        "steps": serde_json::from_str::<serde_json::Value>(&w.steps).unwrap_or(json!([])),
-        "enabled": w.enabled,
-        "createdAt": format_ms(w.created_at),
-        "updatedAt": format_ms(w.updated_at),
-    })
+    // A struct of strings, numbers and enums always serialises.
+    serde_json::to_value(Workflow::of(w)).unwrap_or_default()
 }
 
 pub(crate) async fn load(state: &AppState, id: &str) -> Result<workflow::Model, ApiError> {
@@ -160,9 +193,9 @@ pub(crate) async fn load(state: &AppState, id: &str) -> Result<workflow::Model, 
 pub async fn create(
     state: web::Data<AppState>,
     body: web::Json<WorkflowBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<Created>, ApiError> {
     let id = create_workflow(&state, body.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(json!({"success": true, "id": id})))
+    Ok(web::Json(Created::new(id)))
 }
 
 /// Checks and stores a workflow; returns its id.
@@ -197,12 +230,12 @@ pub(crate) async fn create_workflow(state: &AppState, b: WorkflowBody) -> Result
 #[utoipa::path(get, path = "/api/v1/workflows", tag = "workflows",
     responses((status = 200, body = Vec<Workflow>), (status = 401, description = "Missing or wrong API key", body = Message)),
     security(("apiKey" = [])))]
-pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list(state: web::Data<AppState>) -> Result<web::Json<Vec<Workflow>>, ApiError> {
     let rows = workflow::Entity::find()
         .order_by_asc(workflow::Column::CreatedAt)
         .all(&state.db)
         .await?;
-    Ok(HttpResponse::Ok().json(rows.iter().map(view).collect::<Vec<_>>()))
+    Ok(web::Json(rows.iter().map(Workflow::of).collect()))
 }
 
 /// `GET /api/v1/workflows/{id}`.
@@ -213,8 +246,8 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
 pub async fn get(
     state: web::Data<AppState>,
     path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(view(&load(&state, &path).await?)))
+) -> Result<web::Json<Workflow>, ApiError> {
+    Ok(web::Json(Workflow::of(&load(&state, &path).await?)))
 }
 
 /// `PATCH /api/v1/workflows/{id}`.
@@ -228,9 +261,9 @@ pub async fn update(
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: web::Json<WorkflowPatch>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<Workflow>, ApiError> {
     let saved = update_workflow(&state, &path, body.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(view(&saved)))
+    Ok(web::Json(Workflow::of(&saved)))
 }
 
 /// Changes the given fields of a workflow.
@@ -274,10 +307,57 @@ pub(crate) async fn update_workflow(
 pub async fn delete(
     state: web::Data<AppState>,
     path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<Message>, ApiError> {
     let existing = load(&state, &path).await?;
     workflow::Entity::delete_by_id(existing.id)
         .exec(&state.db)
         .await?;
-    Ok(HttpResponse::Ok().json(json!({"success": true, "message": "Workflow deleted."})))
+    Ok(web::Json(Message::done("Workflow deleted.")))
+}
+
+#[cfg(test)]
+mod tests {
+    use inlet_shared::db::entities::workflow;
+    use inlet_shared::workflows::Trigger;
+
+    use super::trigger_of;
+
+    fn stored(trigger_type: &str, trigger_value: Option<&str>) -> workflow::Model {
+        workflow::Model {
+            id: "wf_1".into(),
+            name: "W".into(),
+            trigger_type: trigger_type.into(),
+            trigger_value: trigger_value.map(str::to_owned),
+            audience_list_id: None,
+            audience_user_group: None,
+            steps: "[]".into(),
+            enabled: true,
+            created_at: 1,
+            updated_at: 2,
+        }
+    }
+
+    /// Every trigger reads back from the columns it is stored as; other columns are none.
+    #[test]
+    fn a_trigger_reads_back_from_its_columns() {
+        for trigger in [
+            Trigger::Event {
+                event_name: "stripe:checkout.session.completed".into(),
+            },
+            Trigger::ContactAdded,
+            Trigger::ContactUpdated,
+            Trigger::AddedToList {
+                list_id: "list_1".into(),
+            },
+        ] {
+            let (trigger_type, trigger_value) = trigger.columns();
+            assert_eq!(
+                trigger_of(&stored(trigger_type, trigger_value)),
+                Some(trigger)
+            );
+        }
+        for (trigger_type, trigger_value) in [("event", None), ("sometimes", None)] {
+            assert_eq!(trigger_of(&stored(trigger_type, trigger_value)), None);
+        }
+    }
 }

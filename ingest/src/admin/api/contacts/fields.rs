@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use inlet_shared::domain::Email;
 use sea_orm::ConnectionTrait;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use crate::admin::api::rows;
 use crate::error::ApiError;
@@ -23,6 +24,31 @@ const STANDARD: [&str; 8] = [
     "userId",
     "mailingLists",
 ];
+// `contact_fields` reads the body as JSON itself, to tell an absent field from `null` and
+// answer with Loops' messages; this type declares the `STANDARD` keys it reads (a test
+// checks they are the same).
+/// Contact fields (create, update, events). Any other key is a custom property: a string
+/// (at most 500 characters), number, boolean, or `null` to clear it.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[expect(
+    dead_code,
+    reason = "declares the request body for the OpenAPI document; the parser reads the JSON, and a test ties the two"
+)]
+pub struct ContactBody {
+    /// Required to create a contact.
+    #[schema(format = "email")]
+    email: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    source: Option<String>,
+    subscribed: Option<bool>,
+    user_group: Option<String>,
+    user_id: Option<String>,
+    /// `{listId: true}` subscribes, `false` removes.
+    mailing_lists: Option<BTreeMap<String, bool>>,
+}
+
 /// Keys a client may not set as custom properties.
 const RESERVED: [&str; 4] = ["id", "createdAt", "updatedAt", "optInStatus"];
 
@@ -157,5 +183,28 @@ pub(crate) fn object(body: Value) -> Result<Map<String, Value>, ApiError> {
         _ => Err(ApiError::BadRequest(
             "The body must be a JSON object.".into(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::PartialSchema;
+
+    use super::{ContactBody, STANDARD};
+
+    /// The document's contact body names exactly the fields `contact_fields` reads.
+    #[test]
+    fn the_documented_body_has_the_standard_fields() {
+        let schema = serde_json::to_value(ContactBody::schema()).unwrap();
+        let mut documented: Vec<&str> = schema["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut standard = STANDARD.to_vec();
+        documented.sort_unstable();
+        standard.sort_unstable();
+        assert_eq!(documented, standard);
     }
 }

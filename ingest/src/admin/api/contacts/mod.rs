@@ -2,23 +2,25 @@
 //! so code written for Loops works against Inlet.
 
 mod fields;
+mod view;
 mod write;
 
 /// The other Loops routes, reachable beside the contact ones as before.
 pub use super::{api_key::api_key, events::send_event};
+pub use fields::ContactBody;
 pub(crate) use fields::{MAX_CHARS, check_lists, contact_fields, custom_value, object};
+pub use view::Contact;
 pub(crate) use write::upsert;
 
-use actix_web::{HttpResponse, web};
+use actix_web::web;
 use inlet_shared::contacts;
 use inlet_shared::db::entities::contact;
 use inlet_shared::domain::{Email, now_ms};
 use sea_orm::TransactionTrait;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-#[allow(unused_imports)]
-use super::schemas::*;
+use super::schemas::{Created, Message};
 use crate::error::ApiError;
 use crate::state::AppState;
 use fields::Field;
@@ -29,7 +31,7 @@ use write::{create_contact, find_by};
 pub async fn create(
     state: web::Data<AppState>,
     body: web::Json<Value>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<Created>, ApiError> {
     let body = object(body.into_inner())?;
     let f = contact_fields(&body, &[])?;
     let Field::Set(email) = &f.email else {
@@ -53,7 +55,7 @@ pub async fn create(
     }
     let id = create_contact(&txn, email, &f).await?.id;
     txn.commit().await?;
-    Ok(HttpResponse::Ok().json(json!({"success": true, "id": id})))
+    Ok(web::Json(Created::new(id)))
 }
 
 /// `PUT /api/v1/contacts/update`: upsert by `userId` or `email`; `null` clears a property.
@@ -61,7 +63,7 @@ pub async fn create(
 pub async fn update(
     state: web::Data<AppState>,
     body: web::Json<Value>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<Created>, ApiError> {
     let body = object(body.into_inner())?;
     let f = contact_fields(&body, &[])?;
     if f.email.value().is_none() && f.user_id.value().is_none() {
@@ -71,7 +73,7 @@ pub async fn update(
     let txn = state.db.begin().await?;
     let id = upsert(&txn, &f).await?.id;
     txn.commit().await?;
-    Ok(HttpResponse::Ok().json(json!({"success": true, "id": id})))
+    Ok(web::Json(Created::new(id)))
 }
 
 /// Query of `GET /api/v1/contacts/find`.
@@ -92,7 +94,7 @@ pub struct FindQuery {
 pub async fn find(
     state: web::Data<AppState>,
     query: web::Query<FindQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<Vec<Contact>>, ApiError> {
     let found = match (&query.email, &query.user_id) {
         (Some(email), None) => {
             let email = Email::parse(email).ok_or_else(|| {
@@ -112,9 +114,9 @@ pub async fn find(
     let mut out = Vec::new();
     if let Some(c) = found {
         let lists = contacts::lists_of(&state.db, &c.id).await?;
-        out.push(inlet_shared::contacts::contact_json(&c, &lists));
+        out.push(Contact::of(c, lists));
     }
-    Ok(HttpResponse::Ok().json(out))
+    Ok(web::Json(out))
 }
 
 /// Body of `POST /api/v1/contacts/delete`.
@@ -130,7 +132,7 @@ pub struct DeleteBody {
 pub async fn delete(
     state: web::Data<AppState>,
     body: web::Json<DeleteBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<Message>, ApiError> {
     let txn = state.db.begin().await?;
     let found = match (&body.email, &body.user_id) {
         (Some(email), None) => {
@@ -151,5 +153,5 @@ pub async fn delete(
     let existing = found.ok_or_else(|| ApiError::NotFound("Contact not found.".into()))?;
     contacts::delete(&txn, &existing, now_ms()).await?;
     txn.commit().await?;
-    Ok(HttpResponse::Ok().json(json!({"success": true, "message": "Contact deleted."})))
+    Ok(web::Json(Message::done("Contact deleted.")))
 }

@@ -1,8 +1,8 @@
 //! Finding, creating and updating the contact row an API request names, through the
 //! contact service (`inlet_shared::contacts`) the webhooks use too.
 
-use inlet_shared::db::entities::contact;
 use inlet_shared::contacts::{self, Edit};
+use inlet_shared::db::entities::contact;
 use inlet_shared::domain::{Email, format_ms, new_id, now_ms};
 use inlet_shared::workflows;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};

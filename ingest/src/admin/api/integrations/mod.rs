@@ -17,11 +17,10 @@ use sea_orm::{
     QueryOrder, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::rows::{self, check_name};
-#[allow(unused_imports)]
-use super::schemas::*;
+use super::schemas::Message;
 use crate::error::ApiError;
 use crate::state::AppState;
 use secrets::{SUPABASE_HEADER, secrets_of};
@@ -65,6 +64,7 @@ pub struct IntegrationView {
     pub(crate) created_at: String,
     pub(crate) updated_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub(crate) secret_header: Option<SecretHeader>,
 }
 
@@ -245,8 +245,8 @@ pub(crate) async fn list_integrations(state: &AppState) -> Result<Vec<Integratio
 
 /// `GET /api/v1/integrations`.
 #[utoipa::path(get, path = "/api/v1/integrations", tag = "integrations", responses((status = 200, body = Vec<IntegrationView>), (status = 401, description = "Missing or wrong API key", body = Message)), security(("apiKey" = [])))]
-pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(list_integrations(&state).await?))
+pub async fn list(state: web::Data<AppState>) -> Result<web::Json<Vec<IntegrationView>>, ApiError> {
+    Ok(web::Json(list_integrations(&state).await?))
 }
 
 /// One integration.
@@ -264,8 +264,8 @@ pub(crate) async fn get_integration(
 pub async fn get(
     state: web::Data<AppState>,
     path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(get_integration(&state, &path).await?))
+) -> Result<web::Json<IntegrationView>, ApiError> {
+    Ok(web::Json(get_integration(&state, &path).await?))
 }
 
 /// Renames an integration or changes its event settings field by field, then reloads the
@@ -318,9 +318,9 @@ pub async fn update(
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: web::Json<UpdateIntegration>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<IntegrationView>, ApiError> {
     let updated = update_integration(&state, &path, body.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(updated))
+    Ok(web::Json(updated))
 }
 
 /// Deletes an integration and its secrets.
@@ -345,7 +345,7 @@ pub(crate) async fn delete_integration(state: &AppState, id: &str) -> Result<(),
 pub async fn delete(
     state: web::Data<AppState>,
     path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<Message>, ApiError> {
     delete_integration(&state, &path).await?;
-    Ok(HttpResponse::Ok().json(json!({"success": true, "message": "Integration deleted."})))
+    Ok(web::Json(Message::done("Integration deleted.")))
 }

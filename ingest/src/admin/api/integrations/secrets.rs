@@ -10,11 +10,9 @@ use sea_orm::{
     QueryOrder, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::{load, touched};
-#[allow(unused_imports)]
-use crate::admin::api::schemas::*;
+use crate::admin::api::schemas::Message;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -34,6 +32,18 @@ pub struct AddSecret {
 pub struct SecretHeader {
     pub(crate) name: &'static str,
     pub(crate) value: String,
+}
+
+/// After adding or removing a secret: how many the integration has.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretCount {
+    success: bool,
+    secret_count: usize,
+    /// After adding a Supabase secret (generated): the header its webhook must send.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    secret_header: Option<SecretHeader>,
 }
 
 pub(super) async fn secrets_of<C: ConnectionTrait>(
@@ -110,21 +120,17 @@ pub(crate) async fn add_integration_secret(
 /// `POST /api/v1/integrations/{id}/secrets`: adds a secret (rotation); old ones keep working
 /// until deleted.
 #[utoipa::path(post, path = "/api/v1/integrations/{id}/secrets", tag = "integrations", params(("id" = String, Path)), request_body = AddSecret, responses((status = 201, body = SecretCount), (status = 400, description = "Invalid input", body = Message), (status = 401, description = "Missing or wrong API key", body = Message), (status = 404, description = "No such integration", body = Message)), security(("apiKey" = [])))]
-#[expect(
-    clippy::indexing_slicing,
-    reason = "sets fields of a JSON object built here; indexing an object inserts, it cannot panic"
-)]
 pub async fn add_secret(
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: web::Json<AddSecret>,
 ) -> Result<HttpResponse, ApiError> {
     let (count, header) = add_integration_secret(&state, &path, body.into_inner().secret).await?;
-    let mut body = json!({"success": true, "secretCount": count});
-    if let Some(header) = header {
-        body["secretHeader"] = json!(header);
-    }
-    Ok(HttpResponse::Created().json(body))
+    Ok(HttpResponse::Created().json(SecretCount {
+        success: true,
+        secret_count: count,
+        secret_header: header,
+    }))
 }
 
 /// Removes the n-th secret (0 = oldest); the last one stays. Returns how many remain.
@@ -164,8 +170,12 @@ pub(crate) async fn delete_integration_secret(
 pub async fn delete_secret(
     state: web::Data<AppState>,
     path: web::Path<(String, usize)>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<SecretCount>, ApiError> {
     let (id, n) = path.into_inner();
     let remaining = delete_integration_secret(&state, &id, n).await?;
-    Ok(HttpResponse::Ok().json(json!({"success": true, "secretCount": remaining})))
+    Ok(web::Json(SecretCount {
+        success: true,
+        secret_count: remaining,
+        secret_header: None,
+    }))
 }
