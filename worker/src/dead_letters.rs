@@ -2,14 +2,12 @@
 //! the database, where `inlet dlq` and the API list and replay them. A message is acked only
 //! after its row committed, so a database outage only delays archiving.
 
-use inlet_shared::db::entities::webhook_log::{self, DeliveryStatus};
 use inlet_shared::dead_letters;
-use inlet_shared::domain::now_ms;
 use inlet_shared::queue::Queue;
 use inlet_shared::queue::rabbitmq::DeadLetterConsumer;
 use inlet_shared::retry::ReconnectBackoff;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait};
+use inlet_shared::webhook_log;
+use sea_orm::{DatabaseConnection, TransactionTrait};
 use tokio_util::sync::CancellationToken;
 
 use crate::consume::{self, Served};
@@ -63,22 +61,12 @@ async fn store(
 ) -> Result<(), sea_orm::DbErr> {
     let txn = db.begin().await?;
     dead_letters::store(&txn, record).await?;
-    webhook_log::Entity::update_many()
-        .col_expr(
-            webhook_log::Column::Status,
-            Expr::value(DeliveryStatus::Dead.as_str()),
-        )
-        .col_expr(
-            webhook_log::Column::Message,
-            Expr::value(format!("Dead-lettered: {}", record.error)),
-        )
-        .col_expr(
-            webhook_log::Column::Attempts,
-            Expr::value(i32::try_from(record.attempts).unwrap_or(i32::MAX)),
-        )
-        .col_expr(webhook_log::Column::UpdatedAt, Expr::value(now_ms()))
-        .filter(webhook_log::Column::Id.eq(record.message.delivery_id.as_str()))
-        .exec(&txn)
-        .await?;
+    webhook_log::mark_dead(
+        &txn,
+        &record.message.delivery_id,
+        &record.error,
+        record.attempts,
+    )
+    .await?;
     txn.commit().await
 }

@@ -6,7 +6,7 @@ use inlet_shared::queue::QueueMessage;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbBackend, DbErr, EntityTrait, TryInsertResult};
 use std::collections::HashSet;
 
-use crate::bulk;
+use inlet_shared::bulk;
 
 /// Claims the messages' events in one statement: for each message, in order, whether it
 /// is the first delivery of its event (its processed-delivery row is now in). Of two
@@ -40,7 +40,7 @@ pub async fn claim_all<C: ConnectionTrait>(
             let rows: Vec<_> = rows.collect();
             let inserted = bulk::insert_returning(
                 db,
-                &rows,
+                rows,
                 "ON CONFLICT (integration_id, idempotency_key) DO NOTHING \
                  RETURNING integration_id, idempotency_key, delivery_id",
             )

@@ -18,8 +18,6 @@ use inlet_shared::db::entities::{contact, contact_event, stripe_customer, webhoo
 use inlet_shared::providers::ContactChange;
 use inlet_shared::workflows::Triggers;
 
-pub use write::log_upsert;
-
 /// What a transaction knows and will append. `None` in a lookup map means "known absent";
 /// a key missing from a map means "not known yet" (the database is asked).
 #[derive(Default)]
@@ -34,7 +32,7 @@ pub struct Unit {
     new_contacts: Vec<String>,
     events: Vec<contact_event::ActiveModel>,
     new_links: Vec<stripe_customer::ActiveModel>,
-    log: Vec<webhook_log::ActiveModel>,
+    log: Vec<webhook_log::Model>,
 }
 
 impl Unit {

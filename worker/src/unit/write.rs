@@ -1,13 +1,15 @@
 //! What a unit writes: the rows queued by the transaction (contacts, events, Stripe
 //! customer links, webhook-log rows), inserted in one multi-row statement per table before
-//! the commit.
+//! the commit (the log rows through the store's one log writer).
 
 use std::collections::HashMap;
 
-use crate::bulk;
+use inlet_shared::bulk;
 use inlet_shared::db::entities::{contact, contact_event, stripe_customer, webhook_log};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+};
 
 use super::{Unit, value};
 
@@ -30,33 +32,20 @@ impl Unit {
     }
 
     /// Queues a webhook-log row (the newest per delivery wins).
-    pub fn log(&mut self, row: webhook_log::ActiveModel) {
+    pub fn log(&mut self, row: webhook_log::Model) {
         self.log.push(row);
     }
 
     /// Writes what was queued and the webhook-log rows, as the transaction's last
     /// statements: call it once, before the commit.
     ///
-    /// The log rows go in one statement, in delivery-id order. Ingest's log writer inserts
-    /// its rows in the same order, and when the worker applies a delivery before ingest
-    /// has logged it, both insert the same ids: in any other order the two transactions
-    /// can each wait for a row the other inserted first (PostgreSQL breaks the deadlock
-    /// after a second by failing one of them, and the batch is redone).
+    /// The log rows go in one statement ([`inlet_shared::webhook_log::write_outcomes`]:
+    /// the newest per delivery, in delivery-id order, as ingest's log writer takes its rows,
+    /// so the two never deadlock on the ids both insert). They go last, so the rows stay
+    /// locked for the shortest time.
     pub async fn finish<C: ConnectionTrait>(&mut self, db: &C) -> Result<(), DbErr> {
         self.flush(db).await?;
-        let mut log = newest_per_key(std::mem::take(&mut self.log), |l| value(&l.id));
-        if log.is_empty() {
-            return Ok(());
-        }
-        log.sort_by_cached_key(|l| value(&l.id));
-        if db.get_database_backend() == DbBackend::Postgres {
-            return bulk::insert(db, &log, LOG_UPSERT).await;
-        }
-        webhook_log::Entity::insert_many(log)
-            .on_conflict(log_upsert())
-            .exec_without_returning(db)
-            .await?;
-        Ok(())
+        inlet_shared::webhook_log::write_outcomes(db, std::mem::take(&mut self.log)).await
     }
 
     /// Drops what this transaction queued for a contact about to be deleted (its creation,
@@ -117,11 +106,11 @@ impl Unit {
         });
         links.sort_by_cached_key(|l| (value(&l.integration_id), value(&l.customer_id)));
         if db.get_database_backend() == DbBackend::Postgres {
-            bulk::insert(db, &created, "").await?;
-            bulk::insert(db, &events, "").await?;
+            bulk::insert(db, created, "").await?;
+            bulk::insert(db, events, "").await?;
             bulk::insert(
                 db,
-                &links,
+                links,
                 "ON CONFLICT (integration_id, customer_id) DO UPDATE \
                  SET contact_id = EXCLUDED.contact_id, updated_at = EXCLUDED.updated_at",
             )
@@ -156,23 +145,6 @@ impl Unit {
         }
         Ok(())
     }
-}
-
-/// [`log_upsert`] as the tail of a [`bulk`] insert.
-const LOG_UPSERT: &str = "ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, \
-    message = EXCLUDED.message, attempts = EXCLUDED.attempts, updated_at = EXCLUDED.updated_at";
-
-/// A delivery's webhook-log row is written once and then updated in place (status,
-/// message, attempts).
-pub fn log_upsert() -> OnConflict {
-    OnConflict::column(webhook_log::Column::Id)
-        .update_columns([
-            webhook_log::Column::Status,
-            webhook_log::Column::Message,
-            webhook_log::Column::Attempts,
-            webhook_log::Column::UpdatedAt,
-        ])
-        .to_owned()
 }
 
 /// Keeps the last row for each key, in the order the keys first came (an upsert statement

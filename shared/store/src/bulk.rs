@@ -59,13 +59,23 @@ fn element(value: Value) -> Option<(&'static str, ArrayType, Value, bool)> {
             Value::from(v.unwrap_or_default()),
             v.is_none(),
         ),
+        Value::Bytes(v) => {
+            let null = v.is_none();
+            (
+                "bytea",
+                ArrayType::Bytes,
+                Value::from(v.unwrap_or_default()),
+                null,
+            )
+        }
         _ => return None,
     })
 }
 
 /// `INSERT INTO table (columns) SELECT … FROM UNNEST(arrays) {tail}`, with the columns set
-/// in the first row (every row must set the same ones).
-fn statement<A: ActiveModelTrait>(rows: &[A], tail: &str) -> Result<Option<Statement>, DbErr> {
+/// in the first row (every row must set the same ones). The rows' values move into the
+/// arrays (a batch's text and bodies are not copied again).
+fn statement<A: ActiveModelTrait>(rows: Vec<A>, tail: &str) -> Result<Option<Statement>, DbErr> {
     type Column<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Column;
     let Some(first) = rows.first() else {
         return Ok(None);
@@ -95,9 +105,9 @@ fn statement<A: ActiveModelTrait>(rows: &[A], tail: &str) -> Result<Option<State
             },
         ));
     }
-    for row in rows {
+    for mut row in rows {
         for (column, arrays) in &mut columns {
-            let value = row.get(*column).into_value();
+            let value = row.take(*column).into_value();
             let (_, _, value, null) = value.and_then(element).ok_or_else(|| {
                 DbErr::Custom(format!(
                     "bulk insert: column {} unset in a row",
@@ -157,7 +167,7 @@ fn statement<A: ActiveModelTrait>(rows: &[A], tail: &str) -> Result<Option<State
 /// Inserts `rows` in one statement; `tail` is its conflict clause, if any.
 pub async fn insert<A: ActiveModelTrait, C: ConnectionTrait>(
     db: &C,
-    rows: &[A],
+    rows: Vec<A>,
     tail: &str,
 ) -> Result<(), DbErr> {
     if let Some(statement) = statement(rows, tail)? {
@@ -169,7 +179,7 @@ pub async fn insert<A: ActiveModelTrait, C: ConnectionTrait>(
 /// Inserts `rows` in one statement and returns what its `RETURNING` tail selects.
 pub async fn insert_returning<A: ActiveModelTrait, C: ConnectionTrait>(
     db: &C,
-    rows: &[A],
+    rows: Vec<A>,
     tail: &str,
 ) -> Result<Vec<QueryResult>, DbErr> {
     match statement(rows, tail)? {
@@ -181,8 +191,8 @@ pub async fn insert_returning<A: ActiveModelTrait, C: ConnectionTrait>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::Bench;
-    use inlet_shared::db::entities::{contact, contact_event, processed_delivery};
+    use crate::db::entities::{contact, contact_event, processed_delivery};
+    use crate::test_db::TestDb;
     use sea_orm::ActiveValue::Set;
     use sea_orm::QueryOrder;
 
@@ -207,15 +217,15 @@ mod tests {
     /// order, and a conflict clause works as in a `VALUES` insert.
     #[tokio::test]
     async fn rows_come_back_as_inserted_with_nulls_and_empty_strings_apart() {
-        let bench = Bench::postgres().await;
-        let db = &bench.db;
+        let test = TestDb::postgres().await;
+        let db = &test.db;
         let rows = vec![
             contact("ct_1", Some("Ada"), Some("u1")),
             contact("ct_2", Some(""), None),
             contact("ct_3", None, Some("")),
         ];
         let active: Vec<contact::ActiveModel> = rows.iter().cloned().map(Into::into).collect();
-        insert(db, &active, "").await.unwrap();
+        insert(db, active, "").await.unwrap();
         let stored = contact::Entity::find()
             .order_by_asc(contact::Column::Id)
             .all(db)
@@ -232,7 +242,7 @@ mod tests {
         };
         let returned = insert_returning(
             db,
-            &[
+            vec![
                 claim("evt_1", "wh_1"),
                 claim("evt_1", "wh_2"),
                 claim("evt_2", "wh_3"),
@@ -260,7 +270,9 @@ mod tests {
             ..Default::default()
         };
         let rows = [row("stripe:a", Some("wh_1")), row("stripe:b", None)];
-        let insert = statement(&rows, "ON CONFLICT DO NOTHING").unwrap().unwrap();
+        let insert = statement(rows.to_vec(), "ON CONFLICT DO NOTHING")
+            .unwrap()
+            .unwrap();
         assert_eq!(
             insert.sql,
             "INSERT INTO \"contact_events\" (\"contact_id\", \"event_name\", \"properties\", \
@@ -282,9 +294,14 @@ mod tests {
         assert_eq!(array(5), vec![Value::from(false), Value::from(true)]);
         assert_eq!(array(6), vec![Value::from(8i64), Value::from(8i64)]);
         assert!(
-            statement::<contact_event::ActiveModel>(&[], "")
+            statement::<contact_event::ActiveModel>(Vec::new(), "")
                 .unwrap()
                 .is_none()
         );
+        // One row or many, the same text: each connection prepares it once.
+        let one = statement(rows[..1].to_vec(), "ON CONFLICT DO NOTHING")
+            .unwrap()
+            .unwrap();
+        assert_eq!(one.sql, insert.sql);
     }
 }
