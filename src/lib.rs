@@ -19,6 +19,8 @@ use inlet_shared::queue::embedded::EmbeddedQueue;
 use inlet_shared::queue::rabbitmq::RabbitQueue;
 use inlet_shared::queue::{Queue, QueueError};
 use inlet_shared::{apikeys, db, retry};
+use inlet_worker::WorkerSettings;
+use inlet_worker::workflows::RunnerSettings;
 use sea_orm::{DatabaseConnection, DbErr};
 use secrecy::ExposeSecret;
 use tokio::task::JoinHandle;
@@ -188,58 +190,41 @@ fn serve_ops(
 pub fn start_worker(
     services: &Services,
     shutdown: CancellationToken,
-) -> std::io::Result<JoinHandle<()>> {
+) -> anyhow::Result<JoinHandle<()>> {
+    let config = &services.config;
+    // First, so an unusable mail setting stops the worker before it starts anything.
+    let mailer = Mailer::new(config.smtp_url.as_ref(), config.outbox_dir.clone())?;
     let worker = inlet_worker::Worker::new(
         services.db.clone(),
         services.queue.clone(),
         services.cache.clone(),
-        services.config.worker_concurrency,
-        services.config.prefetch,
-        inlet_shared::queue::RetryPolicy {
-            delays: services.config.retry_delays.clone(),
-            max_attempts: services.config.max_attempts,
-        },
         services.metrics.clone(),
-    )
-    .with_batch(services.config.worker_batch);
+        WorkerSettings::from_config(config),
+    );
     // Picks up settings changed by other processes (one cheap aggregate query per tick).
     services
         .cache
-        .spawn_refresher(services.config.cache_refresh, shutdown.clone());
-    if let Some(addr) = services.config.worker_listen {
-        let listener = TcpListener::bind(addr)?;
+        .spawn_refresher(config.cache_refresh, shutdown.clone());
+    if let Some(addr) = config.worker_listen {
+        let listener = TcpListener::bind(addr)
+            .with_context(|| format!("cannot listen on {addr} (INLET_WORKER_LISTEN)"))?;
         let ops = inlet_ingest::ops::Ops {
             db: services.db.clone(),
             queue: services.queue.clone(),
             metrics: services.metrics.clone(),
             log_dropped: None,
         };
-        serve_ops(ops, listener, shutdown.clone())?;
+        serve_ops(ops, listener, shutdown.clone())
+            .with_context(|| format!("cannot serve on {addr} (INLET_WORKER_LISTEN)"))?;
         tracing::info!(%addr, "Worker metrics and health listening.");
     }
-    let retry = inlet_shared::queue::RetryPolicy {
-        delays: services.config.retry_delays.clone(),
-        max_attempts: services.config.max_attempts,
-    };
-    let mailer = Mailer::new(
-        services.config.smtp_url.as_ref(),
-        services.config.outbox_dir.clone(),
-    )
-    .map_err(std::io::Error::other)?;
-    let runner = Arc::new(
-        inlet_worker::workflows::Runner::new(
-            services.db.clone(),
-            mailer,
-            services.unsubscribe.clone(),
-            services.config.public_url.clone(),
-            services.email_from.clone(),
-            retry,
-            services.metrics.clone(),
-        )
-        .with_render_limits(inlet_shared::email::RenderLimits::new(
-            services.config.template_max_bytes,
-        )),
-    );
+    let runner = Arc::new(inlet_worker::workflows::Runner::new(
+        services.db.clone(),
+        mailer,
+        services.unsubscribe.clone(),
+        services.metrics.clone(),
+        RunnerSettings::from_config(config, services.email_from.clone()),
+    ));
     let runner = tokio::spawn(inlet_worker::workflows::run_until_stopped(
         runner,
         services.queue.clone(),

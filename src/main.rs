@@ -71,11 +71,31 @@ async fn main() -> ExitCode {
     match run(cli.command, config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "Inlet stopped on an error.");
-            eprintln!("inlet: {e:#}");
+            let message = one_line(&e);
+            tracing::error!(error = message, "Inlet stopped on an error.");
+            eprintln!("inlet: {message}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, `: `-separated as `{:#}` writes them, leaving out
+/// a cause the text before it already ends with: lettre's, sea-orm's and our own errors
+/// write their source into their message as well as returning it from `source()`, which
+/// `{:#}` would print twice.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// Reads the configuration and checks the default sender, which the mail crate parses

@@ -253,7 +253,7 @@ async fn replay_run(db: &DatabaseConnection, row: &dead_letter::Model) -> Result
     if !mark_replayed(&txn, row).await? {
         return Ok(false);
     }
-    let resumed = crate::workflows::resume(&txn, &row.delivery_id).await?;
+    let resumed = crate::workflows::runs::resume(&txn, &row.delivery_id).await?;
     if !resumed {
         tracing::warn!(dead_letter = %row.id, "The workflow run of this dead letter no longer exists.");
     }

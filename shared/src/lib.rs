@@ -14,4 +14,6 @@ pub mod telemetry;
 
 pub use inlet_core::{config, domain, messages, providers};
 pub use inlet_queue as queue;
-pub use inlet_store::{apikeys, contacts, db, email, integrations, isolate, workflows};
+pub use inlet_store::{
+    apikeys, bulk, contacts, db, email, integrations, isolate, webhook_log, workflows,
+};

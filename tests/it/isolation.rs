@@ -104,15 +104,11 @@ async fn take(app: &TestApp, n: usize) -> (inlet_shared::queue::Consumer, Vec<De
 }
 
 fn handler(app: &TestApp) -> inlet_worker::Handler {
-    let config = &app.services.config;
     inlet_worker::Handler::new(
         app.services.db.clone(),
         app.services.cache.clone(),
-        RetryPolicy {
-            delays: config.retry_delays.clone(),
-            max_attempts: config.max_attempts,
-        },
         app.services.metrics.clone(),
+        RetryPolicy::from_config(&app.services.config),
     )
 }
 
@@ -150,7 +146,8 @@ async fn poison_in_a_batch(options: AppOptions) {
 
     let dead = app.wait_for_dead_letter(&poison, WAIT).await;
     assert!(
-        dead.error.contains("panicked at shared/store/src/isolate.rs:")
+        dead.error
+            .contains("panicked at shared/store/src/isolate.rs:")
             && dead.error.contains("fault injected for a test"),
         "{}",
         dead.error

@@ -1,5 +1,6 @@
 //! Production mode as operators run it: `inlet migrate`, then `inlet ingest` and
-//! `inlet worker` as separate processes on PostgreSQL and RabbitMQ.
+//! `inlet worker` as separate processes on PostgreSQL and RabbitMQ; and what a worker says
+//! when its mail settings are unusable.
 
 use std::process::Command;
 use std::time::Duration;
@@ -160,5 +161,61 @@ async fn ingest_and_worker_processes_turn_a_signed_event_into_a_contact() {
         ingest.terminate(),
         Some(0),
         "ingest exit code after SIGTERM"
+    );
+}
+
+/// `inlet worker` with `env` on a migrated SQLite database: its exit code and stderr.
+fn worker_failing_with(env: &[(&str, String)]) -> (Option<i32>, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_inlet"));
+    cmd.arg("worker");
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("INLET_")) {
+        cmd.env_remove(k);
+    }
+    let out = cmd
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("run inlet worker");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn unusable_mail_settings_stop_the_worker_with_their_cause_said_once() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let env = vec![("INLET_DATABASE_URL", db.url.clone())];
+    let (migrated, _) = Process::run(&["migrate"], &env);
+    assert_eq!(migrated, Some(0), "inlet migrate failed");
+
+    let mut smtp = env.clone();
+    smtp.push(("INLET_SMTP_URL", "http://mail.example.com".to_owned()));
+    let (code, stderr) = worker_failing_with(&smtp);
+    assert_eq!(code, Some(1), "{stderr}");
+    // lettre's own error, and its cause (the scheme), each written once.
+    assert!(
+        stderr.starts_with(
+            "inlet: INLET_SMTP_URL is not usable: Connection error: Unknown scheme 'http'"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("Unknown scheme").count(), 1, "{stderr}");
+
+    // The outbox's parent is a file, so the folder cannot be made: the path and the OS's why.
+    let file = std::env::temp_dir().join(format!("inlet-not-a-folder-{}", random_suffix()));
+    std::fs::write(&file, b"").expect("write file");
+    let outbox = file.join("outbox");
+    let mut folder = env.clone();
+    folder.push(("INLET_OUTBOX_DIR", outbox.display().to_string()));
+    let (code, stderr) = worker_failing_with(&folder);
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "inlet: cannot create the outbox folder {}: Not a directory (os error 20)",
+            outbox.display()
+        )
     );
 }

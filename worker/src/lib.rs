@@ -3,7 +3,6 @@
 //! transient failures after a delay and dead-letters permanent ones.
 
 // The crate's API is the worker, the handler and the workflow runner; the rest is its own.
-mod bulk;
 mod consume;
 mod contacts;
 mod dead_letters;
@@ -17,6 +16,7 @@ pub mod workflows;
 use std::sync::Arc;
 use std::time::Duration;
 
+use inlet_shared::config::Config;
 use inlet_shared::integrations::IntegrationCache;
 use inlet_shared::isolate::isolate;
 use inlet_shared::metrics::Metrics;
@@ -28,10 +28,6 @@ use tokio_util::sync::CancellationToken;
 
 pub use handler::Handler;
 
-/// Most deliveries applied in one transaction unless set otherwise (`INLET_WORKER_BATCH`).
-/// Batches form only from deliveries already received, so a lone delivery never waits for
-/// company.
-pub const DEFAULT_BATCH: usize = 128;
 /// How long a busy worker waits to fill a batch.
 const BATCH_LINGER: Duration = Duration::from_millis(5);
 
@@ -48,6 +44,33 @@ fn fill(batch: &mut Vec<Delivery>, consumer: &mut Consumer, max: usize) {
 /// How long shutdown waits for in-flight deliveries before leaving them to redelivery.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// How a worker consumes: its share of the configuration.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Transactions run at once (`INLET_WORKER_CONCURRENCY`; at least one).
+    pub concurrency: usize,
+    /// Unacknowledged messages held (`INLET_PREFETCH`).
+    pub prefetch: u16,
+    /// Most deliveries applied in one transaction (`INLET_WORKER_BATCH`; at least one).
+    /// Batches form only from deliveries already received, so a lone delivery never waits
+    /// for company.
+    pub batch: usize,
+    /// When failed deliveries are tried again, and when they are dead-lettered.
+    pub retry: RetryPolicy,
+}
+
+impl WorkerSettings {
+    /// The configured settings.
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            concurrency: config.worker_concurrency,
+            prefetch: config.prefetch,
+            batch: config.worker_batch,
+            retry: RetryPolicy::from_config(config),
+        }
+    }
+}
+
 /// A worker: a consumer loop feeding a bounded set of concurrent handlers, plus (with
 /// RabbitMQ) the archiver that stores dead letters in the database.
 pub struct Worker {
@@ -60,31 +83,28 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Builds a worker.
+    /// A worker consuming `queue` into `db`, reading integrations from `cache`.
     pub fn new(
         db: DatabaseConnection,
         queue: Queue,
         cache: IntegrationCache,
-        concurrency: usize,
-        prefetch: u16,
-        retry: RetryPolicy,
         metrics: Arc<Metrics>,
+        settings: WorkerSettings,
     ) -> Self {
+        let WorkerSettings {
+            concurrency,
+            prefetch,
+            batch,
+            retry,
+        } = settings;
         Self {
             queue,
-            handler: Arc::new(Handler::new(db.clone(), cache, retry, metrics)),
+            handler: Arc::new(Handler::new(db.clone(), cache, metrics, retry)),
             db,
             concurrency: concurrency.max(1),
             prefetch,
-            batch: DEFAULT_BATCH,
+            batch: batch.max(1),
         }
-    }
-
-    /// Applies up to `max` deliveries in one transaction (at least one).
-    #[must_use]
-    pub fn with_batch(mut self, max: usize) -> Self {
-        self.batch = max.max(1);
-        self
     }
 
     /// Consumes until `shutdown`: then takes no new message, lets in-flight ones finish
@@ -157,5 +177,47 @@ impl Worker {
         }
         let _ = archiver.await;
         tracing::info!("Worker stopped.");
+    }
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use std::time::Duration;
+
+    use inlet_shared::config::Config;
+    use inlet_shared::email::RenderLimits;
+    use inlet_shared::queue::RetryPolicy;
+
+    use crate::WorkerSettings;
+    use crate::workflows::RunnerSettings;
+
+    #[test]
+    fn worker_and_runner_settings_come_from_their_variables() {
+        let vars = [
+            ("INLET_WORKER_CONCURRENCY", "3"),
+            ("INLET_PREFETCH", "7"),
+            ("INLET_WORKER_BATCH", "5"),
+            ("INLET_RETRY_DELAYS_MS", "20,40"),
+            ("INLET_MAX_ATTEMPTS", "2"),
+            ("INLET_TEMPLATE_MAX_BYTES", "1000"),
+            ("INLET_PUBLIC_URL", "https://inlet.test"),
+        ];
+        let config = Config::from_vars(vars.map(|(k, v)| (k.to_owned(), v.to_owned()))).unwrap();
+        let retry = RetryPolicy {
+            delays: vec![Duration::from_millis(20), Duration::from_millis(40)],
+            max_attempts: 2,
+        };
+        let worker = WorkerSettings::from_config(&config);
+        assert_eq!(
+            (worker.concurrency, worker.prefetch, worker.batch),
+            (3, 7, 5)
+        );
+        assert_eq!(worker.retry, retry);
+        let from: inlet_shared::email::Mailbox = "Acme <hello@acme.test>".parse().unwrap();
+        let runner = RunnerSettings::from_config(&config, from.clone());
+        assert_eq!(runner.public_url, "https://inlet.test");
+        assert_eq!(runner.from, from);
+        assert_eq!(runner.retry, retry);
+        assert_eq!(runner.render_limits, RenderLimits::new(1000));
     }
 }

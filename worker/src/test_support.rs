@@ -13,7 +13,7 @@ use inlet_shared::db::entities::{
     contact, contact_event, integration, integration_secret, queue_message, webhook_log,
 };
 use inlet_shared::domain::{new_id, now_ms};
-use inlet_shared::email::{Mailer, UnsubscribeKey};
+use inlet_shared::email::{Mailer, RenderLimits, UnsubscribeKey};
 use inlet_shared::integrations::{EventSettings, EventSettingsMap, IntegrationCache};
 use inlet_shared::metrics::Metrics;
 use inlet_shared::providers::Provider;
@@ -27,7 +27,7 @@ use sea_orm::{
 };
 
 use crate::Handler;
-use crate::workflows::Runner;
+use crate::workflows::{Runner, RunnerSettings};
 
 /// Attempts a delivery gets before the dead letters, in these tests.
 pub(crate) const MAX_ATTEMPTS: u32 = 3;
@@ -122,7 +122,7 @@ impl Bench {
         };
         Self {
             queue: EmbeddedQueue::new(db.clone()),
-            handler: Handler::new(db.clone(), cache.clone(), retry, metrics.clone()),
+            handler: Handler::new(db.clone(), cache.clone(), metrics.clone(), retry),
             db,
             cache,
             metrics,
@@ -318,13 +318,16 @@ impl Bench {
             self.db.clone(),
             Mailer::new(None, outbox.dir.clone()).unwrap(),
             UnsubscribeKey::load_or_create(&self.db).await.unwrap(),
-            "http://inlet.test".into(),
-            "Inlet <inlet@example.com>".parse().unwrap(),
-            RetryPolicy {
-                delays: vec![Duration::from_millis(10)],
-                max_attempts: MAX_ATTEMPTS,
-            },
             self.metrics.clone(),
+            RunnerSettings {
+                public_url: "http://inlet.test".into(),
+                from: "Inlet <inlet@example.com>".parse().unwrap(),
+                retry: RetryPolicy {
+                    delays: vec![Duration::from_millis(10)],
+                    max_attempts: MAX_ATTEMPTS,
+                },
+                render_limits: RenderLimits::default(),
+            },
         )
     }
 }

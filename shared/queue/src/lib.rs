@@ -33,6 +33,15 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The configured policy (`INLET_RETRY_DELAYS_MS`, `INLET_MAX_ATTEMPTS`): the one place
+    /// the settings become a policy, so deliveries and workflow steps retry alike.
+    pub fn from_config(config: &inlet_core::config::Config) -> Self {
+        Self {
+            delays: config.retry_delays.clone(),
+            max_attempts: config.max_attempts,
+        }
+    }
+
     /// The wait after `attempt` (1-based) failed.
     pub fn delay_after(&self, attempt: u32) -> Duration {
         let i = usize::try_from(attempt.saturating_sub(1)).unwrap_or(usize::MAX);

@@ -155,6 +155,24 @@ pub fn writable(mailbox: &Mailbox) -> Result<(), SenderError> {
     write!(out, "{mailbox}").map_err(|_| SenderError::Name)
 }
 
+/// Why the mailer cannot be set up at start. Each variant keeps the error it came from as
+/// its source.
+#[derive(Debug, thiserror::Error)]
+pub enum MailerError {
+    /// `INLET_SMTP_URL` does not parse, or names a scheme or TLS mode lettre does not know.
+    #[error("INLET_SMTP_URL is not usable: {0}")]
+    SmtpUrl(#[source] lettre::transport::smtp::Error),
+    /// The outbox folder (`INLET_OUTBOX_DIR`) is missing and cannot be created.
+    #[error("cannot create the outbox folder {}: {source}", .path.display())]
+    Outbox {
+        /// The folder.
+        path: PathBuf,
+        /// Why it could not be created.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Where emails go.
 #[derive(Clone)]
 pub enum Mailer {
@@ -167,19 +185,22 @@ pub enum Mailer {
 impl Mailer {
     /// SMTP when a URL is given (`smtp://host:port`, `smtps://…`, `?tls=required`, with
     /// optional credentials), otherwise the outbox folder (created if missing).
-    pub fn new(smtp_url: Option<&SecretString>, outbox: PathBuf) -> Result<Self, String> {
+    pub fn new(smtp_url: Option<&SecretString>, outbox: PathBuf) -> Result<Self, MailerError> {
         match smtp_url {
             Some(url) => {
                 let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
-                    .map_err(|e| format!("INLET_SMTP_URL is not usable: {e}"))?
+                    .map_err(MailerError::SmtpUrl)?
                     .timeout(Some(SMTP_TIMEOUT))
                     .build();
                 Ok(Self::Smtp(transport))
             }
             None => {
-                std::fs::create_dir_all(&outbox).map_err(|e| {
-                    format!("cannot create the outbox folder {}: {e}", outbox.display())
-                })?;
+                if let Err(source) = std::fs::create_dir_all(&outbox) {
+                    return Err(MailerError::Outbox {
+                        path: outbox,
+                        source,
+                    });
+                }
                 let transport = AsyncFileTransport::<Tokio1Executor>::new(&outbox);
                 Ok(Self::Outbox(outbox, transport))
             }

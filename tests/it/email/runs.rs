@@ -244,13 +244,16 @@ async fn a_step_runs_once_for_its_current_lease_and_a_sent_step_is_never_resent(
         app.services.db.clone(),
         inlet_shared::email::Mailer::new(None, outbox.clone()).unwrap(),
         app.services.unsubscribe.clone(),
-        app.address.clone(),
-        "Inlet <inlet@localhost>".parse().unwrap(),
-        inlet_shared::queue::RetryPolicy {
-            delays: vec![Duration::from_millis(100)],
-            max_attempts: 3,
-        },
         app.services.metrics.clone(),
+        inlet_worker::workflows::RunnerSettings {
+            public_url: app.address.clone(),
+            from: "Inlet <inlet@localhost>".parse().unwrap(),
+            retry: inlet_shared::queue::RetryPolicy {
+                delays: vec![Duration::from_millis(100)],
+                max_attempts: 3,
+            },
+            render_limits: inlet_shared::email::RenderLimits::default(),
+        },
     );
     let sent = || std::fs::read_dir(&outbox).map_or(0, Iterator::count);
     let expire_leases = || async {

@@ -64,8 +64,8 @@ impl Handler {
     pub fn new(
         db: DatabaseConnection,
         cache: IntegrationCache,
-        retry: RetryPolicy,
         metrics: Arc<Metrics>,
+        retry: RetryPolicy,
     ) -> Self {
         Self {
             db,

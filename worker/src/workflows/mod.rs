@@ -2,6 +2,8 @@
 //!
 //! A run's state lives in `workflow_runs` (next step, when it is due); that is what makes a
 //! `wait` durable: it is only a later `next_at`, and nothing is held in memory while it lasts.
+//! Its transitions and their guards are `inlet_shared::workflows::runs` (the state diagram
+//! is there), its email's are `workflows::sends`; this module decides which one to make.
 //!
 //! - The **scheduler** (one per worker process) claims due runs by setting a lease token on
 //!   them, and hands each step on: to RabbitMQ's `inlet.workflows` queue in production, so
@@ -28,14 +30,12 @@ mod tests;
 use std::sync::Arc;
 use std::time::Duration;
 
-use inlet_shared::db::entities::workflow_run;
-use inlet_shared::domain::now_ms;
+use inlet_shared::config::Config;
 use inlet_shared::email::{Mailer, RenderLimits, UnsubscribeKey};
 use inlet_shared::metrics::Metrics;
 use inlet_shared::queue::RetryPolicy;
 use lettre::message::Mailbox;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::DatabaseConnection;
 
 pub use scheduler::run_until_stopped;
 
@@ -44,8 +44,30 @@ const LEASE: Duration = Duration::from_secs(60);
 /// Steps executed at once by one process.
 const CONCURRENCY: usize = 8;
 
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+/// How the runner sends: its share of the configuration.
+#[derive(Clone)]
+pub struct RunnerSettings {
+    /// The base of unsubscribe links (`INLET_PUBLIC_URL`).
+    pub public_url: String,
+    /// The sender of emails whose template names none (`INLET_EMAIL_FROM`).
+    pub from: Mailbox,
+    /// When failed steps are tried again, and when their runs fail.
+    pub retry: RetryPolicy,
+    /// The bounds of each template render (`INLET_TEMPLATE_MAX_BYTES`).
+    pub render_limits: RenderLimits,
+}
+
+impl RunnerSettings {
+    /// The configured settings; `from` is the default sender, parsed once at start
+    /// ([`inlet_shared::email::default_sender`]).
+    pub fn from_config(config: &Config, from: Mailbox) -> Self {
+        Self {
+            public_url: config.public_url.clone(),
+            from,
+            retry: RetryPolicy::from_config(config),
+            render_limits: RenderLimits::new(config.template_max_bytes),
+        }
+    }
 }
 
 /// What the runner needs.
@@ -61,17 +83,20 @@ pub struct Runner {
 }
 
 impl Runner {
-    /// A runner sending through `mailer`.
-    #[allow(clippy::too_many_arguments)]
+    /// A runner sending through `mailer`, signing unsubscribe links with `key`.
     pub fn new(
         db: DatabaseConnection,
         mailer: Mailer,
         key: UnsubscribeKey,
-        public_url: String,
-        from: Mailbox,
-        retry: RetryPolicy,
         metrics: Arc<Metrics>,
+        settings: RunnerSettings,
     ) -> Self {
+        let RunnerSettings {
+            public_url,
+            from,
+            retry,
+            render_limits,
+        } = settings;
         Self {
             db,
             mailer,
@@ -80,29 +105,7 @@ impl Runner {
             from,
             retry,
             metrics,
-            limits: RenderLimits::default(),
+            limits: render_limits,
         }
     }
-
-    /// The bounds of each template render (the default: [`RenderLimits::default`]).
-    pub fn with_render_limits(mut self, limits: RenderLimits) -> Self {
-        self.limits = limits;
-        self
-    }
-}
-
-/// An update of a run that clears its lease, only while `lease` is still the run's.
-fn release_lease(run_id: &str, lease: &str) -> sea_orm::UpdateMany<workflow_run::Entity> {
-    workflow_run::Entity::update_many()
-        .col_expr(
-            workflow_run::Column::LeaseUntil,
-            Expr::value(Option::<i64>::None),
-        )
-        .col_expr(
-            workflow_run::Column::LeaseToken,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(workflow_run::Column::UpdatedAt, Expr::value(now_ms()))
-        .filter(workflow_run::Column::Id.eq(run_id))
-        .filter(workflow_run::Column::LeaseToken.eq(lease))
 }

@@ -4,17 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use inlet_shared::db::entities::workflow_run;
-use inlet_shared::domain::now_ms;
 use inlet_shared::queue::{Queue, StepJob};
-use inlet_shared::workflows::RunStatus;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use inlet_shared::workflows::runs;
+use sea_orm::DbErr;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::{CONCURRENCY, LEASE, Runner, consumer, millis, release_lease};
+use super::{CONCURRENCY, LEASE, Runner, consumer};
 
 /// How often the scheduler looks for due runs.
 const POLL: Duration = Duration::from_millis(200);
@@ -24,61 +21,12 @@ const BATCH: u64 = 64;
 impl Runner {
     /// Claims up to `limit` due runs under a fresh lease token.
     pub async fn claim(&self, limit: u64) -> Result<Vec<StepJob>, DbErr> {
-        let now = now_ms();
-        let due = || {
-            Condition::all()
-                .add(workflow_run::Column::Status.eq(RunStatus::Pending.as_str()))
-                .add(workflow_run::Column::NextAt.lte(now))
-                .add(
-                    Condition::any()
-                        .add(workflow_run::Column::LeaseUntil.is_null())
-                        .add(workflow_run::Column::LeaseUntil.lt(now)),
-                )
-        };
-        // Read first, so an idle poll writes nothing.
-        let ids: Vec<String> = workflow_run::Entity::find()
-            .select_only()
-            .column(workflow_run::Column::Id)
-            .filter(due())
-            .order_by_asc(workflow_run::Column::NextAt)
-            .limit(limit)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let token = uuid::Uuid::new_v4().simple().to_string();
-        // The due condition is repeated, so two schedulers racing for a run claim it once.
-        workflow_run::Entity::update_many()
-            .col_expr(
-                workflow_run::Column::LeaseUntil,
-                Expr::value(now + millis(LEASE)),
-            )
-            .col_expr(workflow_run::Column::LeaseToken, Expr::value(token.clone()))
-            .filter(workflow_run::Column::Id.is_in(ids))
-            .filter(due())
-            .exec(&self.db)
-            .await?;
-        let claimed = workflow_run::Entity::find()
-            .filter(workflow_run::Column::LeaseToken.eq(token.as_str()))
-            .all(&self.db)
-            .await?;
-        Ok(claimed
-            .into_iter()
-            .map(|r| StepJob {
-                run_id: r.id,
-                step: r.step,
-                lease: token.clone(),
-            })
-            .collect())
+        runs::claim(&self.db, limit, LEASE).await
     }
 
     /// Gives a claimed run back at once (its step could not be queued).
     async fn unclaim_one(&self, job: &StepJob) -> Result<(), DbErr> {
-        release_lease(&job.run_id, &job.lease)
-            .exec(&self.db)
-            .await?;
+        runs::unclaim(&self.db, job).await?;
         Ok(())
     }
 }

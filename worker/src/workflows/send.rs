@@ -4,17 +4,14 @@
 use std::time::Duration;
 
 use inlet_shared::db::entities::email_send::EmailStatus;
-use inlet_shared::db::entities::{contact, email_send, email_template, workflow_run};
+use inlet_shared::db::entities::{contact, email_template};
 use inlet_shared::domain::{new_id, now_ms};
 use inlet_shared::email::{self, Outgoing, SendError};
 use inlet_shared::metrics::label;
-use inlet_shared::workflows::RunStatus;
+use inlet_shared::workflows::runs::{self, Taken};
+use inlet_shared::workflows::sends;
 use inlet_shared::{contacts, retry};
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    TransactionTrait,
-};
+use sea_orm::{DbErr, EntityTrait, TransactionTrait};
 
 use super::Runner;
 
@@ -25,60 +22,41 @@ const RECORD_PATIENCE: Duration = Duration::from_secs(30);
 impl Runner {
     pub(super) async fn send(
         &self,
-        run: &workflow_run::Model,
+        run: &Taken,
         template_id: &str,
         total: usize,
     ) -> Result<(), DbErr> {
-        let existing = email_send::Entity::find()
-            .filter(email_send::Column::RunId.eq(run.id.as_str()))
-            .filter(email_send::Column::Step.eq(run.step))
-            .one(&self.db)
-            .await?;
+        let existing = sends::of_step(&self.db, run).await?;
         if let Some(done) = existing
             .as_ref()
             .filter(|e| EmailStatus::parse(&e.status).is_some_and(EmailStatus::is_done))
         {
             tracing::debug!(email = %done.id, "Already {}; moving on.", done.status);
-            return self.advance(&self.db, run, total, now_ms()).await;
+            runs::advance(&self.db, run, total, now_ms()).await?;
+            return Ok(());
         }
         let Some(contact) = contact::Entity::find_by_id(run.contact_id.clone())
             .one(&self.db)
             .await?
         else {
-            return self
-                .stop(
-                    &self.db,
-                    run,
-                    RunStatus::Cancelled,
-                    "The contact was deleted.",
-                )
-                .await;
+            runs::cancel(&self.db, run, "The contact was deleted.").await?;
+            return Ok(());
         };
         let send_id = existing
             .as_ref()
             .map_or_else(|| new_id("em_"), |e| e.id.clone());
         if !contact.subscribed {
+            const UNSUBSCRIBED: &str = "The contact is unsubscribed.";
             // Recorded, so `GET /api/v1/emails` says why nothing was sent.
-            let txn = self.db.begin().await?;
-            self.record_send(
-                &txn,
-                &send_id,
-                run,
+            let skipped = sends::Email {
+                id: &send_id,
                 template_id,
-                &contact.email,
-                "",
-                EmailStatus::Skipped,
-                Some("The contact is unsubscribed."),
-                existing.as_ref(),
-            )
-            .await?;
-            self.stop(
-                &txn,
-                run,
-                RunStatus::Cancelled,
-                "The contact is unsubscribed.",
-            )
-            .await?;
+                to: &contact.email,
+                subject: "",
+            };
+            let txn = self.db.begin().await?;
+            sends::skip(&txn, run, &skipped, UNSUBSCRIBED, existing.as_ref()).await?;
+            runs::cancel(&txn, run, UNSUBSCRIBED).await?;
             txn.commit().await?;
             self.metrics
                 .emails
@@ -125,18 +103,13 @@ impl Runner {
             },
             None => self.from.clone(),
         };
-        self.record_send(
-            &self.db,
-            &send_id,
-            run,
+        let queued = sends::Email {
+            id: &send_id,
             template_id,
-            &contact.email,
-            &rendered.subject,
-            EmailStatus::Queued,
-            None,
-            existing.as_ref(),
-        )
-        .await?;
+            to: &contact.email,
+            subject: &rendered.subject,
+        };
+        sends::queue(&self.db, run, &queued, existing.as_ref()).await?;
         let outgoing = Outgoing {
             from,
             to: &contact.email,
@@ -166,81 +139,11 @@ impl Runner {
         }
     }
 
-    async fn mark_sent(
-        &self,
-        run: &workflow_run::Model,
-        send_id: &str,
-        total: usize,
-    ) -> Result<(), DbErr> {
+    /// Records the email sent and moves the run on, together.
+    async fn mark_sent(&self, run: &Taken, send_id: &str, total: usize) -> Result<(), DbErr> {
         let txn = self.db.begin().await?;
-        email_send::Entity::update_many()
-            .col_expr(
-                email_send::Column::Status,
-                Expr::value(EmailStatus::Sent.as_str()),
-            )
-            .col_expr(email_send::Column::SentAt, Expr::value(now_ms()))
-            .col_expr(
-                email_send::Column::Error,
-                Expr::value(Option::<String>::None),
-            )
-            .filter(email_send::Column::Id.eq(send_id))
-            .exec(&txn)
-            .await?;
-        self.advance(&txn, run, total, now_ms()).await?;
+        sends::sent(&txn, send_id).await?;
+        runs::advance(&txn, run, total, now_ms()).await?;
         txn.commit().await
-    }
-
-    /// Inserts or refreshes the (run, step) send row.
-    #[allow(clippy::too_many_arguments)]
-    async fn record_send<C: ConnectionTrait>(
-        &self,
-        db: &C,
-        send_id: &str,
-        run: &workflow_run::Model,
-        template_id: &str,
-        to: &str,
-        subject: &str,
-        status: EmailStatus,
-        error: Option<&str>,
-        existing: Option<&email_send::Model>,
-    ) -> Result<(), DbErr> {
-        let attempts =
-            existing.map_or(0, |e| e.attempts) + i32::from(status == EmailStatus::Queued);
-        match existing {
-            Some(_) => {
-                email_send::Entity::update_many()
-                    .col_expr(email_send::Column::Status, Expr::value(status.as_str()))
-                    .col_expr(email_send::Column::Subject, Expr::value(subject))
-                    .col_expr(email_send::Column::ToEmail, Expr::value(to))
-                    .col_expr(email_send::Column::Attempts, Expr::value(attempts))
-                    .col_expr(
-                        email_send::Column::Error,
-                        Expr::value(error.map(str::to_owned)),
-                    )
-                    .filter(email_send::Column::Id.eq(send_id))
-                    .exec(db)
-                    .await?;
-            }
-            None => {
-                email_send::Entity::insert(email_send::ActiveModel {
-                    id: Set(send_id.to_owned()),
-                    run_id: Set(run.id.clone()),
-                    step: Set(run.step),
-                    workflow_id: Set(run.workflow_id.clone()),
-                    template_id: Set(template_id.to_owned()),
-                    contact_id: Set(run.contact_id.clone()),
-                    to_email: Set(to.to_owned()),
-                    subject: Set(subject.to_owned()),
-                    status: Set(status.as_str().to_owned()),
-                    error: Set(error.map(str::to_owned)),
-                    attempts: Set(attempts),
-                    created_at: Set(now_ms()),
-                    sent_at: Set(None),
-                })
-                .exec_without_returning(db)
-                .await?;
-            }
-        }
-        Ok(())
     }
 }

@@ -1,6 +1,9 @@
 //! The runner's tests: runs started by applied deliveries, claimed by the scheduler's step
 //! ([`Runner::claim`]) and executed ([`Runner::execute`]); the `email_sends` table and the
-//! outbox directory (the stand-in for an SMTP server) show what was sent.
+//! outbox directory (the stand-in for an SMTP server) show what was sent. The transitions'
+//! own guards are tested in `transitions`.
+
+mod transitions;
 
 use inlet_shared::db::entities::{contact, email_send, email_template, workflow, workflow_run};
 use inlet_shared::domain::{new_id, now_ms};

@@ -3,19 +3,20 @@
 //! added or updated, a contact joining a list) calls [`start`] inside the transaction that
 //! applies it, so a workflow run exists exactly when its cause committed: the runs table is
 //! a transactional outbox, and redeliveries or replays that change nothing start nothing.
+//! A run's life from there is [`runs`]; its emails' is [`sends`].
 
 use std::collections::HashSet;
 
-use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::db::entities::{contact, contact_list, workflow, workflow_run};
-use crate::domain::{new_id, now_ms};
+use crate::db::entities::{contact, contact_list, workflow};
+
+pub mod runs;
+pub mod sends;
 
 /// One step of a workflow, as stored (JSON) and as the API takes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -208,27 +209,7 @@ pub async fn start<C: ConnectionTrait>(
         if !in_audience(db, contact, &w).await? {
             continue;
         }
-        let now = now_ms();
-        let run = workflow_run::ActiveModel {
-            id: Set(new_id("run_")),
-            workflow_id: Set(w.id.clone()),
-            contact_id: Set(contact.id.clone()),
-            event_name: Set(event_name.clone()),
-            event_properties: Set(properties.clone()),
-            step: Set(0),
-            status: Set(RunStatus::Pending.as_str().to_owned()),
-            next_at: Set(now),
-            lease_until: Set(None),
-            lease_token: Set(None),
-            attempts: Set(0),
-            first_failed_at: Set(None),
-            last_error: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-        };
-        workflow_run::Entity::insert(run)
-            .exec_without_returning(db)
-            .await?;
+        runs::start(db, &w, contact, &event_name, &properties).await?;
         started += 1;
     }
     Ok(started)
@@ -276,60 +257,4 @@ pub async fn contact_written<C: ConnectionTrait>(
         start(db, contact, Occurrence::AddedToList(list)).await?;
     }
     Ok(())
-}
-
-/// Where a run is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunStatus {
-    /// Its next step is due at `next_at` (or queued, or running, under a lease).
-    Pending,
-    /// Every step ran.
-    Completed,
-    /// Stopped early: the contact unsubscribed or was deleted, or the workflow is gone.
-    Cancelled,
-    /// A step failed for good; the run is in the dead letters until replayed.
-    Failed,
-}
-
-impl RunStatus {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Completed => "completed",
-            Self::Cancelled => "cancelled",
-            Self::Failed => "failed",
-        }
-    }
-}
-
-/// Makes a failed run's current step due again (a dead-letter replay). False when the run
-/// is gone.
-pub async fn resume<C: ConnectionTrait>(db: &C, run_id: &str) -> Result<bool, DbErr> {
-    let now = now_ms();
-    let updated = workflow_run::Entity::update_many()
-        .col_expr(
-            workflow_run::Column::Status,
-            Expr::value(RunStatus::Pending.as_str()),
-        )
-        .col_expr(workflow_run::Column::NextAt, Expr::value(now))
-        .col_expr(workflow_run::Column::Attempts, Expr::value(0))
-        .col_expr(
-            workflow_run::Column::FirstFailedAt,
-            Expr::value(Option::<i64>::None),
-        )
-        .col_expr(
-            workflow_run::Column::LeaseUntil,
-            Expr::value(Option::<i64>::None),
-        )
-        .col_expr(
-            workflow_run::Column::LeaseToken,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(workflow_run::Column::UpdatedAt, Expr::value(now))
-        .filter(workflow_run::Column::Id.eq(run_id))
-        .filter(workflow_run::Column::Status.eq(RunStatus::Failed.as_str()))
-        .exec(db)
-        .await?;
-    Ok(updated.rows_affected > 0)
 }
