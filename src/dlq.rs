@@ -27,7 +27,8 @@ pub enum DlqCommand {
         #[command(flatten)]
         select: Select,
         /// Replay every dead letter not yet replayed (required when no other selector is given).
-        #[arg(long)]
+        // A replay with nothing selected is a usage error (exit 2), told before anything runs.
+        #[arg(long, required_unless_present_any = ["ids", "integration", "event_type", "since", "until"])]
         all: bool,
     },
 }
@@ -53,14 +54,6 @@ pub struct Select {
 }
 
 impl Select {
-    fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-            && self.integration.is_none()
-            && self.event_type.is_none()
-            && self.since.is_none()
-            && self.until.is_none()
-    }
-
     fn filter(self, include_replayed: bool, limit: Option<u64>) -> anyhow::Result<Filter> {
         let time = |name: &str, v: Option<String>| -> anyhow::Result<Option<i64>> {
             v.map(|v| {
@@ -123,12 +116,7 @@ pub async fn run(config: Config, command: DlqCommand) -> anyhow::Result<()> {
             println!("{} dead letter(s).", rows.len());
             Ok(())
         }
-        DlqCommand::Replay { select, all } => {
-            if select.is_empty() && !all {
-                bail!(
-                    "say which dead letters to replay (--id, --integration, --event-type, --since, --until) or --all"
-                );
-            }
+        DlqCommand::Replay { select, all: _ } => {
             let services = crate::connect(config, false).await?;
             let filter = select.filter(false, None)?;
             // Page by page, so a large backlog is neither held in memory nor silent.

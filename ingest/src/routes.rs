@@ -33,11 +33,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(unsubscribe::confirm))
             .route(web::post().to(unsubscribe::unsubscribe)),
     )
+    // Someone opening the service's address in a browser is looking for the console.
+    .route("/", web::get().to(home))
     .route("/health/live", web::get().to(ops::live))
     .route("/health/ready", web::get().to(ops::ready))
     // No `/metrics` here: this listener faces the platforms and the internet; metrics are on
     // the ops listener (`INLET_OPS_LISTEN`).
     .configure(admin::configure);
+}
+
+/// `GET /`: to the console (its own sign-in page when there is no session).
+async fn home() -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, "/console"))
+        .finish()
 }
 
 /// JSON 404 for unknown paths.

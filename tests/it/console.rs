@@ -559,3 +559,33 @@ async fn every_page_renders_on_postgres() {
 async fn every_page_renders_on_postgres_and_rabbitmq() {
     every_page_renders(AppOptions::production()).await;
 }
+
+/// The service's own address leads to the console, and from there to its sign-in page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_root_address_leads_to_the_console() {
+    let app = spawn_app(AppOptions::embedded_sqlite()).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let root = client
+        .get(format!("{}/", app.address))
+        .send()
+        .await
+        .expect("GET /");
+    assert_eq!(root.status().as_u16(), 303);
+    assert_eq!(root.headers()["location"], "/console");
+    let followed = app
+        .client
+        .get(format!("{}/", app.address))
+        .send()
+        .await
+        .expect("GET / followed");
+    assert_eq!(followed.status().as_u16(), 200);
+    assert!(
+        followed.url().path().starts_with("/console"),
+        "{}",
+        followed.url()
+    );
+    app.stop().await;
+}

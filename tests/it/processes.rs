@@ -219,3 +219,24 @@ async fn unusable_mail_settings_stop_the_worker_with_their_cause_said_once() {
         )
     );
 }
+
+/// A replay that selects nothing is a usage error: exit 2, said by the argument parser
+/// before a database is opened (the one given here is never created).
+#[test]
+fn a_replay_without_a_selector_is_a_usage_error() {
+    let folder = std::env::temp_dir().join(format!("inlet-usage-{}", random_suffix()));
+    let database = folder.join("inlet.db");
+    let env = [(
+        "INLET_DATABASE_URL",
+        format!("sqlite://{}?mode=rwc", database.display()),
+    )];
+    let (code, out) = Process::run(&["dlq", "replay"], &env);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        !folder.exists(),
+        "the replay ran far enough to open a database"
+    );
+    let (code, _) = Process::run(&["dlq", "replay", "--integration", "in_missing"], &env);
+    assert_ne!(code, Some(2), "a selector is enough");
+    let _ = std::fs::remove_dir_all(&folder);
+}
