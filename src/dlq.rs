@@ -45,25 +45,33 @@ pub struct Select {
     /// Only this event type.
     #[arg(long)]
     event_type: Option<String>,
-    /// Dead at or after this time (RFC 3339).
+    /// Dead at or after this time: RFC 3339, or a duration ago (`2h`, `7d`).
     #[arg(long)]
     since: Option<String>,
-    /// Dead before this time (RFC 3339).
+    /// Dead before this time: RFC 3339, or a duration ago (`2h`, `7d`).
     #[arg(long)]
     until: Option<String>,
 }
 
+/// Epoch ms of `value`: an RFC 3339 time, or a duration before `now_ms` (`2h`, `7d`).
+fn moment(value: &str, now_ms: i64) -> Option<i64> {
+    if let Ok(t) = OffsetDateTime::parse(value, &Rfc3339) {
+        return Some(i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX));
+    }
+    let ago = humantime::parse_duration(value).ok()?;
+    Some(now_ms.saturating_sub(i64::try_from(ago.as_millis()).unwrap_or(i64::MAX)))
+}
+
 impl Select {
     fn filter(self, include_replayed: bool, limit: Option<u64>) -> anyhow::Result<Filter> {
+        let now_ms = inlet_shared::domain::now_ms();
         let time = |name: &str, v: Option<String>| -> anyhow::Result<Option<i64>> {
             v.map(|v| {
-                OffsetDateTime::parse(&v, &Rfc3339)
-                    .map(|t| {
-                        i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-                    })
-                    .with_context(|| {
-                        format!("--{name} must be an RFC 3339 time, e.g. 2026-01-31T12:00:00Z")
-                    })
+                moment(&v, now_ms).with_context(|| {
+                    format!(
+                        "--{name} {v:?} is neither an RFC 3339 time (2026-01-31T12:00:00Z) nor a duration ago (30m, 2h, 7d)"
+                    )
+                })
             })
             .transpose()
         };

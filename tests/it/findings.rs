@@ -389,3 +389,29 @@ async fn the_secure_cookie_flag_follows_the_public_url() {
     }
     app.stop().await;
 }
+
+/// `dlq list` takes a time as a duration ago as well as an RFC 3339 time: a dead letter
+/// stored now is dead since an hour ago, not before an hour ago; a word that is neither is
+/// refused with both forms named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dlq_times_take_durations_ago() {
+    let app = spawn_app(AppOptions::embedded_sqlite()).await;
+    dead_letters::store(&app.services.db, &dead_record("int_times", &new_id("wh_")))
+        .await
+        .unwrap();
+    let env = vec![
+        ("INLET_DATABASE_URL", app.db.url.clone()),
+        ("RUST_LOG", "error".to_owned()),
+    ];
+    let (code, out) = Process::run(&["dlq", "list", "--since", "1h"], &env);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("1 dead letter(s)."), "{out}");
+    let (code, out) = Process::run(&["dlq", "list", "--until", "1h"], &env);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("No dead letters."), "{out}");
+    let (code, out) = Process::run(&["dlq", "list", "--since", "2026-01-01T00:00:00Z"], &env);
+    assert!(out.contains("1 dead letter(s)."), "{code:?} {out}");
+    let (code, _) = Process::run(&["dlq", "list", "--since", "lately"], &env);
+    assert_eq!(code, Some(1), "an unreadable time is an error");
+    app.stop().await;
+}
