@@ -1,8 +1,17 @@
-//! Configuration: the one place that reads the environment (`INLET_*`, `RUST_LOG`).
+//! Configuration: the one place that reads settings (`INLET_*`, `RUST_LOG`), from the
+//! environment, an optional TOML file and the binary's flags ([`Loader`]).
 //!
-//! Every setting is documented once, here and in the README's table. Secrets (database and
-//! broker URLs may carry passwords, the bootstrap API key, the SMTP URL) are held in
+//! Every setting is registered once ([`registry::SETTINGS`]: name, default, meaning,
+//! secrecy), which `inlet config` and the README's table are made from. Secrets (database
+//! and broker URLs may carry passwords, the bootstrap API key, the SMTP URL) are held in
 //! [`SecretString`] so `Debug` never prints them.
+
+pub mod registry;
+mod report;
+mod sources;
+
+pub use report::report;
+pub use sources::{LoadError, Loader, Origin, Sources};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -56,8 +65,17 @@ pub struct Config {
     pub database_url: SecretString,
     /// `INLET_DATABASE_POOL` [16]: PostgreSQL connections per process (SQLite uses one).
     pub database_pool: u32,
-    /// `INLET_AMQP_URL` [unset → embedded queue in the database]: RabbitMQ.
+    /// `INLET_AMQP_URL` [unset → embedded queue in the database]: RabbitMQ, `amqp://` or
+    /// `amqps://` (TLS).
     pub amqp_url: Option<SecretString>,
+    /// `INLET_AMQP_TLS_CA_FILE` [unset]: PEM CA bundle trusted for `amqps://` besides the
+    /// bundled webpki (Mozilla) roots.
+    pub amqp_tls_ca_file: Option<PathBuf>,
+    /// `INLET_AMQP_TLS_CERT_FILE` [unset]: PEM client certificate chain for `amqps://`; set
+    /// with `amqp_tls_key_file` or not at all.
+    pub amqp_tls_cert_file: Option<PathBuf>,
+    /// `INLET_AMQP_TLS_KEY_FILE` [unset]: PEM private key of that certificate.
+    pub amqp_tls_key_file: Option<PathBuf>,
     /// `INLET_SMTP_URL` [unset → `.eml` files in the outbox]: SMTP server for email.
     pub smtp_url: Option<SecretString>,
     /// `INLET_OUTBOX_DIR` [./data/outbox]: where emails go without SMTP.
@@ -117,15 +135,18 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `RUST_LOG` [info]: tracing filter.
     pub log_filter: String,
+    /// Where each setting came from (all defaults for a config built by [`Self::from_vars`]).
+    pub sources: Sources,
 }
 
 impl Config {
-    /// Reads the configuration from the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_vars(std::env::vars())
+    /// Reads the configuration from the process environment alone.
+    pub fn from_env() -> Result<Self, LoadError> {
+        Loader::new().env(std::env::vars_os()).load()
     }
 
     /// Reads the configuration from the given variables (tests build configs this way).
+    /// Empty values count as unset; variables that are no setting are ignored.
     pub fn from_vars(
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
@@ -133,9 +154,12 @@ impl Config {
             .into_iter()
             .filter(|(k, v)| (k.starts_with("INLET_") || k == "RUST_LOG") && !v.is_empty())
             .collect();
-        let get = |name: &str| vars.get(name).map(String::as_str);
+        Self::read(&|name| vars.get(name).map(String::as_str))
+    }
 
-        let listen: SocketAddr = parse(
+    /// Parses the settings `get` gives by name.
+    fn read<'a>(get: &dyn Fn(&'static str) -> Option<&'a str>) -> Result<Self, ConfigError> {
+        let listen = address(
             get("INLET_LISTEN").unwrap_or("127.0.0.1:8080"),
             "INLET_LISTEN",
         )?;
@@ -158,13 +182,14 @@ impl Config {
         let amqp_url = get("INLET_AMQP_URL").map(SecretString::from);
         if let Some(url) = &amqp_url {
             let url = url.expose_secret();
-            if !url.starts_with("amqp://") {
+            if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
                 return Err(ConfigError {
                     name: "INLET_AMQP_URL",
-                    reason: "expected an amqp:// URL".into(),
+                    reason: "expected an amqp:// or amqps:// URL".into(),
                 });
             }
         }
+        let tls = amqp_tls(get, amqp_url.as_ref())?;
         let log_format = match get("INLET_LOG_FORMAT") {
             None => {
                 if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
@@ -188,6 +213,9 @@ impl Config {
             public_url,
             database_url,
             amqp_url,
+            amqp_tls_ca_file: tls.ca,
+            amqp_tls_cert_file: tls.cert,
+            amqp_tls_key_file: tls.key,
             database_pool: positive(get("INLET_DATABASE_POOL"), 16, "INLET_DATABASE_POOL")?,
             smtp_url: get("INLET_SMTP_URL").map(SecretString::from),
             outbox_dir: PathBuf::from(get("INLET_OUTBOX_DIR").unwrap_or("./data/outbox")),
@@ -249,13 +277,14 @@ impl Config {
             retry_delays: retry_delays(get("INLET_RETRY_DELAYS_MS"))?,
             max_attempts: positive(get("INLET_MAX_ATTEMPTS"), 8, "INLET_MAX_ATTEMPTS")?,
             worker_listen: get("INLET_WORKER_LISTEN")
-                .map(|v| parse(v, "INLET_WORKER_LISTEN"))
+                .map(|v| address(v, "INLET_WORKER_LISTEN"))
                 .transpose()?,
             ops_listen: get("INLET_OPS_LISTEN")
-                .map(|v| parse(v, "INLET_OPS_LISTEN"))
+                .map(|v| address(v, "INLET_OPS_LISTEN"))
                 .transpose()?,
             log_format,
             log_filter: get("RUST_LOG").unwrap_or("info").to_owned(),
+            sources: Sources::default(),
         })
     }
 
@@ -295,6 +324,64 @@ fn retry_delays(value: Option<&str>) -> Result<Vec<Duration>, ConfigError> {
     Ok(delays)
 }
 
+/// A listen address; the standard library's error ("invalid socket address syntax") does
+/// not say what a port alone (`8080`) or a name lacks.
+fn address(value: &str, name: &'static str) -> Result<SocketAddr, ConfigError> {
+    value.parse().map_err(|_| ConfigError {
+        name,
+        reason: "expected host:port, e.g. 127.0.0.1:8080 or 0.0.0.0:8080".into(),
+    })
+}
+
+/// The client-TLS files of `amqps://`.
+struct AmqpTls {
+    ca: Option<PathBuf>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+}
+
+fn amqp_tls<'a>(
+    get: &dyn Fn(&'static str) -> Option<&'a str>,
+    amqp_url: Option<&SecretString>,
+) -> Result<AmqpTls, ConfigError> {
+    let path = |name| get(name).map(PathBuf::from);
+    let tls = AmqpTls {
+        ca: path("INLET_AMQP_TLS_CA_FILE"),
+        cert: path("INLET_AMQP_TLS_CERT_FILE"),
+        key: path("INLET_AMQP_TLS_KEY_FILE"),
+    };
+    match (&tls.cert, &tls.key) {
+        (Some(_), None) => {
+            return Err(ConfigError {
+                name: "INLET_AMQP_TLS_CERT_FILE",
+                reason: "set without INLET_AMQP_TLS_KEY_FILE: set both or neither".into(),
+            });
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError {
+                name: "INLET_AMQP_TLS_KEY_FILE",
+                reason: "set without INLET_AMQP_TLS_CERT_FILE: set both or neither".into(),
+            });
+        }
+        _ => {}
+    }
+    let tls_url = amqp_url.is_some_and(|u| u.expose_secret().starts_with("amqps://"));
+    // Files that would be silently unused are a mistake worth stopping on.
+    let unused = [
+        ("INLET_AMQP_TLS_CA_FILE", &tls.ca),
+        ("INLET_AMQP_TLS_CERT_FILE", &tls.cert),
+    ]
+    .into_iter()
+    .find(|(_, set)| set.is_some() && !tls_url);
+    if let Some((name, _)) = unused {
+        return Err(ConfigError {
+            name,
+            reason: "only used with an amqps:// INLET_AMQP_URL".into(),
+        });
+    }
+    Ok(tls)
+}
+
 fn parse<T: std::str::FromStr>(value: &str, name: &'static str) -> Result<T, ConfigError>
 where
     T::Err: std::fmt::Display,
@@ -324,79 +411,4 @@ where
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
-    #[test]
-    fn defaults_are_embedded_mode() {
-        let cfg = Config::from_vars(vars(&[])).unwrap();
-        assert!(cfg.embedded_queue());
-        assert_eq!(cfg.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(cfg.public_url, "http://127.0.0.1:8080");
-        assert_eq!(cfg.email_from, "Inlet <inlet@localhost>");
-        assert!(cfg.database_url.expose_secret().starts_with("sqlite:"));
-        assert_eq!(cfg.max_body_bytes, 1024 * 1024);
-        assert_eq!(cfg.body_timeout, Duration::from_secs(10));
-        assert_eq!((cfg.worker_batch, cfg.worker_concurrency), (128, 4));
-        assert_eq!(
-            cfg.endpoint_url("int_x"),
-            "http://127.0.0.1:8080/webhooks/int_x"
-        );
-    }
-
-    #[test]
-    fn debug_output_redacts_secrets() {
-        let cfg = Config::from_vars(vars(&[
-            ("INLET_DATABASE_URL", "postgres://u:hunter2@db/inlet"),
-            ("INLET_AMQP_URL", "amqp://u:rabbitpass@mq/%2f"),
-            ("INLET_BOOTSTRAP_API_KEY", "inlet_sk_supersecret"),
-        ]))
-        .unwrap();
-        let printed = format!("{cfg:?}");
-        for secret in ["hunter2", "rabbitpass", "supersecret"] {
-            assert!(!printed.contains(secret), "{secret} leaked in {printed}");
-        }
-    }
-
-    #[test]
-    fn bad_values_name_the_variable() {
-        let err = Config::from_vars(vars(&[("INLET_PREFETCH", "0")])).unwrap_err();
-        assert_eq!(err.name, "INLET_PREFETCH");
-        let err = Config::from_vars(vars(&[("INLET_WORKER_BATCH", "0")])).unwrap_err();
-        assert_eq!(err.name, "INLET_WORKER_BATCH");
-        let err = Config::from_vars(vars(&[("INLET_DATABASE_URL", "mysql://x")])).unwrap_err();
-        assert_eq!(err.name, "INLET_DATABASE_URL");
-        let err = Config::from_vars(vars(&[("INLET_RETRY_DELAYS_MS", "100,x")])).unwrap_err();
-        assert_eq!(err.name, "INLET_RETRY_DELAYS_MS");
-        let err = Config::from_vars(vars(&[("INLET_LISTEN", "nope")])).unwrap_err();
-        assert_eq!(err.name, "INLET_LISTEN");
-        let err = Config::from_vars(vars(&[("INLET_BODY_TIMEOUT_MS", "0")])).unwrap_err();
-        assert_eq!(err.name, "INLET_BODY_TIMEOUT_MS");
-        let err = Config::from_vars(vars(&[("INLET_TEMPLATE_MAX_BYTES", "0")])).unwrap_err();
-        assert_eq!(err.name, "INLET_TEMPLATE_MAX_BYTES");
-        let err = Config::from_vars(vars(&[("INLET_OPS_LISTEN", "nope")])).unwrap_err();
-        assert_eq!(err.name, "INLET_OPS_LISTEN");
-    }
-
-    #[test]
-    fn cookies_are_secure_when_the_public_url_is_https() {
-        let public = |url: &str| {
-            Config::from_vars(vars(&[("INLET_PUBLIC_URL", url)]))
-                .unwrap()
-                .public_url_is_https()
-        };
-        assert!(public("https://inlet.example.com"));
-        assert!(public("HTTPS://inlet.example.com/"));
-        assert!(!public("http://inlet.example.com"));
-        assert!(!public("https"));
-        assert!(!Config::from_vars(vars(&[])).unwrap().public_url_is_https());
-        assert_eq!(Config::from_vars(vars(&[])).unwrap().ops_listen, None);
-    }
-}
+mod tests;
