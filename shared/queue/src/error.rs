@@ -135,6 +135,7 @@ mod tests {
             idempotency_key: "evt_1".into(),
             received_at_ms: 1,
             body: bytes::Bytes::from_static(b"{}"),
+            trace: Default::default(),
         };
         let err = queue.publish(&message).await.unwrap_err();
         assert!(

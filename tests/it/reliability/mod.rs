@@ -8,6 +8,7 @@ mod dead_letters;
 mod ordering;
 mod processes;
 mod queue;
+mod tls;
 
 use std::time::Duration;
 

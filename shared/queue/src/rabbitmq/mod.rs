@@ -21,10 +21,14 @@
 //! connection is rebuilt on the next publish (at most one attempt per second, so a down
 //! broker answers 503 quickly instead of stacking reconnects).
 //!
+//! `amqps://` URLs connect over TLS (rustls): the broker's certificate must chain to a
+//! webpki root or to the extra CA of [`AmqpTls`], which may also carry a client
+//! certificate for brokers that require one. `amqp://` URLs ignore it.
+//!
 //! This module holds the connection and the publisher pool; the rest is split by what it
 //! does: `topology` (declarations), `publish`, `consume` (the work queue), `settle`
-//! (batched acks), `jobs` (workflow steps), `dead_letters`, and the header codec
-//! (`properties` to publish, `decode` to read).
+//! (batched acks), `jobs` (workflow steps), `dead_letters`, the header codec
+//! (`properties` to publish, `decode` to read), and `tls` (the TLS files).
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
@@ -47,6 +51,7 @@ mod jobs;
 mod properties;
 mod publish;
 mod settle;
+mod tls;
 mod topology;
 
 pub use consume::RabbitConsumer;
@@ -54,6 +59,7 @@ pub use dead_letters::{DeadLetter, DeadLetterConsumer};
 pub use jobs::{JobConsumer, JobDelivery};
 pub use properties::FieldTooLong;
 pub(super) use settle::{RabbitAcker, Settlements, ack, requeue};
+pub use tls::{AmqpTls, AmqpTlsError, TlsFile, is_tls_failure};
 pub use topology::{declare_topology, retry_queue};
 
 /// Exchange ingest publishes deliveries to.
@@ -105,6 +111,7 @@ fn unavailable(e: lapin::Error) -> QueueError {
 /// The RabbitMQ queue: a publisher pool plus the URL to open consumers.
 pub struct RabbitQueue {
     url: SecretString,
+    tls: AmqpTls,
     retry_delays: Vec<Duration>,
     publisher: ArcSwapOption<PublisherPool>,
     /// Serializes reconnects; holds the time of the last failed attempt.
@@ -123,8 +130,16 @@ impl PublisherPool {
     }
 }
 
-async fn open(url: &SecretString) -> Result<Connection, QueueError> {
-    let connect = Connection::connect(url.expose_secret(), ConnectionProperties::default());
+/// Opens a connection; `tls` applies to `amqps://` URLs only. With the default [`AmqpTls`]
+/// this is exactly lapin's `Connection::connect`.
+async fn open(url: &SecretString, tls: &AmqpTls) -> Result<Connection, QueueError> {
+    let runtime = lapin::runtime::default_runtime().map_err(unavailable)?;
+    let connect = Connection::connect_with_config(
+        url.expose_secret(),
+        ConnectionProperties::default(),
+        tls.lapin_config(),
+        runtime,
+    );
     tokio::time::timeout(CONNECT_TIMEOUT, connect)
         .await
         .map_err(|_| UnavailableCause::ConnectTimeout)?
@@ -133,13 +148,25 @@ async fn open(url: &SecretString) -> Result<Connection, QueueError> {
 
 impl RabbitQueue {
     /// Connects, declares the topology (with a delay queue per retry delay) and opens the
-    /// publisher pool.
+    /// publisher pool. `amqps://` URLs trust the webpki roots only; see
+    /// [`RabbitQueue::connect_with_tls`].
     pub async fn connect(
         url: SecretString,
         retry_delays: Vec<Duration>,
     ) -> Result<Arc<Self>, QueueError> {
+        Self::connect_with_tls(url, AmqpTls::default(), retry_delays).await
+    }
+
+    /// [`RabbitQueue::connect`] with an extra CA and a client certificate for `amqps://`
+    /// URLs; every connection (publishers, consumers, reconnects) uses them.
+    pub async fn connect_with_tls(
+        url: SecretString,
+        tls: AmqpTls,
+        retry_delays: Vec<Duration>,
+    ) -> Result<Arc<Self>, QueueError> {
         let queue = Self {
             url,
+            tls,
             retry_delays,
             publisher: ArcSwapOption::empty(),
             reconnect: tokio::sync::Mutex::new(None),
@@ -150,7 +177,7 @@ impl RabbitQueue {
     }
 
     async fn open_pool(&self) -> Result<Arc<PublisherPool>, QueueError> {
-        let connection = open(&self.url).await?;
+        let connection = open(&self.url, &self.tls).await?;
         declare_topology(&connection, &self.retry_delays).await?;
         let mut channels = Vec::with_capacity(PUBLISH_CHANNELS);
         for _ in 0..PUBLISH_CHANNELS {
@@ -198,7 +225,7 @@ impl RabbitQueue {
         queue: &str,
         prefetch: u16,
     ) -> Result<(Connection, Channel, lapin::Consumer), QueueError> {
-        let connection = open(&self.url).await?;
+        let connection = open(&self.url, &self.tls).await?;
         declare_topology(&connection, &self.retry_delays).await?;
         let channel = connection.create_channel().await.map_err(unavailable)?;
         channel
