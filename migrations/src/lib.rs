@@ -15,6 +15,8 @@ mod m20261127_000007_console;
 mod m20261127_000008_webhook_log_fillfactor;
 mod m20261127_000009_natural_keys;
 mod m20261128_000010_stripe_customers_contact;
+mod m20261129_000011_queue_trace_context;
+mod m20261129_000012_workflow_run_trace_context;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -33,6 +35,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000008_webhook_log_fillfactor::Migration),
             Box::new(m20261127_000009_natural_keys::Migration),
             Box::new(m20261128_000010_stripe_customers_contact::Migration),
+            Box::new(m20261129_000011_queue_trace_context::Migration),
+            Box::new(m20261129_000012_workflow_run_trace_context::Migration),
         ]
     }
 }

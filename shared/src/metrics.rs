@@ -1,16 +1,21 @@
 //! Prometheus metrics shared by ingest and workers (`GET /metrics`, text format).
-//! One registry per process; `inlet serve` shares it between its ingest and worker.
+//! One registry per process; `inlet serve` shares it between its ingest and worker. Beside
+//! Inlet's own (`inlet_…`, with `inlet_build_info`) come the standard process metrics
+//! (`process_…`, unprefixed as every Prometheus client names them).
+
+mod process;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 /// Label pairs of a metric.
@@ -24,6 +29,8 @@ fn latency_histogram() -> Histogram {
 /// Every metric Inlet exposes.
 pub struct Metrics {
     registry: Registry,
+    /// The process metrics, outside the `inlet_` prefix.
+    process: Registry,
     /// Webhook deliveries received, by provider.
     pub received: Family<Labels, Counter>,
     /// Deliveries durably enqueued (answered 202), by provider.
@@ -87,7 +94,9 @@ impl Metrics {
             emails: Family::default(),
             scrape: RefreshGate::new(SCRAPE_REFRESH),
             registry: Registry::default(),
+            process: Registry::default(),
         };
+        registry.register("build", "The running build", Info::new(build_labels()));
         registry.register("emails", "Workflow emails, by outcome", m.emails.clone());
         registry.register(
             "webhooks_received",
@@ -164,17 +173,37 @@ impl Metrics {
             "Webhook log entries not written",
             m.log_dropped.clone(),
         );
-        Arc::new(Self { registry, ..m })
+        let mut process = Registry::default();
+        process.register_collector(Box::new(process::ProcessCollector));
+        Arc::new(Self {
+            registry,
+            process,
+            ..m
+        })
     }
 
     /// The text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        if encode(&mut out, &self.registry).is_err() {
+        let encoded = encode_registry(&mut out, &self.registry)
+            .and_then(|()| encode_registry(&mut out, &self.process))
+            .and_then(|()| encode_eof(&mut out));
+        if encoded.is_err() {
             out.clear();
         }
         out
     }
+}
+
+/// The labels of `inlet_build_info`: the version, and the commit when the build was given
+/// one (`INLET_GIT_COMMIT` in the compiler's environment, as the image build can pass it;
+/// no build script asks git, which a source tarball has not).
+fn build_labels() -> Labels {
+    let mut labels = label("version", env!("CARGO_PKG_VERSION"));
+    if let Some(commit) = option_env!("INLET_GIT_COMMIT").filter(|c| !c.is_empty()) {
+        labels.push(("commit", commit.to_owned()));
+    }
+    labels
 }
 
 /// How long the gauges read when scraped (queue depth, dead letters) are answered from the
@@ -254,6 +283,28 @@ mod tests {
             text.contains("inlet_ingest_latency_seconds_count 1"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn build_and_process_metrics_share_one_exposition() {
+        let text = Metrics::new().render();
+        let version = env!("CARGO_PKG_VERSION");
+        assert!(
+            text.contains(&format!("inlet_build_info{{version=\"{version}\"")),
+            "{text}"
+        );
+        #[cfg(target_os = "linux")]
+        for name in [
+            "\nprocess_cpu_seconds_total ",
+            "\nprocess_resident_memory_bytes ",
+            "\nprocess_open_fds ",
+            "\nprocess_start_time_seconds ",
+        ] {
+            assert!(text.contains(name), "{name}: {text}");
+        }
+        // One end, after both registries.
+        assert_eq!(text.matches("# EOF").count(), 1, "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@ use inlet_shared::contacts::{self, Edit, Field};
 use inlet_shared::db::entities::{contact, stripe_customer};
 use inlet_shared::domain::{new_id, now_ms};
 use inlet_shared::integrations::{EventSettings, OnDelete};
+use inlet_shared::messages::TraceContext;
 use inlet_shared::providers::{ContactAction, ContactChange, ContactKey, Provider};
 use inlet_shared::workflows;
 
@@ -22,6 +23,9 @@ pub struct Source<'a> {
     pub event_type: &'a str,
     /// The delivery (recorded on events).
     pub delivery_id: &'a str,
+    /// The delivery's own trace context (not the span around a batch of them): the
+    /// workflow runs it starts record it.
+    pub trace: &'a TraceContext,
     /// The integration's settings for this event type.
     pub settings: &'a EventSettings,
 }
@@ -186,7 +190,7 @@ async fn create<C: ConnectionTrait>(
     let id = created.id.clone();
     unit.create(created.clone());
     let joined = contacts::apply_lists(db, &id, &source.settings.mailing_lists).await?;
-    contact_written(db, unit, &created, true, &joined).await?;
+    contact_written(db, unit, &created, true, &joined, source.trace).await?;
     Ok(Applied::Created(id))
 }
 
@@ -232,7 +236,7 @@ async fn update<C: ConnectionTrait>(
     let id = existing.id.clone();
     save(db, unit, existing, after.clone()).await?;
     let joined = contacts::apply_lists(db, &id, &source.settings.mailing_lists).await?;
-    contact_written(db, unit, &after, false, &joined).await?;
+    contact_written(db, unit, &after, false, &joined, source.trace).await?;
     Ok(Applied::Updated(id))
 }
 
@@ -290,6 +294,7 @@ async fn contact_written<C: ConnectionTrait>(
     contact: &contact::Model,
     created: bool,
     joined_lists: &[String],
+    trace: &TraceContext,
 ) -> Result<(), DbErr> {
     let triggers = unit.triggers(db).await?;
     let written = if created {
@@ -308,7 +313,7 @@ async fn contact_written<C: ConnectionTrait>(
         }
     }
     for occurrence in due {
-        workflows::start(db, contact, occurrence).await?;
+        workflows::start(db, contact, occurrence, trace).await?;
     }
     Ok(())
 }
@@ -348,7 +353,7 @@ async fn record_events<C: ConnectionTrait>(
         if unit.triggers(db).await?.matches(&occurrence)
             && let Some(contact) = unit.contact(contact_id).cloned()
         {
-            workflows::start(db, &contact, occurrence).await?;
+            workflows::start(db, &contact, occurrence, source.trace).await?;
         }
     }
     Ok(())

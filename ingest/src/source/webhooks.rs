@@ -13,6 +13,7 @@ use inlet_shared::config::KeepRequests;
 use inlet_shared::db::entities::webhook_log::DeliveryStatus;
 use inlet_shared::domain::{new_id, now_ms};
 use inlet_shared::integrations::IntegrationRuntime;
+use inlet_shared::messages::TraceContext;
 use inlet_shared::metrics::label;
 use inlet_shared::providers::Headers;
 use inlet_shared::queue::{QueueMessage, UnavailableCause};
@@ -112,10 +113,15 @@ pub async fn receive(
             None,
         );
     }
-    // A debug span: at the default level it costs nothing, where an enabled span is
-    // registered, has its fields formatted and is entered at every poll, for every
-    // delivery. The warnings below name the integration themselves.
-    let span = tracing::debug_span!("webhook", integration = integration_id);
+    // The root of the delivery's trace when traces are exported; otherwise a debug span: at
+    // the default level it costs nothing, where an enabled span is registered, has its
+    // fields formatted and is entered at every poll, for every delivery. The warnings below
+    // name the integration themselves.
+    let span = if inlet_shared::telemetry::exporting() {
+        tracing::info_span!("webhook", integration = integration_id)
+    } else {
+        tracing::debug_span!("webhook", integration = integration_id)
+    };
     receive_delivery(&req, integration_id, payload, &state)
         .instrument(span)
         .await
@@ -306,6 +312,13 @@ async fn decide(
         idempotency_key: envelope.idempotency_key,
         received_at_ms,
         body,
+        // The worker's span continues this delivery's trace. Read only when exporting: the
+        // span has no context otherwise, and this is every delivery's path.
+        trace: if inlet_shared::telemetry::exporting() {
+            inlet_shared::telemetry::propagation::current()
+        } else {
+            TraceContext::default()
+        },
     };
     match tokio::time::timeout(state.config.publish_timeout, state.queue.publish(&message)).await {
         Ok(Ok(())) => {}

@@ -23,6 +23,18 @@ pub struct QueueMessage {
     pub received_at_ms: i64,
     /// The raw, verified body, exactly as signed.
     pub body: Bytes,
+    /// The trace of the span that published it, continued by the worker's.
+    pub trace: TraceContext,
+}
+
+/// A W3C trace context (`traceparent`, `tracestate`) as a message carries it from the span
+/// that published it to the one that consumes it. Empty when traces are not exported.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TraceContext {
+    /// `traceparent`: version, trace id, parent span id and flags.
+    pub traceparent: Option<String>,
+    /// `tracestate`: vendors' entries, passed on unchanged.
+    pub tracestate: Option<String>,
 }
 
 /// A workflow step that is due, as it travels from a worker's scheduler to the runner that

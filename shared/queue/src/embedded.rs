@@ -24,6 +24,7 @@ use super::{
 };
 use crate::db::entities::queue_message::{self, Column, Entity};
 use crate::domain::now_ms;
+use crate::message::TraceContext;
 use crate::providers::Provider;
 
 const WORK: &str = "webhooks";
@@ -196,6 +197,8 @@ impl EmbeddedQueue {
             available_at: Set(now),
             lease_until: Set(None),
             lease_token: Set(None),
+            traceparent: Set(message.trace.traceparent.clone()),
+            tracestate: Set(message.trace.tracestate.clone()),
             ..Default::default()
         };
         self.publishes.submit(row).await
@@ -280,6 +283,10 @@ impl EmbeddedQueue {
                         idempotency_key: row.idempotency_key,
                         received_at_ms: row.received_at,
                         body: row.body.into(),
+                        trace: TraceContext {
+                            traceparent: row.traceparent,
+                            tracestate: row.tracestate,
+                        },
                     },
                     attempt,
                     first_failed_at_ms: row.first_failed_at,

@@ -71,7 +71,9 @@ pub struct TestApp {
 
 pub fn init_logs() {
     if let Ok(filter) = std::env::var("TEST_LOG") {
-        inlet_shared::telemetry::init(inlet_shared::config::LogFormat::Pretty, &filter);
+        // No OTLP endpoint in the tests' environment: logs only, and no guard to keep.
+        let _ =
+            inlet_shared::telemetry::init(inlet_shared::config::LogFormat::Pretty, &filter, "test");
     }
 }
 

@@ -9,10 +9,12 @@ mod console;
 mod database;
 mod eventually;
 mod mime;
+mod otlp;
 mod processes;
 mod proxy;
 mod signing;
 mod smtp;
+mod tls_broker;
 
 pub use app::{AppOptions, TestApp, spawn_app};
 pub use broker::{TestVhost, rabbit_management};
@@ -20,10 +22,12 @@ pub use console::{Console, field};
 pub use database::{Backend, TestDb};
 pub use eventually::{eventually, eventually_some};
 pub use mime::{body_text, header};
+pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use processes::{Process, free_port};
 pub use proxy::TcpProxy;
 pub use signing::{STRIPE_SECRET, now_secs, stripe_customer_event, stripe_signature};
 pub use smtp::SmtpServer;
+pub use tls_broker::TlsBroker;
 
 pub fn random_suffix() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..16].to_owned()

@@ -119,6 +119,7 @@ impl Handler {
                     provider: msg.provider,
                     event_type: &msg.event_type,
                     delivery_id: &msg.delivery_id,
+                    trace: &msg.trace,
                     settings,
                 };
                 let applied = contacts::apply(txn, unit, &change, &source).await?;

@@ -18,7 +18,9 @@ use inlet_shared::metrics::{Metrics, label};
 use inlet_shared::providers::Mapping;
 use inlet_shared::queue::{Delivery, QueueMessage, RetryPolicy};
 use inlet_shared::retry;
+use inlet_shared::telemetry::propagation;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, TransactionTrait};
+use tracing::Instrument;
 
 use self::log::note;
 use crate::error::WorkerError;
@@ -75,14 +77,21 @@ impl Handler {
         }
     }
 
-    /// Processes, then acks, retries later, or dead-letters.
-    #[tracing::instrument(name = "delivery", skip_all, fields(
-        delivery = %delivery.message.delivery_id,
-        integration = %delivery.message.integration_id,
-        event_type = %delivery.message.event_type,
-        attempt = delivery.attempt,
-    ))]
+    /// Processes, then acks, retries later, or dead-letters. Its `delivery` span continues
+    /// the trace the message carries: a child of ingest's span for the delivery.
     pub async fn handle(&self, delivery: Delivery) {
+        let span = tracing::info_span!(
+            "delivery",
+            delivery = %delivery.message.delivery_id,
+            integration = %delivery.message.integration_id,
+            event_type = %delivery.message.event_type,
+            attempt = delivery.attempt,
+        );
+        propagation::continue_trace(&span, &delivery.message.trace);
+        self.handle_alone(delivery).instrument(span).await;
+    }
+
+    async fn handle_alone(&self, delivery: Delivery) {
         let attempt = delivery.attempt;
         let started = std::time::Instant::now();
         // Brief hiccups (a lock, a lost connection, two workers creating the same contact)
@@ -209,6 +218,18 @@ impl Handler {
             }
             return;
         }
+        // One transaction for deliveries of as many traces: a span has one parent, so the
+        // batch's span links to each delivery's trace instead (as OpenTelemetry's messaging
+        // conventions have batch processing do). A delivery redone alone gets a `delivery`
+        // span in its own trace.
+        let span = tracing::info_span!("delivery_batch", size = batch.len());
+        for delivery in &batch {
+            propagation::link(&span, &delivery.message.trace);
+        }
+        self.apply_batch(batch).instrument(span).await;
+    }
+
+    async fn apply_batch(&self, batch: Vec<Delivery>) {
         let started = std::time::Instant::now();
         // A panic anywhere in the fast path fails the set transaction only; the savepoint
         // path then fails the one delivery that panics, and the rest apply.

@@ -6,12 +6,15 @@ use inlet_shared::db::entities::workflow;
 use inlet_shared::domain::now_ms;
 use inlet_shared::email::SendError;
 use inlet_shared::isolate::isolate;
+use inlet_shared::messages::TraceContext;
 use inlet_shared::metrics::label;
 use inlet_shared::queue::StepJob;
 use inlet_shared::retry;
+use inlet_shared::telemetry::propagation;
 use inlet_shared::workflows::runs::{self, Taken};
 use inlet_shared::workflows::{Step, sends, steps_of};
 use sea_orm::{DbErr, EntityTrait, TransactionTrait};
+use tracing::Instrument;
 
 use super::{LEASE, Runner};
 
@@ -62,7 +65,18 @@ impl Runner {
                 runs::advance(&self.db, run, steps.len(), next_at).await?;
             }
             Some(Step::SendEmail { template_id }) => {
-                return self.send(run, template_id, steps.len()).await;
+                // The send joins the trace of what started the run (a webhook delivery, an
+                // API request), however much later it runs; without one it starts its own.
+                let span = tracing::info_span!("email_send", run = %run.id, step = run.step);
+                let started_by = TraceContext {
+                    traceparent: run.traceparent.clone(),
+                    tracestate: run.tracestate.clone(),
+                };
+                propagation::continue_trace(&span, &started_by);
+                return self
+                    .send(run, template_id, steps.len())
+                    .instrument(span)
+                    .await;
             }
         }
         Ok(())

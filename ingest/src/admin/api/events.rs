@@ -5,6 +5,7 @@ use actix_web::{HttpRequest, web};
 use inlet_shared::contacts;
 use inlet_shared::db::entities::api_idempotency_key;
 use inlet_shared::domain::now_ms;
+use inlet_shared::telemetry::propagation;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{ActiveValue::Set, EntityTrait, TransactionTrait};
 use serde::Serialize;
@@ -131,7 +132,16 @@ pub async fn send_event(
         }
     }
     let contact = upsert(&txn, &f).await?;
-    contacts::record_event(&txn, &contact, &event_name, &event_properties, now, None).await?;
+    contacts::record_event(
+        &txn,
+        &contact,
+        &event_name,
+        &event_properties,
+        now,
+        None,
+        &propagation::current(),
+    )
+    .await?;
     txn.commit().await?;
     Ok(web::Json(Success { success: true }))
 }

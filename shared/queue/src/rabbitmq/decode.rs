@@ -3,10 +3,12 @@
 
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 
+use super::properties::{H_TRACEPARENT, H_TRACESTATE};
 use super::{
     H_ATTEMPT, H_DELIVERY_ID, H_ERROR, H_EVENT_TYPE, H_FIRST_FAILED, H_INTEGRATION_ID,
     H_LAST_FAILED, H_PROVIDER, H_RECEIVED_AT,
 };
+use crate::message::TraceContext;
 use crate::providers::Provider;
 use crate::{MalformedCause, QueueError, QueueMessage};
 
@@ -58,6 +60,10 @@ pub(super) fn decode(delivery: &lapin::message::Delivery) -> Result<Decoded, Que
             .ok_or_else(|| missing("message_id"))?,
         received_at_ms: header_int(headers, H_RECEIVED_AT).ok_or_else(|| missing(H_RECEIVED_AT))?,
         body: bytes::Bytes::copy_from_slice(&delivery.data),
+        trace: TraceContext {
+            traceparent: header_string(headers, H_TRACEPARENT),
+            tracestate: header_string(headers, H_TRACESTATE),
+        },
     };
     let count = |key: &str| header_int(headers, key).and_then(|n| u32::try_from(n).ok());
     Ok(Decoded {

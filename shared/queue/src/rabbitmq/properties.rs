@@ -10,6 +10,10 @@ use super::{
 };
 use crate::QueueMessage;
 
+/// The trace context's headers (W3C Trace Context names).
+pub(super) const H_TRACEPARENT: &str = "traceparent";
+pub(super) const H_TRACESTATE: &str = "tracestate";
+
 /// A field that does not fit the AMQP message it would travel in; nothing is sent. Ingest
 /// keeps every field within these bounds (`providers::Envelope`), so this is a bug caught
 /// before the broker, never a panic in the publisher.
@@ -85,6 +89,14 @@ pub(super) fn message_properties(
         H_RECEIVED_AT.into(),
         AMQPValue::LongLongInt(message.received_at_ms),
     );
+    // The W3C names, as other AMQP instrumentations carry them, so a broker-side tracer
+    // or another consumer reads the same trace.
+    if let Some(traceparent) = &message.trace.traceparent {
+        headers.insert(H_TRACEPARENT.into(), long(H_TRACEPARENT, traceparent)?);
+    }
+    if let Some(tracestate) = &message.trace.tracestate {
+        headers.insert(H_TRACESTATE.into(), long(H_TRACESTATE, tracestate)?);
+    }
     let mut properties = BasicProperties::default()
         .with_message_id(short("message_id", &message.idempotency_key)?)
         .with_headers(headers);
@@ -113,7 +125,40 @@ mod tests {
             idempotency_key,
             received_at_ms: 1_700_000_000_000,
             body: bytes::Bytes::from_static(b"{}"),
+            trace: crate::message::TraceContext::default(),
         }
+    }
+
+    #[test]
+    fn the_trace_context_travels_in_the_w3c_headers() {
+        let header = |properties: &BasicProperties, name: &str| {
+            properties
+                .headers()
+                .as_ref()
+                .and_then(|h| h.inner().get(&ShortString::from(name)).cloned())
+        };
+        let untraced = message("msg_1".into(), "user.created".into());
+        let properties = message_properties(&untraced, FieldTable::default(), None).unwrap();
+        assert_eq!(header(&properties, H_TRACEPARENT), None);
+        assert_eq!(header(&properties, H_TRACESTATE), None);
+
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let traced = QueueMessage {
+            trace: crate::message::TraceContext {
+                traceparent: Some(traceparent.into()),
+                tracestate: Some("congo=t61rcWkgMzE".into()),
+            },
+            ..untraced
+        };
+        let properties = message_properties(&traced, FieldTable::default(), None).unwrap();
+        assert_eq!(
+            header(&properties, H_TRACEPARENT),
+            Some(AMQPValue::LongString(traceparent.into()))
+        );
+        assert_eq!(
+            header(&properties, H_TRACESTATE),
+            Some(AMQPValue::LongString("congo=t61rcWkgMzE".into()))
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::db::entities::{
     contact, contact_event, contact_list, contact_tombstone, stripe_customer, workflow_run,
 };
 use crate::domain::now_ms;
+use crate::messages::TraceContext;
 
 /// Subscribes (`true`) or removes (`false`) the contact for each list. Returns the lists
 /// the contact newly joined (they start `addedToList` workflows).
@@ -85,7 +86,7 @@ pub fn event_row(
 }
 
 /// Records an event on a contact and starts the workflows it triggers (in the caller's
-/// transaction, so both happen exactly once).
+/// transaction, so both happen exactly once), their runs continuing `trace`.
 pub async fn record_event<C: ConnectionTrait>(
     db: &C,
     contact: &contact::Model,
@@ -93,6 +94,7 @@ pub async fn record_event<C: ConnectionTrait>(
     properties: &serde_json::Map<String, serde_json::Value>,
     occurred_at_ms: i64,
     delivery_id: Option<&str>,
+    trace: &TraceContext,
 ) -> Result<(), DbErr> {
     let row = event_row(&contact.id, name, properties, occurred_at_ms, delivery_id);
     contact_event::Entity::insert(row)
@@ -102,6 +104,7 @@ pub async fn record_event<C: ConnectionTrait>(
         db,
         contact,
         crate::workflows::Occurrence::Event { name, properties },
+        trace,
     )
     .await?;
     Ok(())

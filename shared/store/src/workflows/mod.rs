@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::db::entities::{contact, contact_list, workflow};
+use crate::messages::TraceContext;
 
 pub mod runs;
 pub mod sends;
@@ -180,12 +181,14 @@ impl Triggers {
 /// Starts one run per enabled workflow whose trigger matches and whose audience includes
 /// the contact. Call inside the transaction that applies the occurrence, with the contact as
 /// that transaction has made it (its user group is read from `contact`, not from its row, so
-/// a contact still queued in a worker's unit of work needs no flush first). Returns how
-/// many runs started.
+/// a contact still queued in a worker's unit of work needs no flush first). `trace` is the
+/// trace context of what applies the occurrence (the delivery, the API request): the runs
+/// record it, so their email sends join that trace. Returns how many runs started.
 pub async fn start<C: ConnectionTrait>(
     db: &C,
     contact: &contact::Model,
     occurrence: Occurrence<'_>,
+    trace: &TraceContext,
 ) -> Result<u32, DbErr> {
     let (trigger_type, trigger_value) = occurrence.trigger();
     let mut query = workflow::Entity::find()
@@ -209,7 +212,7 @@ pub async fn start<C: ConnectionTrait>(
         if !in_audience(db, contact, &w).await? {
             continue;
         }
-        runs::start(db, &w, contact, &event_name, &properties).await?;
+        runs::start(db, &w, contact, &event_name, &properties, trace).await?;
         started += 1;
     }
     Ok(started)
@@ -246,15 +249,16 @@ pub async fn contact_written<C: ConnectionTrait>(
     contact: &contact::Model,
     created: bool,
     joined_lists: &[String],
+    trace: &TraceContext,
 ) -> Result<(), DbErr> {
     let occurrence = if created {
         Occurrence::ContactAdded
     } else {
         Occurrence::ContactUpdated
     };
-    start(db, contact, occurrence).await?;
+    start(db, contact, occurrence, trace).await?;
     for list in joined_lists {
-        start(db, contact, Occurrence::AddedToList(list)).await?;
+        start(db, contact, Occurrence::AddedToList(list), trace).await?;
     }
     Ok(())
 }

@@ -40,7 +40,7 @@ use sea_orm::{
 use crate::db::entities::{contact, workflow, workflow_run};
 use crate::dead_letters;
 use crate::domain::{new_id, now_ms};
-use crate::messages::StepJob;
+use crate::messages::{StepJob, TraceContext};
 
 /// Where a run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,13 +71,15 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// start: a new run of `workflow` for `contact`, its first step due now.
+/// start: a new run of `workflow` for `contact`, its first step due now. `trace` is the
+/// trace context of what started it, which its email sends continue.
 pub(super) async fn start<C: ConnectionTrait>(
     db: &C,
     workflow: &workflow::Model,
     contact: &contact::Model,
     event_name: &str,
     event_properties: &str,
+    trace: &TraceContext,
 ) -> Result<(), DbErr> {
     let now = now_ms();
     let run = workflow_run::ActiveModel {
@@ -96,6 +98,8 @@ pub(super) async fn start<C: ConnectionTrait>(
         last_error: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        traceparent: Set(trace.traceparent.clone()),
+        tracestate: Set(trace.tracestate.clone()),
     };
     workflow_run::Entity::insert(run)
         .exec_without_returning(db)

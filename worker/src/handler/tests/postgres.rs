@@ -1,6 +1,7 @@
 //! What only PostgreSQL shows: transactions that run at once. Batches claim events, take
 //! contacts and write log rows in one order, so concurrent ones wait for each other
-//! instead of deadlocking, and an older change that waits for a newer one is kept out.
+//! instead of deadlocking, an older change that waits for a newer one is kept out, and
+//! two workers creating the same contact both apply.
 //! Each test has a PostgreSQL database of its own (see [`Bench::postgres`]).
 
 use std::time::Duration;
@@ -110,6 +111,7 @@ async fn concurrent_claims_of_the_same_events_wait_instead_of_deadlocking() {
         idempotency_key: key.into(),
         received_at_ms: 1,
         body: Default::default(),
+        trace: Default::default(),
     };
     let other = bench.db.begin().await.unwrap();
     let first = message("evt_1", "wh_a1");
@@ -211,4 +213,50 @@ async fn an_older_change_waits_for_a_concurrent_newer_one_and_is_kept_out() {
         .await
         .unwrap();
     assert_eq!(contacts.len(), 1, "the batch's other delivery applied");
+}
+
+/// Here another worker's transaction has created the contact, uncommitted, when this one
+/// applies an event about the same new person: its insert waits for the other's commit,
+/// then fails on the unique email. That failure is retried (not dead-lettered), and the
+/// retry finds the contact and applies the event to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_creating_the_same_contact_both_apply() {
+    let bench = Bench::postgres().await;
+    let stripe = bench.integration(Provider::Stripe, &[]).await;
+    let email = "ada@example.com";
+    let other = bench.db.begin().await.unwrap();
+    other
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO contacts (id, email, first_name, subscribed, properties, created_at, \
+             updated_at, last_event_at) VALUES ('con_other', $1, 'Other', true, '{}', 1, 1, 1000)",
+            [email.into()],
+        ))
+        .await
+        .unwrap();
+
+    let created = customer(&stripe, "customer.created", email, ("Ada", "Lovelace"), 200);
+    let batch = bench.take(&[&created]).await;
+    let worker = bench.handle(batch);
+    let commit = async {
+        tokio::time::sleep(SETTLE).await;
+        other.commit().await.unwrap();
+    };
+    tokio::time::timeout(DONE, async { tokio::join!(worker, commit) })
+        .await
+        .expect("both transactions end");
+    let first = bench.log(&created.delivery_id).await;
+    assert_eq!(
+        first.status, "failed",
+        "retried, not dead: {}",
+        first.message
+    );
+
+    // The retry, once its delay has passed.
+    let again = bench.consume(&[&created]).await;
+    bench.handle(again).await;
+    assert_eq!(bench.log(&created.delivery_id).await.status, "processed");
+    let row = contact_of(&bench, email).await;
+    assert_eq!(row.id, "con_other", "the one contact");
+    assert_eq!(row.first_name.as_deref(), Some("Ada"));
 }

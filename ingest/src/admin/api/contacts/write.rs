@@ -4,6 +4,7 @@
 use inlet_shared::contacts::{self, Edit};
 use inlet_shared::db::entities::contact;
 use inlet_shared::domain::{Email, format_ms, new_id, now_ms};
+use inlet_shared::telemetry::propagation;
 use inlet_shared::workflows;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 
@@ -77,7 +78,7 @@ pub(super) async fn create_contact<C: ConnectionTrait>(
     let created = edit.created(new_id("c_"), email.as_str().to_owned(), now, now);
     contacts::insert(db, &created).await?;
     let joined = contacts::apply_lists(db, &created.id, &f.mailing_lists).await?;
-    workflows::contact_written(db, &created, true, &joined).await?;
+    workflows::contact_written(db, &created, true, &joined, &propagation::current()).await?;
     Ok(created)
 }
 
@@ -121,7 +122,7 @@ async fn update_contact<C: ConnectionTrait>(
     let after = edit.merged(&existing, now, now);
     contacts::save(db, &existing, &after).await?;
     let joined = contacts::apply_lists(db, &after.id, &f.mailing_lists).await?;
-    workflows::contact_written(db, &after, false, &joined).await?;
+    workflows::contact_written(db, &after, false, &joined, &propagation::current()).await?;
     Ok(after)
 }
 

@@ -26,6 +26,12 @@ pub struct Model {
     /// The last attempt's error.
     #[sea_orm(column_type = "Text", nullable)]
     pub last_error: Option<String>,
+    /// The W3C `traceparent` of the span that published it.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub traceparent: Option<String>,
+    /// The W3C `tracestate` that came with it.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub tracestate: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -29,6 +29,12 @@ pub struct Model {
     pub last_error: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The W3C `traceparent` of what started it, so its email sends continue that trace.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub traceparent: Option<String>,
+    /// The W3C `tracestate` that came with it.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub tracestate: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
