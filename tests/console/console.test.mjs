@@ -33,6 +33,57 @@ async function shot(page, name, fullPage = true) {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage });
 }
 
+/**
+ * The dashboard's legend: one colour per status, each swatch right before its own label
+ * (nearer it than the label before), and every bar of the chart in its status's colour.
+ */
+async function checkLegend(page) {
+  const legend = await page.evaluate(() => {
+    const statusOf = (el) => [...el.classList].find((c) => c.startsWith("s-")).slice(2);
+    return [...document.querySelectorAll(".legend .legend-item")].map((item) => {
+      const dot = item.querySelector(".dot");
+      const range = document.createRange();
+      range.selectNodeContents(item.lastChild);
+      const text = range.getBoundingClientRect();
+      const box = dot.getBoundingClientRect();
+      return {
+        status: statusOf(dot),
+        label: item.textContent.trim(),
+        colour: getComputedStyle(dot).backgroundColor,
+        dotLeft: box.left,
+        dotRight: box.right,
+        top: box.top,
+        textLeft: text.left,
+        textRight: text.right,
+      };
+    });
+  });
+  assert.deepEqual(
+    legend.map((l) => l.label),
+    ["accepted", "processed", "ignored", "duplicate", "rejected", "failed", "dead"],
+  );
+  assert.deepEqual(legend.map((l) => l.status), legend.map((l) => l.label));
+  assert.equal(new Set(legend.map((l) => l.colour)).size, legend.length, `one colour per status: ${JSON.stringify(legend)}`);
+  for (const [i, item] of legend.entries()) {
+    const own = item.textLeft - item.dotRight;
+    assert.ok(own >= 0, `${item.status}: its swatch comes before its label`);
+    const before = legend[i - 1];
+    if (before && Math.abs(before.top - item.top) < 2) {
+      const previous = item.dotLeft - before.textRight;
+      assert.ok(own < previous, `${item.status}: swatch ${own}px from its label, ${previous}px from ${before.status}`);
+    }
+  }
+  const bars = await page.evaluate(() => {
+    const statusOf = (el) => [...el.classList].find((c) => c.startsWith("s-")).slice(2);
+    return [...document.querySelectorAll("svg.chart rect")].map((r) => ({ status: statusOf(r), fill: getComputedStyle(r).fill }));
+  });
+  assert.ok(bars.length > 0, "the chart has bars");
+  const colourOf = Object.fromEntries(legend.map((l) => [l.status, l.colour]));
+  for (const bar of bars) {
+    assert.equal(bar.fill, colourOf[bar.status], `${bar.status}: the bar has its swatch's colour`);
+  }
+}
+
 /** Polls `check` until it returns a truthy value. */
 async function eventually(what, check) {
   const deadline = Date.now() + WAIT_MS;
@@ -294,6 +345,7 @@ try {
   await page.click("nav >> text=Dashboard");
   assert.equal(await page.textContent("#dead-count"), "0");
   await page.locator("svg.chart rect").first().waitFor();
+  await checkLegend(page);
   await shot(page, "dashboard");
   await page.click("nav >> text=Integrations");
   await shot(page, "integrations");

@@ -29,7 +29,12 @@ impl WorkerError {
     /// The one place that says whether an error is worth retrying.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Database(e) => inlet_shared::db::is_transient(e),
+            // Two workers creating the same contact at once: the later insert waits for
+            // the earlier to commit, then fails on the unique email; tried again, it finds
+            // the contact and updates it.
+            Self::Database(e) => {
+                inlet_shared::db::is_transient(e) || inlet_shared::db::is_unique_violation(e)
+            }
             Self::Queue(_) => true,
             Self::Envelope(_) | Self::UnknownIntegration(_) | Self::Panicked(_) => false,
         }

@@ -382,6 +382,7 @@ impl Integration {
             idempotency_key: envelope.idempotency_key,
             received_at_ms: now_ms(),
             body: body.into(),
+            trace: Default::default(),
         }
     }
 }

@@ -139,6 +139,7 @@ async fn redelivery_and_replay_of_the_same_delivery_send_one_email() {
         idempotency_key: delivery["idempotencyKey"].as_str().unwrap().to_owned(),
         received_at_ms: inlet_shared::domain::now_ms(),
         body: body.clone().into_bytes().into(),
+        trace: Default::default(),
     };
     app.services.queue.publish(&message).await.unwrap();
     app.services.queue.publish(&message).await.unwrap();

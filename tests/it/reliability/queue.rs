@@ -225,6 +225,7 @@ async fn publish_test_messages(
                 idempotency_key: format!("evt_ack{n}"),
                 received_at_ms: 0,
                 body: b"{}".to_vec().into(),
+                trace: Default::default(),
             })
             .await
             .unwrap();

@@ -130,6 +130,13 @@ fn dead_json(d: &dead_letter::Model) -> Value {
     })
 }
 
+/// `/console/deliveries` with `query`, encoded as `web::Query` decodes it.
+fn deliveries_link(query: &[(&str, &str)]) -> Option<String> {
+    serde_urlencoded::to_string(query)
+        .ok()
+        .map(|q| format!("/console/deliveries?{q}"))
+}
+
 /// `GET /console/deliveries`: newest first, 50 a page.
 pub async fn list(
     session: Session,
@@ -163,7 +170,7 @@ pub async fn list(
     let next = (rows.len() as u64 > PAGE)
         .then(|| rows.get(usize::try_from(PAGE - 1).unwrap_or(0)))
         .flatten()
-        .map(|last| {
+        .and_then(|last| {
             let mut query: Vec<(&str, &str)> = vec![("before", last.id.as_str())];
             for (k, v) in [
                 ("integration", &f.integration),
@@ -175,11 +182,7 @@ pub async fn list(
                     query.push((k, v));
                 }
             }
-            let encoded: Vec<String> = query
-                .iter()
-                .map(|(k, v)| format!("{k}={}", super::percent_encode(v)))
-                .collect();
-            format!("/console/deliveries?{}", encoded.join("&"))
+            deliveries_link(&query)
         });
     let deliveries: Vec<Value> = rows
         .iter()
@@ -386,5 +389,17 @@ mod tests {
         let after = inlet_shared::domain::now_ms();
         assert!(id.as_str() >= super::id_floor(before).as_str(), "{id}");
         assert!(id.as_str() < super::id_floor(after + 1).as_str(), "{id}");
+    }
+
+    #[test]
+    fn the_next_page_link_reads_back_as_the_filters_it_carries() {
+        let event_type = "a b&c=d+e/é";
+        let link =
+            super::deliveries_link(&[("before", "wh_1"), ("event_type", event_type)]).unwrap();
+        let query = link.strip_prefix("/console/deliveries?").unwrap();
+        assert!(!query.contains(' ') && !query.contains("&c="), "{link}");
+        let back: super::Filters = serde_urlencoded::from_str(query).unwrap();
+        assert_eq!(back.before.as_deref(), Some("wh_1"));
+        assert_eq!(back.event_type.as_deref(), Some(event_type));
     }
 }

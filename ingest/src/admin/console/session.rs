@@ -10,8 +10,8 @@
 
 use std::sync::Arc;
 
+use actix_web::cookie::{Cookie, time::Duration};
 use actix_web::dev::Payload;
-use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -25,6 +25,9 @@ use sha2::Sha256;
 
 use super::{ConsoleError, Page, render_with_status};
 use crate::state::AppState;
+use cookies::{add_cookie, console_cookie, session_cookie};
+
+mod cookies;
 
 /// Name of the session cookie.
 pub const COOKIE: &str = "inlet_session";
@@ -134,42 +137,6 @@ async fn session_key(
     Ok((state, key))
 }
 
-/// The value of cookie `name` in the request's `Cookie` headers.
-pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim_matches('"'))
-}
-
-/// `; Secure` when `INLET_PUBLIC_URL` is https. Decided by the operator's setting, never by
-/// the request: behind a TLS-terminating proxy the request arrives over plain HTTP, and a
-/// client-sent `X-Forwarded-Proto` could drop or add the flag at will.
-fn secure_attribute(state: &AppState) -> &'static str {
-    if state.config.public_url_is_https() {
-        "; Secure"
-    } else {
-        ""
-    }
-}
-
-/// `Set-Cookie` for the session: HttpOnly, SameSite=Strict, only under `/console`, Secure
-/// when the public URL is https. `None` clears it.
-fn set_cookie(state: &AppState, token: Option<&str>) -> Option<HeaderValue> {
-    let secure = secure_attribute(state);
-    let (value, max_age) = match token {
-        Some(token) => (token, SESSION_MS / 1000),
-        None => ("", 0),
-    };
-    HeaderValue::from_str(&format!(
-        "{COOKIE}={value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
-    ))
-    .ok()
-}
-
 /// A signed-in operator.
 pub struct Session {
     /// The session's row in `console_sessions` (the nonce in its cookie).
@@ -186,9 +153,10 @@ impl Session {
     /// The session of `req`, if its cookie verifies and its API key is still active.
     async fn of(req: &HttpRequest) -> Result<Option<Self>, ConsoleError> {
         let (state, key) = session_key(req).await?;
-        let Some(token) = cookie_value(req.headers(), COOKIE) else {
+        let Some(cookie) = req.cookie(COOKIE) else {
             return Ok(None);
         };
+        let token = cookie.value();
         let now = now_ms();
         let Some((key_id, id)) = key.verify(token, now) else {
             return Ok(None);
@@ -313,21 +281,25 @@ impl FromRequest for Form {
 pub const LOGIN_COOKIE: &str = "inlet_login";
 
 /// The sign-in form's nonce from its cookie, or a new one (with the cookie to set).
-fn login_nonce(req: &HttpRequest, state: &AppState) -> (String, Option<HeaderValue>) {
-    if let Some(nonce) = cookie_value(req.headers(), LOGIN_COOKIE)
-        .filter(|n| n.len() == 32 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+fn login_nonce(req: &HttpRequest, state: &AppState) -> (String, Option<Cookie<'static>>) {
+    if let Some(cookie) = req.cookie(LOGIN_COOKIE)
+        && let nonce = cookie.value()
+        && nonce.len() == 32
+        && nonce.bytes().all(|b| b.is_ascii_hexdigit())
     {
         return (nonce.to_owned(), None);
     }
     let mut bytes = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
     let nonce = hex::encode(bytes);
-    let secure = secure_attribute(state);
-    let cookie = HeaderValue::from_str(&format!(
-        "{LOGIN_COOKIE}={nonce}; Path=/console/login; HttpOnly; SameSite=Strict; Max-Age=86400{secure}"
-    ))
-    .ok();
-    (nonce, cookie)
+    let cookie = console_cookie(
+        state,
+        LOGIN_COOKIE,
+        nonce.clone(),
+        "/console/login",
+        Duration::days(1),
+    );
+    (nonce, Some(cookie))
 }
 
 /// Renders the sign-in page with its CSRF token (a MAC of the browser's nonce).
@@ -345,7 +317,7 @@ fn login_form(
         minijinja::context! { csrf => key.login_csrf(&nonce), error },
     )?;
     if let Some(cookie) = cookie {
-        response.headers_mut().append(header::SET_COOKIE, cookie);
+        add_cookie(&mut response, &cookie)?;
     }
     Ok(response)
 }
@@ -374,7 +346,8 @@ pub async fn login(
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     let (state, key) = session_key(&req).await?;
-    let nonce = cookie_value(req.headers(), LOGIN_COOKIE).unwrap_or_default();
+    let nonce = req.cookie(LOGIN_COOKIE);
+    let nonce = nonce.as_ref().map(Cookie::value).unwrap_or_default();
     if nonce.is_empty() || !key.login_csrf_matches(nonce, &form.csrf) {
         tracing::warn!("Refused a console sign-in without a valid CSRF token.");
         return Err(ConsoleError::Csrf);
@@ -415,9 +388,7 @@ pub async fn login(
     let token = key.issue(&api_key.id, &nonce, now + SESSION_MS);
     tracing::info!(api_key = %api_key.id, "Console sign-in.");
     let mut response = super::redirect("/console");
-    if let Some(cookie) = set_cookie(&state, Some(&token)) {
-        response.headers_mut().append(header::SET_COOKIE, cookie);
-    }
+    add_cookie(&mut response, &session_cookie(&state, Some(&token)))?;
     Ok(response)
 }
 
@@ -428,9 +399,7 @@ pub async fn logout(form: Form) -> Result<HttpResponse, ConsoleError> {
         .exec(&form.session.state.db)
         .await?;
     let mut response = super::redirect("/console/login");
-    if let Some(cookie) = set_cookie(&form.session.state, None) {
-        response.headers_mut().append(header::SET_COOKIE, cookie);
-    }
+    add_cookie(&mut response, &session_cookie(&form.session.state, None))?;
     Ok(response)
 }
 
@@ -464,16 +433,5 @@ mod tests {
         assert!(!key.login_csrf_matches("00fe", &login));
         assert!(!other.login_csrf_matches("00ff", &login));
         assert!(!key.login_csrf_matches("00ff", ""));
-    }
-
-    #[test]
-    fn cookie_is_found_among_others() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::COOKIE,
-            HeaderValue::from_static("a=1; inlet_session=abc.def; b=2"),
-        );
-        assert_eq!(cookie_value(&headers, COOKIE), Some("abc.def"));
-        assert_eq!(cookie_value(&headers, "c"), None);
     }
 }

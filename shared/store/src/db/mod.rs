@@ -1,6 +1,9 @@
 //! Database access: connecting (SQLite or PostgreSQL) and the sea-orm entities.
 
 pub mod entities;
+mod transient;
+
+pub use transient::{is_transient, is_unique_violation};
 
 use std::time::Duration;
 
@@ -14,6 +17,12 @@ pub async fn connect(url: &str, pool: u32) -> Result<DatabaseConnection, DbErr> 
     options
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
+        // No idle reaper: sqlx 0.9's reaps idle and old connections in a loop bounded by a
+        // count that a race can wrap to usize::MAX (launchbadge/sqlx#3645), which then spins
+        // a runtime thread at 100% and hangs shutdown; it was seen here. A broken connection
+        // is still replaced: sqlx pings one before handing it out.
+        .idle_timeout(None)
+        .max_lifetime(None)
         .sqlx_logging(false);
     if url.starts_with("sqlite:") {
         if let Some(dir) =
@@ -44,32 +53,6 @@ fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
         .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
-}
-
-/// True when the error means the database could not be reached or was busy: worth a retry.
-pub fn is_transient(err: &DbErr) -> bool {
-    match err {
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
-        DbErr::Exec(e) | DbErr::Query(e) => {
-            let text = e.to_string().to_lowercase();
-            [
-                "connection",
-                "timed out",
-                "locked",
-                "busy",
-                "broken pipe",
-                "reset by peer",
-                "closed",
-                "unique",
-                "duplicate key",
-                "deadlock",
-                "serialization",
-            ]
-            .iter()
-            .any(|needle| text.contains(needle))
-        }
-        _ => false,
-    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //! The cap bounds what is written. A value built inside the template and never written
 //! (`{% set %}`, concatenations) is bounded only by the engine's own limits and by fuel.
 
-use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 use serde_json::{Value, json};
 
 use super::limits::{Capped, Part, RENDER_FUEL, RenderError, RenderLimits, SLOTS};
@@ -153,7 +153,7 @@ fn render_blocking(
     let mut html = render_one(Part::Html, &template.html)?;
     let mut text = match &template.text {
         Some(source) => render_one(Part::Text, source)?,
-        None => html_to_text(&html),
+        None => html_to_text(&template.id, &html)?,
     };
     if !template.html.contains("unsubscribeUrl") {
         let href = minijinja::HtmlEscape(unsubscribe_url).to_string();
@@ -175,26 +175,31 @@ fn render_blocking(
     })
 }
 
-/// A plain-text fallback for templates without a text body: the HTML without its tags.
-fn html_to_text(html: &str) -> String {
-    let mut out = String::with_capacity(html.len());
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => in_tag = false,
-            c if !in_tag => out.push(c),
-            _ => {}
-        }
-    }
-    out.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#x27;", "'")
-        .replace("&#x2f;", "/")
-        .replace("&amp;", "&")
-        .trim()
-        .to_owned()
+/// Width of the plain-text part: RFC 5322 (2.1.1) asks for lines of at most 78 characters.
+const TEXT_WIDTH: usize = 78;
+
+/// A plain-text fallback for templates without a text body, by html2text: paragraphs and
+/// line breaks kept, `<style>` and `<script>` dropped, every entity decoded, each link's
+/// URL in a numbered footnote, no `**` or `*` for bold and italics (noise in a mail
+/// reader). Layout tables are read cell after cell (`raw_mode`), as email layouts use
+/// them; URLs and over-long words are never cut, so links stay whole.
+fn html_to_text(template: &str, html: &str) -> Result<String, RenderError> {
+    html2text::config::plain_no_decorate()
+        .link_footnotes(true)
+        .raw_mode(true)
+        .no_link_wrapping()
+        .allow_width_overflow()
+        .string_from_read(html.as_bytes(), TEXT_WIDTH)
+        .map(|text| text.trim().to_owned())
+        .map_err(|e| RenderError::Engine {
+            template: template.to_owned(),
+            part: Part::Text,
+            source: minijinja::Error::new(
+                ErrorKind::InvalidOperation,
+                "the HTML body cannot be converted to text",
+            )
+            .with_source(e),
+        })
 }
 
 #[cfg(test)]
@@ -269,9 +274,96 @@ mod tests {
         )
         .unwrap();
         assert!(r.html.starts_with("<b>Hello !</b>"));
-        assert!(r.text.starts_with("Hello ! x"), "{}", r.text);
+        assert!(r.text.starts_with("Hello ! [x][1]"), "{}", r.text);
+        assert!(r.text.contains("\n[1]: u\n"), "{}", r.text);
         // The template placed the link itself: no extra footer in the HTML.
         assert!(!r.html.contains("Unsubscribe</a>"));
+    }
+
+    #[test]
+    fn the_text_fallback_keeps_breaks_links_and_entities_and_drops_styles_and_scripts() {
+        let ctx = context(&json!({"firstName": "Zoë"}), "signup", &json!({}), "u");
+        let html = "<html><head><style>p { color: red }</style>\
+            <script>track()</script></head><body>\
+            <p>Bonjour {{ contact.firstName }},<br>caf&eacute; &#8212; d&eacute;j&agrave;&nbsp;vu</p>\
+            <p>Second paragraph &amp; more: <a href=\"https://example.com/confirm?id=1&amp;t=2\">confirm</a></p>\
+            <p>Unsubscribe: {{ unsubscribeUrl }}</p></body></html>";
+        let r = sync(&template(html, None), &ctx).unwrap();
+        let lines: Vec<&str> = r.text.lines().collect();
+        assert_eq!(
+            lines.get(..4),
+            Some(
+                &[
+                    "Bonjour Zoë,",
+                    "café — déjà\u{a0}vu",
+                    "",
+                    "Second paragraph & more: [confirm][1]",
+                ][..]
+            ),
+            "{}",
+            r.text
+        );
+        assert!(
+            lines.contains(&"[1]: https://example.com/confirm?id=1&t=2"),
+            "{}",
+            r.text
+        );
+        assert!(!r.text.contains("color"), "{}", r.text);
+        assert!(!r.text.contains("track"), "{}", r.text);
+        assert!(!r.text.contains('<') && !r.text.contains("&eacute;"));
+    }
+
+    #[test]
+    fn the_text_fallback_never_cuts_a_long_url() {
+        let url = format!("https://example.com/{}", "a".repeat(120));
+        let ctx = context(&json!({}), "signup", &json!({}), "u");
+        let html = format!(
+            "<p>Read <a href=\"{url}\">this</a>. {}</p>",
+            "word ".repeat(40)
+        );
+        let r = sync(&template(&html, None), &ctx).unwrap();
+        let lines: Vec<&str> = r.text.lines().collect();
+        assert!(
+            lines.contains(&format!("[1]: {url}").as_str()),
+            "{}",
+            r.text
+        );
+        // The prose itself wraps within the width.
+        assert!(
+            lines
+                .iter()
+                .filter(|l| l.starts_with("Read") || l.starts_with("word"))
+                .all(|l| l.chars().count() <= TEXT_WIDTH),
+            "{}",
+            r.text
+        );
+    }
+
+    #[test]
+    fn query_values_are_encoded_with_the_builtin_urlencode() {
+        let ctx = context(
+            &json!({"email": "ada+news@example.com", "firstName": "Zoë & co"}),
+            "signup",
+            &json!({}),
+            "u",
+        );
+        let t = template(
+            "<a href=\"https://x.test/p?e={{ contact.email | urlencode }}&amp;n={{ contact.firstName | urlencode }}\">p</a>",
+            Some("https://x.test/p?e={{ contact.email | urlencode }}"),
+        );
+        let r = sync(&t, &ctx).unwrap();
+        assert!(
+            r.html
+                .contains("?e=ada%2Bnews%40example.com&amp;n=Zo%C3%AB%20%26%20co\""),
+            "{}",
+            r.html
+        );
+        assert!(
+            r.text
+                .starts_with("https://x.test/p?e=ada%2Bnews%40example.com"),
+            "{}",
+            r.text
+        );
     }
 
     #[test]

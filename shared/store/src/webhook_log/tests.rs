@@ -25,6 +25,7 @@ fn message(id: &str) -> QueueMessage {
         idempotency_key: format!("evt_{id}"),
         received_at_ms: 1_000,
         body: Default::default(),
+        trace: Default::default(),
     }
 }
 
