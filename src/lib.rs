@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod api_key;
+pub mod config_cmd;
 pub mod dlq;
+pub mod output;
 pub mod test_event;
 
 use anyhow::Context;
@@ -16,7 +18,7 @@ use inlet_shared::email::{Mailbox, Mailer, UnsubscribeKey};
 use inlet_shared::integrations::IntegrationCache;
 use inlet_shared::metrics::Metrics;
 use inlet_shared::queue::embedded::EmbeddedQueue;
-use inlet_shared::queue::rabbitmq::RabbitQueue;
+use inlet_shared::queue::rabbitmq::{self, AmqpTls, RabbitQueue};
 use inlet_shared::queue::{Queue, QueueError};
 use inlet_shared::{apikeys, db, retry};
 use inlet_worker::WorkerSettings;
@@ -76,10 +78,25 @@ pub async fn connect(config: Config, run_migrations: bool) -> anyhow::Result<Ser
         None => Queue::Embedded(EmbeddedQueue::new(db.clone())),
         Some(url) => {
             let url = url.clone();
+            let tls = AmqpTls::from_files(
+                config.amqp_tls_ca_file.as_deref(),
+                config.amqp_tls_cert_file.as_deref(),
+                config.amqp_tls_key_file.as_deref(),
+            )
+            .context("the AMQP TLS files are not usable")?;
             let rabbit = retry::retry_transient(
                 STARTUP_PATIENCE,
-                |e: &QueueError| matches!(e, QueueError::Unavailable(_)),
-                || RabbitQueue::connect(url.clone(), config.retry_delays.clone()),
+                // A refused TLS handshake is a settings problem: fail at once, not after 30 s.
+                |e: &QueueError| {
+                    matches!(e, QueueError::Unavailable(_)) && !rabbitmq::is_tls_failure(e)
+                },
+                || {
+                    RabbitQueue::connect_with_tls(
+                        url.clone(),
+                        tls.clone(),
+                        config.retry_delays.clone(),
+                    )
+                },
             )
             .await
             .context("cannot connect to RabbitMQ")?;

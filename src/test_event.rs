@@ -1,97 +1,171 @@
-//! `inlet send-test-event`: signs a realistic sample of a provider's event with the
-//! integration's own secret and posts it to the running server, like `stripe trigger`.
+//! `inlet send-test-event`: asks the running server, through its API, to sign a realistic
+//! sample of a provider's event with the integration's own secret and run it through the
+//! webhook path, like `stripe trigger`. It opens no database, so it works from any folder.
 
-use anyhow::{Context, bail};
 use inlet_shared::config::Config;
-use inlet_shared::db::entities::{integration, integration_secret};
-use inlet_shared::domain::now_ms;
-use inlet_shared::providers::Provider;
-use inlet_shared::providers::samples::{Person, sample, sign};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde::Serialize;
 
 /// What the server answered.
 pub struct Sent {
     /// HTTP status.
     pub status: u16,
-    /// Response body (the JSON `{success, message, id}`).
+    /// Response body (the JSON `{success, message, id}` the webhook endpoint answered).
     pub body: String,
 }
 
-/// The base URL the CLI reaches the server at: `url` if given, else the listen address
-/// (a wildcard address is reached through loopback).
+/// Why no test event was sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// `--url` is not a URL.
+    #[error("--url {base:?} is not a URL")]
+    BadUrl {
+        /// The URL given.
+        base: String,
+        /// Why it does not parse.
+        #[source]
+        source: <reqwest::Url as std::str::FromStr>::Err,
+    },
+    /// `--url` is a URL without a path (`mailto:`, `data:`).
+    #[error("--url {0:?} cannot have a path")]
+    NotABase(String),
+    /// Nothing answered at the URL.
+    #[error("cannot reach Inlet at {base}")]
+    Unreachable {
+        /// Where the CLI looked.
+        base: String,
+        /// The HTTP client's error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The server answered, with an error.
+    #[error("the server answered {status}: {message}")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// The answer's `message`, or its body when it has none.
+        message: String,
+    },
+}
+
+impl SendError {
+    /// What to try next, where the error suggests something.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            Self::Unreachable { .. } => Some("is it running? pass --url to point at it"),
+            Self::Refused { status: 401, .. } => Some("pass --api-key or set INLET_API_KEY"),
+            _ => None,
+        }
+    }
+}
+
+/// The base URL the CLI reaches the server at: `url` if given, else `INLET_PUBLIC_URL`
+/// when it was set, else the listen address (a wildcard address is reached through
+/// loopback).
 pub fn local_base(config: &Config, url: Option<&str>) -> String {
     if let Some(url) = url {
         return url.trim_end_matches('/').to_owned();
     }
     let mut addr = config.listen;
+    // Unset, the public URL is derived from the listen address; set, it is where the
+    // server is reached.
+    if config.public_url != format!("http://{addr}") {
+        return config.public_url.clone();
+    }
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
     format!("http://{addr}")
 }
 
-fn person(provider: Provider, email: &str) -> Person<'_> {
-    let id = match provider {
-        Provider::Stripe => "cus_TestInlet0001",
-        Provider::Clerk => "user_2TestInletUser0001",
-        Provider::Polar => "7b6f1f6e-2c44-4a39-9a55-1b2f0d6f6a01",
-        Provider::Supabase => "0d4f7a52-95a1-4d7c-9d9b-3f4a2b1c0e11",
-    };
-    Person {
-        email,
-        first_name: "Jenny",
-        last_name: "Rosen",
-        id,
+/// First name and the rest: `"Ada King Lovelace"` is Ada and King Lovelace.
+pub fn split_name(name: &str) -> (&str, &str) {
+    match name.trim().split_once(char::is_whitespace) {
+        Some((first, last)) => (first, last.trim()),
+        None => (name.trim(), ""),
     }
 }
 
-/// Sends one sample `event_type` to `integration_id` at `base`.
-pub async fn send(
-    config: &Config,
-    integration_id: &str,
-    event_type: &str,
-    email: &str,
-    base: &str,
-) -> anyhow::Result<Sent> {
-    let db = crate::connect_database(config).await?;
-    let row = integration::Entity::find_by_id(integration_id.to_owned())
-        .one(&db)
-        .await?
-        .with_context(|| format!("no integration {integration_id}"))?;
-    let provider = Provider::parse(&row.provider)
-        .with_context(|| format!("unknown provider {}", row.provider))?;
-    if !provider.supports(event_type) {
-        bail!(
-            "{event_type} is not a supported {} event; choose one of: {}",
-            provider.display_name(),
-            provider.supported_events().join(", ")
-        );
-    }
-    // The newest secret: the one the platform signs with after a rotation.
-    let secret = integration_secret::Entity::find()
-        .filter(integration_secret::Column::IntegrationId.eq(integration_id))
-        .order_by_desc(integration_secret::Column::Id)
-        .one(&db)
-        .await?
-        .context("the integration has no secret")?;
-    let now = now_ms() / 1000;
-    let body = sample(provider, event_type, &person(provider, email), now)
-        .context("no sample for this event")?;
-    let message_id = format!("msg_{}", uuid::Uuid::new_v4().simple());
-    let headers = sign(provider, &secret.secret, &body, now, &message_id)
-        .context("cannot sign with this secret")?;
-    let mut request = reqwest::Client::new()
-        .post(format!("{base}/webhooks/{integration_id}"))
-        .header("content-type", "application/json")
-        .body(body);
-    for (name, value) in headers {
-        request = request.header(name, value);
-    }
-    let response = request
+/// Body of `POST /api/v1/integrations/{id}/test-events`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TestEvent<'a> {
+    event_type: &'a str,
+    email: &'a str,
+    first_name: &'a str,
+    last_name: &'a str,
+}
+
+/// What the test event is and where it goes.
+pub struct Request<'a> {
+    /// The integration's id (`int_…`).
+    pub integration_id: &'a str,
+    /// The platform's event type.
+    pub event_type: &'a str,
+    /// The sample person's email address.
+    pub email: &'a str,
+    /// The sample person's name, first name first.
+    pub name: &'a str,
+    /// The server's base URL.
+    pub base: &'a str,
+    /// An API key of the server.
+    pub api_key: &'a str,
+}
+
+/// Sends one sample event through the server's API; a 2xx answer is returned, any other
+/// is an error carrying the server's message.
+pub async fn send(request: &Request<'_>) -> Result<Sent, SendError> {
+    let base = request.base;
+    let mut url = reqwest::Url::parse(base).map_err(|source| SendError::BadUrl {
+        base: base.to_owned(),
+        source,
+    })?;
+    // Segments, so an id is never read as a path or a query.
+    url.path_segments_mut()
+        .map_err(|()| SendError::NotABase(base.to_owned()))?
+        .pop_if_empty()
+        .extend([
+            "api",
+            "v1",
+            "integrations",
+            request.integration_id,
+            "test-events",
+        ]);
+    let (first_name, last_name) = split_name(request.name);
+    let response = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(request.api_key)
+        .json(&TestEvent {
+            event_type: request.event_type,
+            email: request.email,
+            first_name,
+            last_name,
+        })
         .send()
         .await
-        .with_context(|| format!("cannot reach Inlet at {base}; is it running?"))?;
+        .map_err(|source| SendError::Unreachable {
+            base: base.to_owned(),
+            source,
+        })?;
     let status = response.status().as_u16();
     let body = response.text().await.unwrap_or_default();
+    if !(200..300).contains(&status) {
+        let message = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("message")?.as_str().map(str::to_owned))
+            .unwrap_or_else(|| body.trim().replace('\n', " "));
+        return Err(SendError::Refused { status, message });
+    }
     Ok(Sent { status, body })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_name;
+
+    #[test]
+    fn a_name_splits_at_its_first_space() {
+        assert_eq!(split_name("Ada Lovelace"), ("Ada", "Lovelace"));
+        assert_eq!(split_name(" Ada  King Lovelace "), ("Ada", "King Lovelace"));
+        assert_eq!(split_name("Cher"), ("Cher", ""));
+    }
 }

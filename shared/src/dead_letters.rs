@@ -87,6 +87,51 @@ pub async fn count(db: &DatabaseConnection, filter: &Filter) -> Result<u64, DbEr
         .await
 }
 
+/// How many dead letters of one integration and event type match a filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupCount {
+    /// The integration (a workflow's id for a workflow run's dead letter).
+    pub integration_id: String,
+    /// The event type.
+    pub event_type: String,
+    /// How many match.
+    pub count: u64,
+}
+
+/// [`count`] per integration and event type, the largest first: what a replay of `filter`
+/// would put back, counted by the database with the same selection.
+pub async fn count_by_integration_and_type(
+    db: &DatabaseConnection,
+    filter: &Filter,
+) -> Result<Vec<GroupCount>, DbErr> {
+    let rows: Vec<(String, String, i64)> = dead_letter::Entity::find()
+        .select_only()
+        .column(dead_letter::Column::IntegrationId)
+        .column(dead_letter::Column::EventType)
+        .column_as(dead_letter::Column::Id.count(), "count")
+        .filter(filter.condition())
+        .group_by(dead_letter::Column::IntegrationId)
+        .group_by(dead_letter::Column::EventType)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut groups: Vec<GroupCount> = rows
+        .into_iter()
+        .map(|(integration_id, event_type, count)| GroupCount {
+            integration_id,
+            event_type,
+            count: u64::try_from(count).unwrap_or(0),
+        })
+        .collect();
+    groups.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| a.integration_id.cmp(&b.integration_id))
+            .then_with(|| a.event_type.cmp(&b.event_type))
+    });
+    Ok(groups)
+}
+
 /// Why a replay stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
@@ -228,6 +273,7 @@ async fn replay_one(
         idempotency_key: row.idempotency_key.clone(),
         received_at_ms: row.received_at,
         body: row.body.clone().into(),
+        trace: Default::default(),
     };
     // Mark first, publish second: if the publish fails the mark is undone, and a crash in
     // between leaves it marked but not queued (visible with --include-replayed), never

@@ -398,6 +398,7 @@ async fn openapi_document_covers_every_route_and_schemathesis_finds_no_contradic
         "POST /api/v1/events/send",
         "POST /api/v1/integrations",
         "POST /api/v1/integrations/{id}/secrets",
+        "POST /api/v1/integrations/{id}/test-events",
         "POST /api/v1/lists",
         "PUT /api/v1/contacts/update",
     ];

@@ -9,18 +9,25 @@
 )]
 
 mod api;
+mod cli;
+mod config;
 mod console;
 mod contact_service;
+mod container;
 mod edge;
 mod email;
 mod findings;
 mod hostile;
 mod isolation;
 mod platforms;
+mod process_metrics;
 mod processes;
+mod readme;
 mod reliability;
 mod schema;
 mod support;
 mod templates;
+mod test_events;
+mod tracing;
 mod webhooks;
 mod workflows_api;

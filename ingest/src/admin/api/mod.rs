@@ -59,6 +59,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             resource("/v1/integrations/{id}/secrets/{n}", "DELETE")
                 .route(web::delete().to(integrations::delete_secret)),
         )
+        .service(
+            resource("/v1/integrations/{id}/test-events", "POST")
+                .route(web::post().to(integrations::send_test_event)),
+        )
         .service(resource("/v1/contacts/find", "GET").route(web::get().to(contacts::find)))
         .service(resource("/v1/contacts/create", "POST").route(web::post().to(contacts::create)))
         .service(resource("/v1/contacts/update", "PUT").route(web::put().to(contacts::update)))

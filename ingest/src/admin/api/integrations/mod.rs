@@ -1,9 +1,11 @@
 //! `/api/v1/integrations`: connect a platform, tune its events, rotate its secrets.
 
 pub mod secrets;
+pub mod test_events;
 
 pub use secrets::{AddSecret, SecretHeader, add_secret, delete_secret};
 pub(crate) use secrets::{add_integration_secret, delete_integration_secret, secret_dates};
+pub use test_events::{SendTestEvent, TestEventAnswer, send_test_event};
 
 use std::collections::HashMap;
 
