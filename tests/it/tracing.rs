@@ -49,22 +49,10 @@ async fn spans_of_one_delivery(
         ("INLET_OUTBOX_DIR", outbox.display().to_string()),
     ]);
     let serve = Process::spawn("serve", &["serve"], &env);
-    let client = reqwest::Client::new();
-    eventually(WAIT, "inlet serve ready", || async {
-        let ready = client.get(format!("{base}/health/ready")).send().await;
-        ready.is_ok_and(|r| r.status() == 200)
-    })
-    .await;
-    let created: Value = client
-        .post(format!("{base}/api/v1/integrations"))
-        .bearer_auth(&key)
-        .json(&serde_json::json!({"provider": "stripe", "name": "Traced", "signingSecrets": [STRIPE_SECRET]}))
-        .send()
-        .await
-        .expect("create integration")
-        .json()
-        .await
-        .expect("json");
+    let remote = Remote::new(port, &key);
+    let client = &remote.client;
+    remote.wait_ready(WAIT).await;
+    let created = remote.create_stripe_integration("Traced").await;
     let url = created["endpointUrl"].as_str().expect("url").to_owned();
     let api_create = |path: &'static str, body: Value| {
         let request = client
@@ -96,37 +84,11 @@ async fn spans_of_one_delivery(
         }),
     )
     .await;
-    let body = stripe_customer_event(
-        "evt_1Traced",
-        "customer.created",
-        EMAIL,
-        "Tracy Trace",
-        now_secs(),
-    );
-    let answer = client
-        .post(&url)
-        .header(
-            "Stripe-Signature",
-            stripe_signature(STRIPE_SECRET, now_secs(), &body),
-        )
-        .body(body)
-        .send()
-        .await
-        .expect("deliver");
-    assert_eq!(answer.status().as_u16(), 202);
-    eventually(WAIT, "the contact from the worker", || async {
-        let found: Value = client
-            .get(format!("{base}/api/v1/contacts/find?email={EMAIL}"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .expect("find")
-            .json()
-            .await
-            .expect("json");
-        !found[0].is_null()
-    })
-    .await;
+    let status = remote
+        .deliver_customer_created(&url, "evt_1Traced", EMAIL, "Tracy Trace")
+        .await;
+    assert_eq!(status, 202);
+    remote.wait_for_contact(EMAIL, WAIT).await;
     eventually(WAIT, "the workflow's email sent", || async {
         let sent: Value = client
             .get(format!("{base}/api/v1/emails?email={EMAIL}"))

@@ -161,71 +161,17 @@ async fn inlet_serve_runs_on_a_tls_only_broker() {
         ("RUST_LOG", "warn".to_owned()),
     ];
     let serve = Process::spawn("serve", &["serve"], &env);
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    eventually(
-        Duration::from_secs(30),
-        "serve ready over amqps://",
-        || async {
-            client
-                .get(format!("{base}/health/ready"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200)
-        },
-    )
-    .await;
-
-    let created: serde_json::Value = client
-        .post(format!("{base}/api/v1/integrations"))
-        .bearer_auth(&key)
-        .json(&serde_json::json!({"provider": "stripe", "name": "TLS", "signingSecrets": [STRIPE_SECRET]}))
-        .send()
-        .await
-        .expect("create integration")
-        .json()
-        .await
-        .expect("json");
-    let body = stripe_customer_event(
-        "evt_1TlsBroker",
-        "customer.created",
-        "tls@example.com",
-        "Tess Tls",
-        now_secs(),
-    );
-    let answer = client
-        .post(created["endpointUrl"].as_str().expect("endpoint url"))
-        .header(
-            "Stripe-Signature",
-            stripe_signature(STRIPE_SECRET, now_secs(), &body),
-        )
-        .body(body)
-        .send()
-        .await
-        .expect("deliver");
-    assert_eq!(
-        answer.status().as_u16(),
-        202,
-        "published with a confirm over TLS"
-    );
-    let find = || async {
-        let list: serde_json::Value = client
-            .get(format!("{base}/api/v1/contacts/find?email=tls@example.com"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .expect("find")
-            .json()
-            .await
-            .expect("json");
-        list[0].clone()
-    };
-    eventually(
-        Duration::from_secs(30),
-        "contact from the worker",
-        || async { !find().await.is_null() },
-    )
-    .await;
-    assert_eq!(find().await["firstName"], "Tess");
+    let remote = Remote::new(port, &key);
+    remote.wait_ready(Duration::from_secs(30)).await;
+    let created = remote.create_stripe_integration("TLS").await;
+    let endpoint = created["endpointUrl"].as_str().expect("endpoint url");
+    let status = remote
+        .deliver_customer_created(endpoint, "evt_1TlsBroker", "tls@example.com", "Tess Tls")
+        .await;
+    assert_eq!(status, 202, "published with a confirm over TLS");
+    let found = remote
+        .wait_for_contact("tls@example.com", Duration::from_secs(30))
+        .await;
+    assert_eq!(found["firstName"], "Tess");
     assert_eq!(serve.terminate(), Some(0), "exit code after SIGTERM");
 }
