@@ -5,8 +5,6 @@
 use std::process::Command;
 use std::time::Duration;
 
-use serde_json::{Value, json};
-
 use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
