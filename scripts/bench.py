@@ -5,13 +5,17 @@ Measures, in one run:
   - ingest (production: `inlet ingest` on PostgreSQL + RabbitMQ) at 64 and 256 connections:
     req/s, p50, p99, non-2xx, peak RSS — interleaved with the reference harness (verify +
     publish with confirm, nothing else) under the same load, and the ratio Inlet / reference;
-  - worker drain: a backlog of accepted deliveries, one `inlet worker` process, events/s until
-    every contact is applied, with the exactly-once bookkeeping checked;
+  - worker drains: a backlog of accepted deliveries, one `inlet worker` process, events/s until
+    every one is applied, with the exactly-once bookkeeping checked; for two workloads (all
+    creates, and the mixed one of scripts/bench/workloads.py) and over both TLS to PostgreSQL
+    (`sslmode=require`, as to any managed database; the default everywhere) and plain TCP;
   - end to end at a steady request rate: from receipt to the contact committed, p50 and p99;
   - embedded mode (SQLite + the embedded queue): the same ingest and drain figures.
 
-Load comes from wrk (scripts/bench/wrk.lua) posting distinct Stripe `customer.created`
-deliveries signed at the start of each run. Prints a table and writes the figures as JSON.
+Load comes from wrk (scripts/bench/wrk.lua) posting Stripe deliveries with random ids and
+emails (scripts/bench/workloads.py), signed at the start of each run. Ingest and the
+end-to-end run reach PostgreSQL over TLS (`--db plain` for the comparison). Prints a table
+and writes the figures as JSON.
 
     python3 scripts/bench.py              # the full benchmark (a few minutes)
     python3 scripts/bench.py --smoke      # seconds; what CI runs so the bench cannot rot
@@ -35,6 +39,8 @@ import urllib.error
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts", "bench"))
+from workloads import Population  # noqa: E402 - the folder is put on the path just above
 LUA = os.path.join(ROOT, "scripts", "bench", "wrk.lua")
 INLET = os.path.join(ROOT, "target", "release", "inlet")  # the smoke run uses target/debug
 CEILING_SECRET = "whsec_test_ceiling_secret_0123456789abcdef"
@@ -144,29 +150,13 @@ def inlet_env(database_url, amqp_url=None, **extra):
 
 # ---------------------------------------------------------------- load
 
-def customer_created(run, i, now):
-    return json.dumps({
-        "id": f"evt_bench_{run}_{i}", "object": "event", "api_version": "2024-06-20",
-        "created": now, "livemode": False, "pending_webhooks": 1,
-        "request": {"id": f"req_{run}_{i}", "idempotency_key": None},
-        "type": "customer.created",
-        "data": {"object": {
-            "id": f"cus_bench_{run}_{i}", "object": "customer", "address": None, "balance": 0,
-            "created": now, "currency": "usd", "email": f"bench.{run}.{i}@example.com",
-            "name": f"Bench User{i}", "phone": None, "metadata": {"plan": "pro"},
-            "livemode": False,
-        }},
-    }, separators=(",", ":"))
-
-
-def write_bodies(workdir, run, count, threads, secret):
-    """Signs `count` distinct deliveries now; one file per wrk thread. Returns the prefix."""
+def write_bodies(workdir, run, bodies, threads, secret):
+    """Signs the deliveries `bodies` now; one file per wrk thread. Returns the prefix."""
     now = int(time.time())
     prefix = os.path.join(workdir, f"bodies-{run}")
     files = [open(f"{prefix}-{t + 1}.txt", "w") for t in range(threads)]
     key = secret.encode()
-    for i in range(count):
-        body = customer_created(run, i, now)
+    for i, body in enumerate(bodies):
         sig = hmac.new(key, f"{now}.{body}".encode(), hashlib.sha256).hexdigest()
         files[i % threads].write(f"t={now},v1={sig}\t{body}\n")
     for f in files:
@@ -266,6 +256,8 @@ class Bench:
         self.vhost = f"inlet-bench-{self.tag}"
         self.pgdb = f"inlet_bench_{self.tag}"
         self.threads = 2
+        # Ingest's and the end-to-end run's deliveries: new customers, random ids.
+        self.load = Population(args.seed)
 
     def worker_extra(self):
         return dict(kv.split("=", 1) for kv in self.args.worker_env)
@@ -277,9 +269,11 @@ class Bench:
         mgmt("PUT", f"/vhosts/{self.vhost}")
         mgmt("PUT", f"/permissions/{self.vhost}/guest", {"configure": ".*", "write": ".*", "read": ".*"})
         psql("postgres", f"CREATE DATABASE {self.pgdb}")
-        # PostgreSQL is on this host: no TLS on the loopback (sqlx would otherwise negotiate
-        # it, as the server offers it), as a same-host deployment would connect.
-        self.pg_url = f"{PG}/{self.pgdb}?sslmode=disable"
+        # TLS, as every managed PostgreSQL is reached (the local server offers its own
+        # certificate); plain TCP only for the comparison.
+        self.pg_urls = {"tls": f"{PG}/{self.pgdb}?sslmode=require",
+                        "plain": f"{PG}/{self.pgdb}?sslmode=disable"}
+        self.pg_url = self.pg_urls[self.args.db]
         self.amqp_url = f"{AMQP}/{self.vhost}"
         subprocess.run([INLET, "migrate"], env=inlet_env(self.pg_url), check=True,
                        stdout=subprocess.DEVNULL)
@@ -313,8 +307,11 @@ class Bench:
     def ingest_runs(self, mode, ingest, integration, ceiling, clear):
         url = f"http://127.0.0.1:{INLET_PORT}/webhooks/{integration}"
         per_thread = 5_000 if self.args.smoke else 30_000
-        ours = write_bodies(self.work, f"{mode}i", per_thread * self.threads, self.threads, SECRET)
-        theirs = write_bodies(self.work, f"{mode}c", per_thread * self.threads, self.threads,
+        count = per_thread * self.threads
+        now = int(time.time())
+        ours = write_bodies(self.work, f"{mode}i", self.load.creates(count, now), self.threads,
+                            SECRET)
+        theirs = write_bodies(self.work, f"{mode}c", self.load.creates(count, now), self.threads,
                               CEILING_SECRET) if ceiling else None
         out = []
         for c in self.args.connections:
@@ -340,11 +337,15 @@ class Bench:
             out.append(summarize(row))
         return out
 
-    def drain(self, mode, env_worker, count, preload_url, clear, processed, integration_check,
+    def drain(self, mode, env_worker, bodies, new_contacts, preload_url, clear, processed, counts,
               settle=None):
+        """Times one worker applying `bodies` (which create `new_contacts` contacts), and
+        checks every one was applied once: one processed record and one recorded event each."""
         time.sleep(1)  # requests wrk left in flight finish before the queue is cleared
         clear()
-        prefix = write_bodies(self.work, f"{mode}d", count, self.threads, SECRET)
+        count = len(bodies)
+        prefix = write_bodies(self.work, f"{mode}d", bodies, self.threads, SECRET)
+        counted_before = counts()
         t0 = time.time()
         accepted = preload(preload_url, prefix, self.threads)
         log(f"{mode} drain: preloaded {accepted} deliveries in {time.time() - t0:.1f} s")
@@ -379,7 +380,12 @@ class Bench:
         elapsed = max(last_ms / 1000 - start, 0.001)
         rss = worker.peak_rss_mb()
         worker.stop()
-        checks = integration_check()
+        after = counts()
+        delta = {k: after[k] - counted_before[k] for k in after}
+        expected = {"processed": count, "events": count,
+                    # Refused deliveries leave it unknown which contacts should exist.
+                    "contacts": new_contacts if accepted == len(bodies) else delta["contacts"]}
+        checks = {**delta, "expected": expected, "ok": delta == expected}
         result = {
             "events": count,
             "seconds": round(elapsed, 2),
@@ -413,23 +419,44 @@ class Bench:
                                    "FROM processed_deliveries").split("|")
                 return int(count), int(last)
 
-            def checks():
+            def counts():
                 rows = psql(self.pgdb, "SELECT (SELECT count(*) FROM processed_deliveries), "
                             "(SELECT count(*) FROM contacts), (SELECT count(*) FROM contact_events)")
                 p, c, e = (int(x) for x in rows.split("|"))
-                return {"processed": p, "contacts": c, "events": e, "ok": p == c == e}
+                return {"processed": p, "contacts": c, "events": e}
 
             url = f"http://127.0.0.1:{INLET_PORT}/webhooks/{integration}"
+            drains = self.results["runs"]["production_drains"] = []
+            for db in (["tls", "plain"] if self.args.plain_drains else [self.args.db]):
+                # Each database setting drains the same workloads from empty tables.
+                self.truncate()
+                population = Population(self.args.seed + 1)
+                worker_env = inlet_env(self.pg_urls[db], self.amqp_url, **self.worker_extra())
+                now = int(time.time())
+                for workload in ("creates", "mixed"):
+                    if workload == "creates":
+                        bodies, created = population.creates(self.args.drain, now), self.args.drain
+                    else:
+                        bodies, created = population.mixed(self.args.mixed_drain, now)
+                    d = self.drain(f"prod-{db}-{workload}", worker_env, bodies, created, url,
+                                   lambda: self.purge("inlet.webhooks"), processed, counts,
+                                   settle=self.checkpoint)
+                    drains.append({"db": db, "workload": workload, **d})
             worker_env = inlet_env(self.pg_url, self.amqp_url, **self.worker_extra())
-            self.results["runs"]["production_drain"] = self.drain(
-                "prod", worker_env, self.args.drain, url, lambda: self.purge("inlet.webhooks"),
-                processed, checks,
-                settle=self.checkpoint)
             self.results["runs"]["end_to_end"] = self.end_to_end(url, worker_env)
         finally:
             ingest.stop()
             if ceiling:
                 ceiling.stop()
+
+    def truncate(self):
+        """Empties the tables deliveries fill (the integration, keys and secrets stay)."""
+        keep = ("seaql_migrations", "integrations", "integration_secrets", "api_keys",
+                "app_secrets")
+        tables = psql(self.pgdb, "SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables "
+                      "WHERE schemaname = 'public' AND tablename NOT IN ("
+                      + ", ".join(f"'{t}'" for t in keep) + ")")
+        psql(self.pgdb, f"TRUNCATE {tables}")
 
     def checkpoint(self):
         """Writes PostgreSQL's dirty pages now, so that a part starts from the same state
@@ -452,7 +479,8 @@ class Bench:
         try:
             time.sleep(1)
             count = rate * self.args.duration + 1000
-            prefix = write_bodies(self.work, "e2e", count, self.threads, SECRET)
+            prefix = write_bodies(self.work, "e2e", self.load.creates(count, int(time.time())),
+                                  self.threads, SECRET)
             since = int(time.time() * 1000)
             load = wrk(url, prefix, connections, self.args.duration, self.threads, mode="once",
                        delay_ms=delay_ms)
@@ -513,14 +541,16 @@ class Bench:
                 return sql("SELECT count(*), coalesce(max(processed_at), 0) "
                            "FROM processed_deliveries")[0]
 
-            def checks():
+            def counts():
                 p, c, e = sql("SELECT (SELECT count(*) FROM processed_deliveries), "
                               "(SELECT count(*) FROM contacts), (SELECT count(*) FROM contact_events)")[0]
-                return {"processed": p, "contacts": c, "events": e, "ok": p == c == e}
+                return {"processed": p, "contacts": c, "events": e}
 
+            bodies = Population(self.args.seed + 2).creates(self.args.embedded_drain,
+                                                              int(time.time()))
             self.results["runs"]["embedded_drain"] = self.drain(
-                "embedded", inlet_env(url, **self.worker_extra()), self.args.embedded_drain,
-                f"http://127.0.0.1:{INLET_PORT}/webhooks/{integration}", clear, processed, checks)
+                "embedded", inlet_env(url, **self.worker_extra()), bodies, len(bodies),
+                f"http://127.0.0.1:{INLET_PORT}/webhooks/{integration}", clear, processed, counts)
         finally:
             ingest.stop()
 
@@ -599,13 +629,19 @@ def table(results):
             lines.append(f"{mode.split('_')[0]:<16} {row['connections']:>5} {i['rps']:>7} {i['p50_ms']:>8} "
                          f"{i['p99_ms']:>8} {i['non2xx']:>8} {row['inlet_rss_mb']:>7} | {refs}")
     lines.append("")
-    lines.append("drain             events  seconds  events/s  worker RSS MB  exactly-once  CPU s inlet/postgres/rabbitmq")
-    for mode in ("production_drain", "embedded_drain"):
-        d = results["runs"].get(mode)
-        if d:
-            lines.append(f"{mode.split('_')[0]:<16} {d['events']:>7} {d['seconds']:>8} {d['events_per_s']:>9} "
-                         f"{d['worker_rss_mb']:>14}  {'ok' if d['exactly_once']['ok'] else 'BROKEN':<12}  "
-                         f"{d['cpu_seconds']['inlet']}/{d['cpu_seconds']['postgres']}/{d['cpu_seconds']['rabbitmq']}")
+    lines.append("drain                      events  seconds  events/s  worker RSS MB  exactly-once  CPU s inlet/postgres/rabbitmq")
+    drains = [(f"production {d['db']} {d['workload']}", d)
+              for d in results["runs"].get("production_drains", [])]
+    if results["runs"].get("embedded_drain"):
+        drains.append(("embedded creates", results["runs"]["embedded_drain"]))
+    for name, d in drains:
+        lines.append(f"{name:<25} {d['events']:>7} {d['seconds']:>8} {d['events_per_s']:>9} "
+                     f"{d['worker_rss_mb']:>14}  {'ok' if d['exactly_once']['ok'] else 'BROKEN':<12}  "
+                     f"{d['cpu_seconds']['inlet']}/{d['cpu_seconds']['postgres']}/{d['cpu_seconds']['rabbitmq']}")
+    by = {(d["db"], d["workload"]): d["events_per_s"] for d in results["runs"].get("production_drains", [])}
+    for workload in ("creates", "mixed"):
+        if ("tls", workload) in by and ("plain", workload) in by and by[("plain", workload)]:
+            lines.append(f"TLS / plain, {workload}: {by[('tls', workload)] / by[('plain', workload)]:.2f}")
     e = results["runs"].get("end_to_end")
     if e:
         lines.append("")
@@ -621,7 +657,15 @@ def main():
     ap.add_argument("--duration", type=int, default=10, help="seconds per load run [10]")
     ap.add_argument("--repeat", type=int, default=1, help="runs per concurrency; medians are reported [1]")
     ap.add_argument("--connections", type=int, nargs="+", default=[64, 256])
-    ap.add_argument("--drain", type=int, default=100_000, help="backlog for the production drain [100000]")
+    ap.add_argument("--drain", type=int, default=100_000,
+                    help="backlog of the production creates drain [100000]")
+    ap.add_argument("--mixed-drain", type=int, default=50_000,
+                    help="backlog of the production mixed drain [50000]")
+    ap.add_argument("--db", choices=["tls", "plain"], default="tls",
+                    help="how ingest and the end-to-end run reach PostgreSQL [tls: sslmode=require]")
+    ap.add_argument("--no-plain-drains", dest="plain_drains", action="store_false",
+                    help="drain over TLS only (by default the drains also run over plain TCP)")
+    ap.add_argument("--seed", type=int, default=1, help="seed of the random ids and emails [1]")
     ap.add_argument("--embedded-drain", type=int, default=30_000, help="backlog for the embedded drain [30000]")
     ap.add_argument("--rate", type=int, default=1000, help="req/s of the end-to-end run [1000]")
     ap.add_argument("--ceiling", default=os.path.join(os.path.dirname(ROOT), "shared", "ceiling"),
@@ -642,7 +686,7 @@ def main():
     args = ap.parse_args()
     if args.smoke:
         args.duration, args.repeat, args.connections = 2, 1, [16]
-        args.drain, args.embedded_drain, args.rate = 2_000, 1_000, 200
+        args.drain, args.mixed_drain, args.embedded_drain, args.rate = 2_000, 1_000, 1_000, 200
     if shutil.which("wrk") is None:
         sys.exit("bench: wrk is not installed (apt-get install wrk)")
     global INLET
