@@ -16,7 +16,8 @@ import re
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SKIP = {"target", "node_modules", ".venv", ".git"}
+# shared/vendor holds a released crate carried with a patch (see Cargo.toml), not our code.
+SKIP = {"target", "node_modules", ".venv", ".git", "vendor"}
 
 COMMENT_OR_STRING = re.compile(
     r'//[^\n]*|/\*.*?\*/|b?r(#*)".*?"\1|b?"(?:\\.|[^"\\])*"|b?\'(?:\\.|[^\'\\])\'', re.S
