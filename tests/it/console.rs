@@ -357,12 +357,15 @@ async fn no_page_shows_a_saved_secret() {
         format!("/console/assets/{}/console.js", env!("CARGO_PKG_VERSION")),
         format!("/console/assets/{}/console.css", env!("CARGO_PKG_VERSION")),
     ];
-    // The kept requests hold no signature either (written off the hot path: wait for them).
+    // The kept requests hold no signature either (written off the hot path: wait for both).
     eventually(WAIT, "the kept requests", || async {
-        let (_, html, _) = console
+        let (_, supabase_html, _) = console
             .get(&format!("/console/deliveries/{supabase_delivery}"))
             .await;
-        html.contains("supa@example.com")
+        let (_, stripe_html, _) = console
+            .get(&format!("/console/deliveries/{delivery}"))
+            .await;
+        supabase_html.contains("supa@example.com") && stripe_html.contains("evt_ConsoleSecret")
     })
     .await;
     for page in &pages {
