@@ -17,6 +17,7 @@ mod m20261127_000009_natural_keys;
 mod m20261128_000010_stripe_customers_contact;
 mod m20261129_000011_queue_trace_context;
 mod m20261129_000012_workflow_run_trace_context;
+mod m20261203_000013_log_written_by_worker;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000010_stripe_customers_contact::Migration),
             Box::new(m20261129_000011_queue_trace_context::Migration),
             Box::new(m20261129_000012_workflow_run_trace_context::Migration),
+            Box::new(m20261203_000013_log_written_by_worker::Migration),
         ]
     }
 }

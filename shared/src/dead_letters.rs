@@ -274,6 +274,7 @@ async fn replay_one(
         received_at_ms: row.received_at,
         body: row.body.clone().into(),
         trace: Default::default(),
+        kept_headers: None,
     };
     // Mark first, publish second: if the publish fails the mark is undone, and a crash in
     // between leaves it marked but not queued (visible with --include-replayed), never

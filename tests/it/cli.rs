@@ -52,6 +52,7 @@ fn dead_record(integration: &str, event_type: &str) -> DeadLetterRecord {
             received_at_ms: now_ms(),
             body: b"{}".to_vec().into(),
             trace: Default::default(),
+            kept_headers: None,
         },
         error: "gave up".into(),
         attempts: 8,

@@ -198,6 +198,7 @@ fn dead_record(integration: &str, delivery_id: &str) -> DeadLetterRecord {
             received_at_ms: now_ms(),
             body: b"{}".to_vec().into(),
             trace: Default::default(),
+            kept_headers: None,
         },
         error: "gave up".into(),
         attempts: 8,

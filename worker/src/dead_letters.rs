@@ -61,12 +61,6 @@ async fn store(
 ) -> Result<(), sea_orm::DbErr> {
     let txn = db.begin().await?;
     dead_letters::store(&txn, record).await?;
-    webhook_log::mark_dead(
-        &txn,
-        &record.message.delivery_id,
-        &record.error,
-        record.attempts,
-    )
-    .await?;
+    webhook_log::mark_dead(&txn, &record.message, &record.error, record.attempts).await?;
     txn.commit().await
 }

@@ -383,6 +383,7 @@ impl Integration {
             received_at_ms: now_ms(),
             body: body.into(),
             trace: Default::default(),
+            kept_headers: None,
         }
     }
 }

@@ -20,7 +20,7 @@ use inlet_shared::queue::{QueueMessage, UnavailableCause};
 use tracing::Instrument;
 
 use crate::error::{IngestError, outcome};
-use crate::source::delivery_log::{BODY_KEPT, Entry, REJECTED_BODY_KEPT, Request};
+use crate::source::delivery_log::{BODY_KEPT, Entry, REJECTED_BODY_KEPT, Request, kept_headers};
 use crate::state::AppState;
 
 /// Adapts actix's header map to the providers' [`Headers`].
@@ -156,9 +156,11 @@ pub struct Answer {
 }
 
 /// The whole source path of one delivery, whatever brought it (an HTTP request, or the
-/// console's "send a test event"): find the integration, read the body, verify, enqueue,
-/// count it and write the webhook log (with the request, per `INLET_KEEP_REQUESTS`: its
-/// headers that are no signature or secret, and the body).
+/// console's "send a test event"): find the integration, read the body, verify, enqueue
+/// and count it. An accepted delivery's message carries what its log row needs (with the
+/// kept headers, per `INLET_KEEP_REQUESTS`) and the worker writes it; an ignored or
+/// rejected one is logged here (with the request: its headers that are no signature or
+/// secret, and the body).
 pub async fn ingest(
     state: &AppState,
     integration_id: &str,
@@ -225,12 +227,16 @@ pub async fn ingest(
                 &metrics.ignored
             };
             counter.get_or_create(&provider).inc();
-            let keep = state.config.keep_requests == KeepRequests::All;
-            state.delivery_log.record(entry(
-                decision.log_status,
-                decision.message.clone(),
-                request(keep, BODY_KEPT),
-            ));
+            // An accepted delivery's row and kept request are the worker's to write, from
+            // what its message carries: the hot path is verify and publish.
+            if decision.log_status != DeliveryStatus::Accepted {
+                let keep = state.config.keep_requests == KeepRequests::All;
+                state.delivery_log.record(entry(
+                    decision.log_status,
+                    decision.message.clone(),
+                    request(keep, BODY_KEPT),
+                ));
+            }
             Ok(Answer {
                 status: decision.status,
                 message: decision.message,
@@ -319,6 +325,8 @@ async fn decide(
         } else {
             TraceContext::default()
         },
+        kept_headers: (state.config.keep_requests == KeepRequests::All)
+            .then(|| kept_headers(headers)),
     };
     match tokio::time::timeout(state.config.publish_timeout, state.queue.publish(&message)).await {
         Ok(Ok(())) => {}

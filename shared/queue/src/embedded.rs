@@ -24,7 +24,7 @@ use super::{
 };
 use crate::db::entities::queue_message::{self, Column, Entity};
 use crate::domain::now_ms;
-use crate::message::TraceContext;
+use crate::message::{KeptHeaders, TraceContext};
 use crate::providers::Provider;
 
 const WORK: &str = "webhooks";
@@ -199,6 +199,10 @@ impl EmbeddedQueue {
             lease_token: Set(None),
             traceparent: Set(message.trace.traceparent.clone()),
             tracestate: Set(message.trace.tracestate.clone()),
+            kept_headers: Set(message
+                .kept_headers
+                .as_ref()
+                .map(|k| k.as_json().to_owned())),
             ..Default::default()
         };
         self.publishes.submit(row).await
@@ -287,6 +291,7 @@ impl EmbeddedQueue {
                             traceparent: row.traceparent,
                             tracestate: row.tracestate,
                         },
+                        kept_headers: row.kept_headers.as_deref().and_then(KeptHeaders::from_json),
                     },
                     attempt,
                     first_failed_at_ms: row.first_failed_at,

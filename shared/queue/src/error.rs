@@ -136,6 +136,7 @@ mod tests {
             received_at_ms: 1,
             body: bytes::Bytes::from_static(b"{}"),
             trace: Default::default(),
+            kept_headers: None,
         };
         let err = queue.publish(&message).await.unwrap_err();
         assert!(

@@ -1,18 +1,16 @@
 //! The one writer of the webhook log (`webhook_log`) and of the requests kept beside it
-//! for the console (`webhook_log_requests`): what ingest received, what the worker did with
-//! it, a dead letter's mark, and the pruning of old requests.
+//! for the console (`webhook_log_requests`): what ingest decided without enqueueing
+//! (ignored and rejected deliveries), what the worker did with an accepted one, a dead
+//! letter's mark, and the pruning of old requests.
 //!
-//! Two processes write the same rows. Ingest logs each delivery as it answers it, in
-//! batches that wait up to 50 ms to fill; the worker writes the delivery's outcome in the
-//! transaction that applies it, often before ingest's batch has gone. So ingest's insert
-//! does nothing to a row that exists (the worker's outcome wins), and the worker's upserts
-//! (status, message, attempts, the time; what ingest saw stays).
-//!
-//! Both take their rows in delivery-id order ([`write_received`], [`write_outcomes`]):
-//! when the two insert the same ids at once, each waits for a row the other inserted
-//! first, and in any other order each could hold one the other is waiting for (a deadlock,
-//! which PostgreSQL breaks after a second by failing one of them: ingest's batch would be
-//! lost, or the worker's redone).
+//! Ingest writes nothing for an accepted delivery: its message carries what the log needs
+//! (the kept headers included), and the worker writes the row and the kept request in the
+//! transaction that applies it ([`write_outcomes`]). Until then the delivery is counted
+//! in the queue's depth, which the console shows beside the log. Ingest's own rows
+//! ([`write_received`]) are of deliveries no worker sees, so the two writers touch
+//! different rows; both still take theirs in delivery-id order, as every writer of a
+//! table should (two batches inserting the same ids in different orders can each hold a
+//! row the other waits for: a deadlock).
 //!
 //! On PostgreSQL every batch is one [`bulk`] statement per table, whose text does not depend
 //! on the batch size (prepared once per connection); SQLite takes sea-orm's multi-row
@@ -20,7 +18,7 @@
 
 use std::time::Duration;
 
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
     TransactionTrait,
@@ -35,23 +33,32 @@ use crate::messages::QueueMessage;
 /// How long a best-effort write ([`note`]) may hold up a failing delivery.
 const NOTE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// The worker's upsert of a row: its outcome replaces what was there ([`upsert`] as the
-/// tail of a [`bulk`] insert).
+/// The worker's upsert of a row: a retry's outcome replaces the earlier attempt's
+/// ([`upsert`] as the tail of a [`bulk`] insert).
 const UPSERT: &str = "ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, \
     message = EXCLUDED.message, attempts = EXCLUDED.attempts, updated_at = EXCLUDED.updated_at";
-/// Ingest's insert of a row: one the worker wrote first is left as it is.
+/// Ingest's insert of a row: written once.
 const RECEIVED: &str = "ON CONFLICT (id) DO NOTHING";
-/// A kept request is written once.
+/// A kept request is written once (every attempt of a delivery carries it).
 const KEPT: &str = "ON CONFLICT (delivery_id) DO NOTHING";
 
-/// A delivery's row as the worker writes it: `status` and `text` after `attempt`s.
-pub fn row(
-    msg: &QueueMessage,
-    status: DeliveryStatus,
-    text: &str,
-    attempt: u32,
-) -> webhook_log::Model {
-    webhook_log::Model {
+/// Bytes of a signed delivery's body kept for the console.
+pub const BODY_KEPT: usize = 64 * 1024;
+
+/// What the worker writes for a delivery: its row, and the request kept for the console
+/// when the message carries its headers.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The log row.
+    pub row: webhook_log::Model,
+    /// The kept request (headers from the message, the first [`BODY_KEPT`] bytes of its
+    /// body).
+    pub request: Option<webhook_log_request::Model>,
+}
+
+/// A delivery's outcome as the worker writes it: `status` and `text` after `attempt`s.
+pub fn outcome(msg: &QueueMessage, status: DeliveryStatus, text: &str, attempt: u32) -> Outcome {
+    let row = webhook_log::Model {
         id: msg.delivery_id.clone(),
         integration_id: msg.integration_id.clone(),
         provider: msg.provider.as_str().to_owned(),
@@ -62,12 +69,23 @@ pub fn row(
         attempts: i32::try_from(attempt).unwrap_or(i32::MAX),
         received_at: msg.received_at_ms,
         updated_at: now_ms(),
-    }
+    };
+    let request = msg
+        .kept_headers
+        .as_ref()
+        .map(|headers| webhook_log_request::Model {
+            delivery_id: msg.delivery_id.clone(),
+            headers: headers.as_json().to_owned(),
+            body: msg.body.get(..BODY_KEPT).unwrap_or(&msg.body).to_vec(),
+            body_truncated: msg.body.len() > BODY_KEPT,
+            received_at: msg.received_at_ms,
+        });
+    Outcome { row, request }
 }
 
-/// Writes what ingest received, in one transaction (one commit, on SQLite too): the log
-/// rows (a row the worker has already written is left alone) and the requests kept for the
-/// console. Both go in delivery-id order (see the module's note on deadlocks).
+/// Writes what ingest decided without enqueueing, in one transaction (one commit, on
+/// SQLite too): the log rows and the requests kept for the console, both in delivery-id
+/// order (see the module's note on deadlocks).
 pub async fn write_received(
     db: &DatabaseConnection,
     mut rows: Vec<webhook_log::Model>,
@@ -99,80 +117,82 @@ pub async fn write_received(
     }
     if !requests.is_empty() {
         webhook_log_request::Entity::insert_many(requests)
-            .on_conflict(
-                OnConflict::column(webhook_log_request::Column::DeliveryId)
-                    .do_nothing()
-                    .to_owned(),
-            )
+            .on_conflict(kept())
             .exec_without_returning(&txn)
             .await?;
     }
     txn.commit().await
 }
 
-/// Writes the worker's outcomes in one statement, inside the caller's transaction: the
-/// last row of each delivery (an upsert may not touch a row twice), in delivery-id order
-/// (see the module's note on deadlocks), each replacing the row's status, message,
-/// attempts and time.
+/// Writes the worker's outcomes inside the caller's transaction, one statement per table:
+/// the last row of each delivery (an upsert may not touch a row twice), each replacing an
+/// earlier attempt's status, message, attempts and time, and the kept requests not yet
+/// written; both in delivery-id order (see the module's note on deadlocks).
 pub async fn write_outcomes<C: ConnectionTrait>(
     db: &C,
-    mut rows: Vec<webhook_log::Model>,
+    outcomes: Vec<Outcome>,
 ) -> Result<(), DbErr> {
+    let mut rows = Vec::with_capacity(outcomes.len());
+    let mut requests = Vec::new();
+    for outcome in outcomes {
+        rows.push(outcome.row);
+        requests.extend(outcome.request);
+    }
     // Newest per id: reversed, a stable sort puts each id's last row first, and `dedup`
-    // keeps the first of a run.
+    // keeps the first of a run. Requests of one delivery are all the same.
     rows.reverse();
     rows.sort_by(|a, b| a.id.cmp(&b.id));
     rows.dedup_by(|next, kept| next.id == kept.id);
+    requests.sort_unstable_by(|a, b| a.delivery_id.cmp(&b.delivery_id));
+    requests.dedup_by(|next, kept| next.delivery_id == kept.delivery_id);
     if rows.is_empty() {
         return Ok(());
     }
     let rows: Vec<webhook_log::ActiveModel> = rows.into_iter().map(Into::into).collect();
+    let requests: Vec<webhook_log_request::ActiveModel> =
+        requests.into_iter().map(Into::into).collect();
     if db.get_database_backend() == DbBackend::Postgres {
-        return bulk::insert(db, rows, UPSERT).await;
+        bulk::insert(db, rows, UPSERT).await?;
+        return bulk::insert(db, requests, KEPT).await;
     }
     webhook_log::Entity::insert_many(rows)
         .on_conflict(upsert())
         .exec_without_returning(db)
         .await?;
+    if !requests.is_empty() {
+        webhook_log_request::Entity::insert_many(requests)
+            .on_conflict(kept())
+            .exec_without_returning(db)
+            .await?;
+    }
     Ok(())
 }
 
 /// Best effort: writes one outcome (a failure, say) without letting a database that is
 /// itself failing hold the caller for more than a second; a failure is only logged (the
 /// queue keeps the delivery either way).
-pub async fn note<C: ConnectionTrait>(db: &C, row: webhook_log::Model) {
-    match tokio::time::timeout(NOTE_TIMEOUT, write_outcomes(db, vec![row])).await {
+pub async fn note<C: ConnectionTrait>(db: &C, outcome: Outcome) {
+    match tokio::time::timeout(NOTE_TIMEOUT, write_outcomes(db, vec![outcome])).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::debug!(error = %e, "Could not log the failure in the webhook log."),
         Err(_) => tracing::debug!("Logging the failure in the webhook log timed out."),
     }
 }
 
-/// Marks a delivery dead (its dead letter stored) after `attempts`, failed with `error`.
+/// Marks a delivery dead (its dead letter stored) after `attempts`, failed with `error`;
+/// writes its row (and kept request) if no attempt had.
 pub async fn mark_dead<C: ConnectionTrait>(
     db: &C,
-    delivery_id: &str,
+    msg: &QueueMessage,
     error: &str,
     attempts: u32,
 ) -> Result<(), DbErr> {
-    webhook_log::Entity::update_many()
-        .col_expr(
-            webhook_log::Column::Status,
-            Expr::value(DeliveryStatus::Dead.as_str()),
-        )
-        .col_expr(
-            webhook_log::Column::Message,
-            Expr::value(format!("Dead-lettered: {error}")),
-        )
-        .col_expr(
-            webhook_log::Column::Attempts,
-            Expr::value(i32::try_from(attempts).unwrap_or(i32::MAX)),
-        )
-        .col_expr(webhook_log::Column::UpdatedAt, Expr::value(now_ms()))
-        .filter(webhook_log::Column::Id.eq(delivery_id))
-        .exec(db)
-        .await?;
-    Ok(())
+    let text = format!("Dead-lettered: {error}");
+    write_outcomes(
+        db,
+        vec![outcome(msg, DeliveryStatus::Dead, &text, attempts)],
+    )
+    .await
 }
 
 /// Deletes the requests kept for deliveries received before `before` (epoch ms); their log
@@ -183,6 +203,13 @@ pub async fn prune_requests<C: ConnectionTrait>(db: &C, before: i64) -> Result<u
         .exec(db)
         .await?;
     Ok(result.rows_affected)
+}
+
+/// A kept request written once, on SQLite ([`KEPT`] on PostgreSQL).
+fn kept() -> OnConflict {
+    OnConflict::column(webhook_log_request::Column::DeliveryId)
+        .do_nothing()
+        .to_owned()
 }
 
 /// The worker's upsert on SQLite ([`UPSERT`] on PostgreSQL).

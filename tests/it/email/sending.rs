@@ -140,6 +140,7 @@ async fn redelivery_and_replay_of_the_same_delivery_send_one_email() {
         received_at_ms: inlet_shared::domain::now_ms(),
         body: body.clone().into_bytes().into(),
         trace: Default::default(),
+        kept_headers: None,
     };
     app.services.queue.publish(&message).await.unwrap();
     app.services.queue.publish(&message).await.unwrap();

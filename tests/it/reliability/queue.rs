@@ -226,6 +226,7 @@ async fn publish_test_messages(
                 received_at_ms: 0,
                 body: b"{}".to_vec().into(),
                 trace: Default::default(),
+                kept_headers: None,
             })
             .await
             .unwrap();

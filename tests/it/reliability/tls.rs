@@ -20,6 +20,7 @@ fn message(n: u32) -> QueueMessage {
         received_at_ms: 7,
         body: br#"{"over":"tls"}"#.to_vec().into(),
         trace: Default::default(),
+        kept_headers: None,
     }
 }
 

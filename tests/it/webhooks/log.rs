@@ -164,3 +164,80 @@ async fn keep_requests_decides_which_requests_are_kept() {
         app.stop().await;
     }
 }
+
+/// Ingest writes nothing for an accepted delivery: until a worker applies it, it is in the
+/// queue, counted by the log's `queued` and on the console's deliveries page, and absent
+/// from the log. The worker then writes its row and its kept request (the headers the
+/// message carried, without the signature, and the body).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accepted_delivery_waits_in_the_queue_until_the_worker_logs_it() {
+    use inlet_shared::db::entities::webhook_log_request;
+    use sea_orm::EntityTrait;
+    let ingest = spawn_app(AppOptions {
+        worker: false,
+        ..AppOptions::production()
+    })
+    .await;
+    let integration = ingest.create_stripe_integration().await;
+    let body = stripe_customer_event(
+        "evt_1Waits",
+        "customer.created",
+        "waits@example.com",
+        "Wai Ting",
+        now_secs(),
+    );
+    let (status, answer) = ingest.send_stripe(&integration, &body).await;
+    assert_eq!(status, 202, "{answer}");
+    let id = answer["id"].as_str().unwrap().to_owned();
+    let queued = || async {
+        let (status, page) = ingest.api_get("/api/v1/webhook-events").await;
+        assert_eq!(status, 200, "{page}");
+        page
+    };
+    // RabbitMQ counts a published message within moments.
+    eventually(WAIT, "the delivery counted as queued", || async {
+        queued().await["queued"] == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let page = queued().await;
+    assert_eq!(page["data"], serde_json::json!([]), "not in the log yet");
+    let mut console = Console::new(&ingest.address);
+    console.login(&ingest.api_key).await;
+    let (status, html, _) = console.get("/console/deliveries").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("1 accepted delivery is waiting in the queue"),
+        "{html}"
+    );
+
+    let worker = spawn_app(AppOptions {
+        db: Some(ingest.db.clone()),
+        vhost: ingest.vhost.clone(),
+        ..AppOptions::production()
+    })
+    .await;
+    worker.wait_for_log_status(&id, "processed", WAIT).await;
+    let kept = webhook_log_request::Entity::find_by_id(id)
+        .one(&ingest.services.db)
+        .await
+        .unwrap()
+        .expect("the worker kept the request");
+    assert_eq!(kept.body, body.as_bytes(), "the body as signed");
+    assert!(!kept.body_truncated);
+    let headers: Vec<(String, String)> = serde_json::from_str(&kept.headers).unwrap();
+    let names: Vec<String> = headers.iter().map(|(n, _)| n.to_lowercase()).collect();
+    assert!(names.contains(&"content-type".to_owned()), "{names:?}");
+    assert!(!names.contains(&"stripe-signature".to_owned()), "{names:?}");
+    eventually(WAIT, "nothing queued", || async {
+        queued().await["queued"] == 0
+    })
+    .await;
+    let (_, html, _) = console.get("/console/deliveries").await;
+    assert!(
+        html.contains("No accepted delivery is waiting for a worker."),
+        "{html}"
+    );
+    worker.stop().await;
+    ingest.stop().await;
+}

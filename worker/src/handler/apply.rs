@@ -9,7 +9,7 @@ use inlet_shared::providers::Mapping;
 use inlet_shared::queue::QueueMessage;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
 
-use super::log::log_row;
+use super::log::log_entry;
 use super::{Handler, Outcome, claim_all};
 use crate::contacts;
 use crate::error::WorkerError;
@@ -106,7 +106,7 @@ impl Handler {
                     "Duplicate of delivery {}; already applied.",
                     first.delivery_id
                 );
-                unit.log(log_row(msg, DeliveryStatus::Duplicate, &text, attempt));
+                unit.log(log_entry(msg, DeliveryStatus::Duplicate, &text, attempt));
             }
             return Ok(Outcome::Duplicate);
         }
@@ -131,7 +131,7 @@ impl Handler {
             }
         };
         let (status, text) = outcome.logged();
-        unit.log(log_row(msg, status, text, attempt));
+        unit.log(log_entry(msg, status, text, attempt));
         Ok(outcome)
     }
 }

@@ -6,7 +6,7 @@ use inlet_shared::queue::QueueMessage;
 use inlet_shared::webhook_log;
 use sea_orm::DatabaseConnection;
 
-pub(super) use webhook_log::row as log_row;
+pub(super) use webhook_log::outcome as log_entry;
 
 /// Best effort: records a failure in the webhook log without letting a database that is
 /// itself failing hold the worker (the queue keeps the delivery either way).
@@ -17,5 +17,5 @@ pub(super) async fn note(
     text: &str,
     attempt: u32,
 ) {
-    webhook_log::note(db, log_row(msg, status, text, attempt)).await;
+    webhook_log::note(db, log_entry(msg, status, text, attempt)).await;
 }

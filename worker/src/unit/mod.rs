@@ -14,8 +14,9 @@ mod write;
 
 use std::collections::HashMap;
 
-use inlet_shared::db::entities::{contact, contact_event, stripe_customer, webhook_log};
+use inlet_shared::db::entities::{contact, contact_event, stripe_customer};
 use inlet_shared::providers::ContactChange;
+use inlet_shared::webhook_log;
 use inlet_shared::workflows::Triggers;
 
 /// What a transaction knows and will append. `None` in a lookup map means "known absent";
@@ -32,7 +33,7 @@ pub struct Unit {
     new_contacts: Vec<String>,
     events: Vec<contact_event::ActiveModel>,
     new_links: Vec<stripe_customer::ActiveModel>,
-    log: Vec<webhook_log::Model>,
+    log: Vec<webhook_log::Outcome>,
 }
 
 impl Unit {

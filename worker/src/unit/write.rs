@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 
 use inlet_shared::bulk;
-use inlet_shared::db::entities::{contact, contact_event, stripe_customer, webhook_log};
+use inlet_shared::db::entities::{contact, contact_event, stripe_customer};
+use inlet_shared::webhook_log;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
@@ -31,18 +32,18 @@ impl Unit {
         self.new_links.push(row);
     }
 
-    /// Queues a webhook-log row (the newest per delivery wins).
-    pub fn log(&mut self, row: webhook_log::Model) {
-        self.log.push(row);
+    /// Queues a delivery's webhook-log row and kept request (the newest row per delivery
+    /// wins).
+    pub fn log(&mut self, outcome: webhook_log::Outcome) {
+        self.log.push(outcome);
     }
 
     /// Writes what was queued and the webhook-log rows, as the transaction's last
     /// statements: call it once, before the commit.
     ///
     /// The log rows go in one statement ([`inlet_shared::webhook_log::write_outcomes`]:
-    /// the newest per delivery, in delivery-id order, as ingest's log writer takes its rows,
-    /// so the two never deadlock on the ids both insert). They go last, so the rows stay
-    /// locked for the shortest time.
+    /// the newest per delivery, in delivery-id order, so two batches never deadlock on
+    /// the ids both write). They go last, so the rows stay locked for the shortest time.
     pub async fn finish<C: ConnectionTrait>(&mut self, db: &C) -> Result<(), DbErr> {
         self.flush(db).await?;
         inlet_shared::webhook_log::write_outcomes(db, std::mem::take(&mut self.log)).await

@@ -1,4 +1,8 @@
 //! `GET /api/v1/webhook-events`: the delivery log, newest first, with filters and a cursor.
+//!
+//! A delivery appears in the log once a worker has applied it (or, ignored or rejected,
+//! once ingest answered it); accepted deliveries still waiting are counted in the page's
+//! `queued`, read from the queue.
 
 use actix_web::web;
 use inlet_shared::db::entities::webhook_log::{self, DeliveryStatus};
@@ -33,7 +37,8 @@ pub struct WebhookEvent {
     provider: String,
     event_type: Option<String>,
     idempotency_key: Option<String>,
-    /// accepted, ignored, rejected, duplicate, processed, failed or dead.
+    /// processed, ignored, rejected, duplicate, failed or dead (`accepted` on rows written
+    /// before the worker logged accepted deliveries).
     status: String,
     message: String,
     attempts: i32,
@@ -65,6 +70,9 @@ pub struct WebhookEventPage {
     data: Vec<WebhookEvent>,
     /// Pass as `cursor` for the next page; `null` on the last one.
     next_cursor: Option<String>,
+    /// Accepted deliveries waiting in the queue for a worker (not in the log yet), of every
+    /// integration; `null` when the queue cannot be read.
+    queued: Option<u64>,
 }
 
 /// `GET /api/v1/webhook-events` → `{data: [...], nextCursor}`. Delivery ids are time-ordered,
@@ -115,5 +123,6 @@ pub async fn list(
     Ok(web::Json(WebhookEventPage {
         data: page.into_iter().map(WebhookEvent::from).collect(),
         next_cursor: next,
+        queued: state.queue.depth().await.ok(),
     }))
 }

@@ -190,11 +190,15 @@ pub async fn list(
         .map(log_json)
         .collect();
     let (integrations, names) = integration_names(state).await?;
+    // Accepted deliveries are logged by the worker that applies them; until then they are
+    // in the queue, counted here.
+    let queued = state.queue.depth().await.ok();
     render(
         "deliveries.html",
         minijinja::context! {
             page => session.page("deliveries"),
             deliveries,
+            queued,
             integrations,
             names,
             statuses => STATUSES.map(DeliveryStatus::as_str),
@@ -220,7 +224,13 @@ pub async fn show(session: Session, path: web::Path<String>) -> Result<HttpRespo
     let row = webhook_log::Entity::find_by_id(path.into_inner())
         .one(&state.db)
         .await?
-        .ok_or_else(|| ConsoleError::NotFound("No delivery with this id.".into()))?;
+        .ok_or_else(|| {
+            ConsoleError::NotFound(
+                "No delivery with this id in the log. An accepted delivery appears once a \
+                 worker has applied it."
+                    .into(),
+            )
+        })?;
     let dead = dead_letter::Entity::find()
         .filter(dead_letter::Column::DeliveryId.eq(row.id.as_str()))
         .one(&state.db)

@@ -1,5 +1,7 @@
-//! The ingest side of the webhook log, kept off the hot path: handlers hand entries to a
-//! bounded channel without waiting, and one task writes them in batches.
+//! The ingest side of the webhook log, kept off the hot path: the deliveries ingest
+//! answers without enqueueing (ignored and rejected ones; an accepted delivery is logged
+//! by the worker that applies it). Handlers hand entries to a bounded channel without
+//! waiting, and one task writes them in batches.
 //!
 //! Rejected deliveries need no signature, so what they may write is bounded whoever sends
 //! them: their kept request is the headers and the first [`REJECTED_BODY_KEPT`] bytes of the
@@ -29,7 +31,7 @@ mod writer;
 
 use budget::RejectionBudget;
 pub use budget::{REJECTED_BYTES_PER_MINUTE, REJECTED_PER_MINUTE};
-pub use request::{Request, is_shown_header};
+pub use request::{Request, is_shown_header, kept_headers};
 
 /// Bytes of a rejected delivery's body kept: enough to see what was sent.
 pub const REJECTED_BODY_KEPT: usize = 4 * 1024;
@@ -37,8 +39,9 @@ pub const REJECTED_BODY_KEPT: usize = 4 * 1024;
 /// [`Entry::cost`].
 const ROW_OVERHEAD: u64 = 128;
 const CHANNEL: usize = 4 * 1024;
-/// Bytes of a signed delivery's body kept for the console.
-pub const BODY_KEPT: usize = 64 * 1024;
+/// Bytes of a signed delivery's body kept for the console (the worker keeps as much of
+/// an accepted one's).
+pub use inlet_shared::webhook_log::BODY_KEPT;
 /// How long requests are kept for the console (the log entry itself stays).
 pub const REQUEST_RETENTION_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 

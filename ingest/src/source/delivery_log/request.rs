@@ -1,6 +1,7 @@
 //! The request of a delivery as the console keeps it: headers without signatures, secrets
 //! or credentials, and the first bytes of the body.
 
+use inlet_shared::messages::KeptHeaders;
 use inlet_shared::providers::Headers;
 
 use super::ROW_OVERHEAD;
@@ -25,6 +26,19 @@ pub fn is_shown_header(name: &str) -> bool {
         name.windows(part.len())
             .any(|w| w.eq_ignore_ascii_case(part.as_bytes()))
     })
+}
+
+/// The headers an accepted delivery's message carries for its kept request: those
+/// [`is_shown_header`] allows, in order, as many as [`KeptHeaders`] bounds.
+pub fn kept_headers(headers: &dyn Headers) -> KeptHeaders {
+    let mut kept = KeptHeaders::default();
+    let mut room = true;
+    headers.for_each(&mut |name, value| {
+        if room && is_shown_header(name) {
+            room = kept.push(name, value);
+        }
+    });
+    kept
 }
 
 /// The request of a delivery, as the console shows it.

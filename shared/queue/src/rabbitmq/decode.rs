@@ -6,9 +6,9 @@ use lapin::types::{AMQPValue, FieldTable, ShortString};
 use super::properties::{H_TRACEPARENT, H_TRACESTATE};
 use super::{
     H_ATTEMPT, H_DELIVERY_ID, H_ERROR, H_EVENT_TYPE, H_FIRST_FAILED, H_INTEGRATION_ID,
-    H_LAST_FAILED, H_PROVIDER, H_RECEIVED_AT,
+    H_KEPT_HEADERS, H_LAST_FAILED, H_PROVIDER, H_RECEIVED_AT,
 };
-use crate::message::TraceContext;
+use crate::message::{KeptHeaders, TraceContext};
 use crate::providers::Provider;
 use crate::{MalformedCause, QueueError, QueueMessage};
 
@@ -64,6 +64,9 @@ pub(super) fn decode(delivery: &lapin::message::Delivery) -> Result<Decoded, Que
             traceparent: header_string(headers, H_TRACEPARENT),
             tracestate: header_string(headers, H_TRACESTATE),
         },
+        // Kept headers that are not Inlet's are left out; the delivery itself is fine.
+        kept_headers: header_string(headers, H_KEPT_HEADERS)
+            .and_then(|json| KeptHeaders::from_json(&json)),
     };
     let count = |key: &str| header_int(headers, key).and_then(|n| u32::try_from(n).ok());
     Ok(Decoded {

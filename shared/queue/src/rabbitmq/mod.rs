@@ -101,6 +101,8 @@ const H_ATTEMPT: &str = "x-inlet-attempt";
 const H_FIRST_FAILED: &str = "x-inlet-first-failed-at-ms";
 const H_LAST_FAILED: &str = "x-inlet-last-failed-at-ms";
 const H_ERROR: &str = "x-inlet-error";
+/// The request headers the console keeps ([`crate::message::KeptHeaders`]).
+const H_KEPT_HEADERS: &str = "x-inlet-kept-headers";
 /// Errors carried in headers are cut to this many characters.
 const ERROR_CHARS: usize = 1000;
 

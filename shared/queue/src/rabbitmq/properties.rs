@@ -6,7 +6,8 @@ use lapin::BasicProperties;
 use lapin::types::{AMQPValue, FieldTable, MAX_SHORT_STRING_LENGTH, ShortString};
 
 use super::{
-    ERROR_CHARS, H_DELIVERY_ID, H_EVENT_TYPE, H_INTEGRATION_ID, H_PROVIDER, H_RECEIVED_AT,
+    ERROR_CHARS, H_DELIVERY_ID, H_EVENT_TYPE, H_INTEGRATION_ID, H_KEPT_HEADERS, H_PROVIDER,
+    H_RECEIVED_AT,
 };
 use crate::QueueMessage;
 
@@ -34,6 +35,8 @@ pub struct FieldTooLong {
 /// 4 000 bytes; ids and event types are far shorter.
 const MAX_HEADER_BYTES: usize = 4096;
 
+// Kept headers are bounded in the core to what one header may carry.
+const _: () = assert!(crate::message::KeptHeaders::MAX_BYTES <= MAX_HEADER_BYTES);
 // The core bounds idempotency keys without knowing lapin; each must still fit `message_id`.
 const _: () = assert!(crate::providers::MAX_IDEMPOTENCY_KEY_BYTES <= MAX_SHORT_STRING_LENGTH);
 
@@ -97,6 +100,10 @@ pub(super) fn message_properties(
     if let Some(tracestate) = &message.trace.tracestate {
         headers.insert(H_TRACESTATE.into(), long(H_TRACESTATE, tracestate)?);
     }
+    if let Some(kept) = &message.kept_headers {
+        // Bounded by `KeptHeaders` to the same 4 KiB as any header.
+        headers.insert(H_KEPT_HEADERS.into(), long(H_KEPT_HEADERS, kept.as_json())?);
+    }
     let mut properties = BasicProperties::default()
         .with_message_id(short("message_id", &message.idempotency_key)?)
         .with_headers(headers);
@@ -126,6 +133,7 @@ mod tests {
             received_at_ms: 1_700_000_000_000,
             body: bytes::Bytes::from_static(b"{}"),
             trace: crate::message::TraceContext::default(),
+            kept_headers: None,
         }
     }
 

@@ -1,7 +1,7 @@
-//! The log writer on both backends: ingest's rows leave the worker's outcome alone, the
-//! worker's outcome replaces ingest's status, a dead letter's mark, the pruning; and, on
-//! PostgreSQL, the delivery-id order that keeps ingest's and the worker's transactions from
-//! deadlocking.
+//! The log writer on both backends: ingest's rows written once, the worker's rows and kept
+//! requests from its messages (the newest outcome wins), a dead letter's mark, the
+//! pruning; and, on PostgreSQL, the delivery-id order that keeps two workers' transactions
+//! from deadlocking.
 
 use std::time::Duration;
 
@@ -26,10 +26,11 @@ fn message(id: &str) -> QueueMessage {
         received_at_ms: 1_000,
         body: Default::default(),
         trace: Default::default(),
+        kept_headers: None,
     }
 }
 
-/// A row as ingest writes it: accepted, no attempt yet, no event type read.
+/// A row as ingest writes it: ignored, no attempt, no event type read.
 fn received(id: &str) -> webhook_log::Model {
     webhook_log::Model {
         id: id.into(),
@@ -37,8 +38,8 @@ fn received(id: &str) -> webhook_log::Model {
         provider: "stripe".into(),
         event_type: None,
         idempotency_key: None,
-        status: DeliveryStatus::Accepted.as_str().into(),
-        message: "Accepted.".into(),
+        status: DeliveryStatus::Ignored.as_str().into(),
+        message: "Ignored.".into(),
         attempts: 0,
         received_at: 1_000,
         updated_at: 1_001,
@@ -55,8 +56,8 @@ fn request(id: &str, body: &[u8], received_at: i64) -> webhook_log_request::Mode
     }
 }
 
-fn outcome(id: &str, status: DeliveryStatus, text: &str, attempt: u32) -> webhook_log::Model {
-    row(&message(id), status, text, attempt)
+fn outcome(id: &str, status: DeliveryStatus, text: &str, attempt: u32) -> Outcome {
+    super::outcome(&message(id), status, text, attempt)
 }
 
 async fn log<C: ConnectionTrait>(db: &C) -> Vec<webhook_log::Model> {
@@ -75,16 +76,9 @@ async fn kept<C: ConnectionTrait>(db: &C) -> Vec<webhook_log_request::Model> {
         .unwrap()
 }
 
-/// The worker applied `wh_1` before ingest logged it: ingest's row leaves its outcome, and
-/// a request kept once stays as it was.
-async fn received_rows_leave_outcomes_and_kept_requests_alone(test: TestDb) {
+/// Ingest's rows (of deliveries it did not enqueue) and their requests are written once.
+async fn received_rows_and_kept_requests_are_written_once(test: TestDb) {
     let db = &test.db;
-    write_outcomes(
-        db,
-        vec![outcome("wh_1", DeliveryStatus::Processed, "Created.", 1)],
-    )
-    .await
-    .unwrap();
     write_received(
         db,
         vec![received("wh_2"), received("wh_1")],
@@ -96,23 +90,20 @@ async fn received_rows_leave_outcomes_and_kept_requests_alone(test: TestDb) {
     .await
     .unwrap();
     let rows = log(db).await;
-    let statuses: Vec<(&str, &str, i32)> = rows
-        .iter()
-        .map(|r| (r.id.as_str(), r.status.as_str(), r.attempts))
-        .collect();
     assert_eq!(
-        statuses,
-        [("wh_1", "processed", 1), ("wh_2", "accepted", 0)]
+        rows,
+        [received("wh_1"), received("wh_2")],
+        "NULLs stay NULL"
     );
-    assert_eq!(rows.get(1), Some(&received("wh_2")), "NULLs stay NULL");
 
-    write_received(
-        db,
-        vec![received("wh_2")],
-        vec![request("wh_2", b"again", 2_000)],
-    )
-    .await
-    .unwrap();
+    let again = webhook_log::Model {
+        status: DeliveryStatus::Rejected.as_str().into(),
+        ..received("wh_2")
+    };
+    write_received(db, vec![again], vec![request("wh_2", b"again", 2_000)])
+        .await
+        .unwrap();
+    assert_eq!(log(db).await, rows);
     assert_eq!(
         kept(db).await,
         [
@@ -123,23 +114,27 @@ async fn received_rows_leave_outcomes_and_kept_requests_alone(test: TestDb) {
     write_received(db, Vec::new(), Vec::new()).await.unwrap();
 }
 
-/// The worker's outcome replaces ingest's status, message and attempts (the newest of a
-/// delivery's rows wins) and keeps what ingest saw.
-async fn outcomes_replace_the_status_newest_per_delivery(test: TestDb) {
+/// The worker writes an accepted delivery's row and, from its message, the kept request:
+/// the newest outcome of a delivery wins, its request is written once, and a dead letter's
+/// mark updates the row or writes it when no attempt had.
+async fn outcomes_write_the_row_and_the_kept_request(test: TestDb) {
     let db = &test.db;
-    let ingest = webhook_log::Model {
-        event_type: Some("customer.created".into()),
-        received_at: 900,
-        ..received("wh_1")
+    let kept_message = |id: &str, body: &'static [u8]| QueueMessage {
+        body: body.to_vec().into(),
+        kept_headers: Some(crate::messages::KeptHeaders::new([(
+            "content-type",
+            "application/json",
+        )])),
+        ..message(id)
     };
-    write_received(db, vec![ingest], Vec::new()).await.unwrap();
+    let first = kept_message("wh_1", b"{\"a\":1}");
     let txn = db.begin().await.unwrap();
     write_outcomes(
         &txn,
         vec![
-            outcome("wh_1", DeliveryStatus::Failed, "Attempt 1 failed.", 1),
+            super::outcome(&first, DeliveryStatus::Failed, "Attempt 1 failed.", 1),
             outcome("wh_2", DeliveryStatus::Duplicate, "Duplicate.", 1),
-            outcome("wh_1", DeliveryStatus::Processed, "Created.", 2),
+            super::outcome(&first, DeliveryStatus::Processed, "Created.", 2),
         ],
     )
     .await
@@ -151,27 +146,46 @@ async fn outcomes_replace_the_status_newest_per_delivery(test: TestDb) {
         (wh_1.status.as_str(), wh_1.message.as_str(), wh_1.attempts),
         ("processed", "Created.", 2)
     );
-    assert_eq!(wh_1.received_at, 900, "what ingest saw stays");
+    assert_eq!(wh_1.received_at, 1_000);
     assert_eq!(rows.get(1).map(|r| r.status.as_str()), Some("duplicate"));
+    assert_eq!(kept(db).await, [request("wh_1", b"{\"a\":1}", 1_000)]);
 
+    // A later attempt carries the request again; the first one kept stays.
     note(
         db,
-        outcome("wh_2", DeliveryStatus::Failed, "Attempt 2 failed.", 2),
+        super::outcome(
+            &kept_message("wh_1", b"later"),
+            DeliveryStatus::Failed,
+            "Attempt 3 failed.",
+            3,
+        ),
     )
     .await;
-    mark_dead(db, "wh_1", "gave up after 2 attempts", 3)
+    assert_eq!(kept(db).await, [request("wh_1", b"{\"a\":1}", 1_000)]);
+    mark_dead(db, &first, "gave up after 3 attempts", 4)
+        .await
+        .unwrap();
+    mark_dead(db, &message("wh_3"), "unreadable", 1)
         .await
         .unwrap();
     let rows = log(db).await;
-    let summary: Vec<(&str, &str, i32)> = rows
+    let summary: Vec<(&str, &str, &str, i32)> = rows
         .iter()
-        .map(|r| (r.status.as_str(), r.message.as_str(), r.attempts))
+        .map(|r| {
+            (
+                r.id.as_str(),
+                r.status.as_str(),
+                r.message.as_str(),
+                r.attempts,
+            )
+        })
         .collect();
     assert_eq!(
         summary,
         [
-            ("dead", "Dead-lettered: gave up after 2 attempts", 3),
-            ("failed", "Attempt 2 failed.", 2)
+            ("wh_1", "dead", "Dead-lettered: gave up after 3 attempts", 4),
+            ("wh_2", "duplicate", "Duplicate.", 1),
+            ("wh_3", "dead", "Dead-lettered: unreadable", 1),
         ]
     );
 }
@@ -192,23 +206,23 @@ async fn pruning_takes_old_requests_only(test: TestDb) {
 }
 
 #[tokio::test]
-async fn received_rows_leave_outcomes_and_kept_requests_alone_sqlite() {
-    received_rows_leave_outcomes_and_kept_requests_alone(TestDb::sqlite().await).await;
+async fn received_rows_and_kept_requests_are_written_once_sqlite() {
+    received_rows_and_kept_requests_are_written_once(TestDb::sqlite().await).await;
 }
 
 #[tokio::test]
-async fn received_rows_leave_outcomes_and_kept_requests_alone_postgres() {
-    received_rows_leave_outcomes_and_kept_requests_alone(TestDb::postgres().await).await;
+async fn received_rows_and_kept_requests_are_written_once_postgres() {
+    received_rows_and_kept_requests_are_written_once(TestDb::postgres().await).await;
 }
 
 #[tokio::test]
-async fn outcomes_replace_the_status_newest_per_delivery_sqlite() {
-    outcomes_replace_the_status_newest_per_delivery(TestDb::sqlite().await).await;
+async fn outcomes_write_the_row_and_the_kept_request_sqlite() {
+    outcomes_write_the_row_and_the_kept_request(TestDb::sqlite().await).await;
 }
 
 #[tokio::test]
-async fn outcomes_replace_the_status_newest_per_delivery_postgres() {
-    outcomes_replace_the_status_newest_per_delivery(TestDb::postgres().await).await;
+async fn outcomes_write_the_row_and_the_kept_request_postgres() {
+    outcomes_write_the_row_and_the_kept_request(TestDb::postgres().await).await;
 }
 
 #[tokio::test]
@@ -221,86 +235,54 @@ async fn pruning_takes_old_requests_only_postgres() {
     pruning_takes_old_requests_only(TestDb::postgres().await).await;
 }
 
-/// A worker's transaction holds `wh_1`, uncommitted; ingest writes `wh_2` and `wh_1` (given
-/// in that order); then the worker writes `wh_2`. Ingest takes its rows in id order, so it
-/// waits for `wh_1` without holding `wh_2`; in the order given, each would wait for the
-/// other and PostgreSQL would fail one of them.
+/// Two batches write the same deliveries (a redelivery after a lost ack): one holds `wh_1`,
+/// uncommitted; the other writes the outcomes of `wh_1` and `wh_2`, given in either order;
+/// then the first writes `wh_2`. Rows go in id order, so the second waits for `wh_1`
+/// without holding `wh_2`; taking `wh_2` first, each would wait for the other and
+/// PostgreSQL would fail one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ingest_takes_its_rows_in_the_order_the_worker_does() {
-    let test = TestDb::postgres().await;
-    let db = &test.db;
-    let worker = db.begin().await.unwrap();
-    write_outcomes(
-        &worker,
-        vec![outcome("wh_1", DeliveryStatus::Processed, "Created.", 1)],
-    )
-    .await
-    .unwrap();
-    let ingest = write_received(db, vec![received("wh_2"), received("wh_1")], Vec::new());
-    let then = async {
-        tokio::time::sleep(SETTLE).await;
+async fn two_batches_take_their_rows_in_one_order() {
+    for given in [["wh_2", "wh_1"], ["wh_1", "wh_2"]] {
+        let test = TestDb::postgres().await;
+        let db = &test.db;
+        let holding = db.begin().await.unwrap();
         write_outcomes(
-            &worker,
-            vec![outcome("wh_2", DeliveryStatus::Processed, "Created.", 1)],
+            &holding,
+            vec![outcome("wh_1", DeliveryStatus::Processed, "Created.", 1)],
         )
-        .await
-        .expect("the worker's write of wh_2 does not deadlock");
-        worker.commit().await.unwrap();
-    };
-    let (ingest, ()) = tokio::time::timeout(DONE, async { tokio::join!(ingest, then) })
-        .await
-        .expect("both transactions end");
-    ingest.expect("ingest's batch does not deadlock");
-    let statuses: Vec<String> = log(db).await.into_iter().map(|r| r.status).collect();
-    assert_eq!(
-        statuses,
-        ["processed", "processed"],
-        "the worker's outcome wins"
-    );
-}
-
-/// The other way round: ingest's transaction holds `wh_1`; the worker writes the outcomes
-/// of `wh_2` and `wh_1` (arrival order); then ingest inserts `wh_2`. The worker takes them in
-/// id order, so it waits for `wh_1` without holding `wh_2`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_worker_takes_its_rows_in_the_order_ingest_does() {
-    let test = TestDb::postgres().await;
-    let db = &test.db;
-    let ingest_row = |id: &str| vec![webhook_log::ActiveModel::from(received(id))];
-    let ingest = db.begin().await.unwrap();
-    bulk::insert(&ingest, ingest_row("wh_1"), RECEIVED)
         .await
         .unwrap();
-    let worker = async {
-        let txn = db.begin().await?;
-        write_outcomes(
-            &txn,
-            vec![
-                outcome("wh_2", DeliveryStatus::Processed, "Created.", 1),
-                outcome("wh_1", DeliveryStatus::Processed, "Created.", 1),
-            ],
-        )
-        .await?;
-        txn.commit().await
-    };
-    let then = async {
-        tokio::time::sleep(SETTLE).await;
-        bulk::insert(&ingest, ingest_row("wh_2"), RECEIVED)
+        let other = async {
+            let txn = db.begin().await?;
+            let outcomes = given
+                .iter()
+                .map(|id| outcome(id, DeliveryStatus::Duplicate, "Duplicate.", 2))
+                .collect();
+            write_outcomes(&txn, outcomes).await?;
+            txn.commit().await
+        };
+        let then = async {
+            tokio::time::sleep(SETTLE).await;
+            write_outcomes(
+                &holding,
+                vec![outcome("wh_2", DeliveryStatus::Processed, "Created.", 1)],
+            )
             .await
-            .expect("ingest's insert of wh_2 does not deadlock");
-        ingest.commit().await.unwrap();
-    };
-    let (worker, ()) = tokio::time::timeout(DONE, async { tokio::join!(worker, then) })
-        .await
-        .expect("both transactions end");
-    worker.expect("the worker's outcomes do not deadlock");
-    let statuses: Vec<String> = log(db).await.into_iter().map(|r| r.status).collect();
-    assert_eq!(statuses, ["processed", "processed"]);
+            .expect("the first batch's write of wh_2 does not deadlock");
+            holding.commit().await.unwrap();
+        };
+        let (other, ()) = tokio::time::timeout(DONE, async { tokio::join!(other, then) })
+            .await
+            .expect("both transactions end");
+        other.expect("the second batch does not deadlock");
+        let statuses: Vec<String> = log(db).await.into_iter().map(|r| r.status).collect();
+        assert_eq!(statuses, ["duplicate", "duplicate"], "the later batch wins");
+    }
 }
 
 #[test]
 fn a_row_carries_the_message_and_its_outcome() {
-    let row = outcome("wh_1", DeliveryStatus::Failed, "Attempt 3 failed.", 3);
+    let row = outcome("wh_1", DeliveryStatus::Failed, "Attempt 3 failed.", 3).row;
     assert_eq!(
         (
             row.id.as_str(),
@@ -321,6 +303,30 @@ fn a_row_carries_the_message_and_its_outcome() {
             1_000
         )
     );
-    let most = super::row(&message("wh_1"), DeliveryStatus::Dead, "", u32::MAX);
-    assert_eq!(most.attempts, i32::MAX);
+    let most = outcome("wh_1", DeliveryStatus::Dead, "", u32::MAX);
+    assert_eq!(most.row.attempts, i32::MAX);
+    assert_eq!(most.request, None, "no kept headers, no kept request");
+}
+
+/// The kept request has the message's headers and at most [`BODY_KEPT`] bytes of its body.
+#[test]
+fn a_kept_request_has_the_first_bytes_of_the_body() {
+    let kept = |len: usize| {
+        let msg = QueueMessage {
+            body: vec![b'x'; len].into(),
+            kept_headers: Some(crate::messages::KeptHeaders::new([(
+                "user-agent",
+                "Stripe",
+            )])),
+            ..message("wh_1")
+        };
+        super::outcome(&msg, DeliveryStatus::Processed, "", 1)
+            .request
+            .unwrap()
+    };
+    let whole = kept(BODY_KEPT);
+    assert_eq!((whole.body.len(), whole.body_truncated), (BODY_KEPT, false));
+    assert_eq!(whole.headers, r#"[["user-agent","Stripe"]]"#);
+    let cut = kept(BODY_KEPT + 1);
+    assert_eq!((cut.body.len(), cut.body_truncated), (BODY_KEPT, true));
 }

@@ -38,14 +38,14 @@ async fn concurrent_batches_of_the_same_events_apply_each_once_postgres() {
     concurrent_batches_of_the_same_events_apply_each_once(Bench::postgres().await).await;
 }
 
-/// Ingest's log writer and a worker both insert a delivery's log row when the worker
-/// applies it before ingest has logged it. Here "ingest" has inserted `wh_1`, uncommitted;
-/// the worker's batch holds `wh_2` then `wh_1` (arrival order); then ingest inserts `wh_2`.
-/// The worker takes its log rows in delivery-id order, as ingest does, so it waits for
-/// `wh_1` without holding `wh_2`; had it inserted `wh_2` first, the two would deadlock and
-/// PostgreSQL would fail one of them (ingest's insert, or the worker's fast path).
+/// Two transactions write the same deliveries' log rows when a delivery comes again while
+/// its first batch is still open (a redelivery after a lost ack, to another worker). Here
+/// the other transaction has written `wh_1`, uncommitted; the worker's batch holds `wh_2`
+/// then `wh_1` (arrival order); then the other writes `wh_2`. The worker takes its log rows
+/// in delivery-id order, so it waits for `wh_1` without holding `wh_2`; had it written
+/// `wh_2` first, the two would deadlock and PostgreSQL would fail one of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_worker_takes_log_rows_in_the_order_ingest_does() {
+async fn the_worker_takes_log_rows_in_delivery_id_order() {
     let bench = Bench::postgres().await;
     let stripe = bench.integration(Provider::Stripe, &[]).await;
     let with_id = |id: &str, email: &str| QueueMessage {
@@ -62,7 +62,7 @@ async fn the_worker_takes_log_rows_in_the_order_ingest_does() {
         with_id("wh_2", "two@example.com"),
         with_id("wh_1", "one@example.com"),
     );
-    let ingest_insert = |id: &str| {
+    let other_insert = |id: &str| {
         Statement::from_sql_and_values(
             DbBackend::Postgres,
             "INSERT INTO webhook_log (id, integration_id, provider, status, message, attempts, \
@@ -72,17 +72,17 @@ async fn the_worker_takes_log_rows_in_the_order_ingest_does() {
         )
     };
     let batch = bench.take(&[&second, &first]).await;
-    let ingest = bench.db.begin().await.unwrap();
-    ingest.execute_raw(ingest_insert("wh_1")).await.unwrap();
+    let holding = bench.db.begin().await.unwrap();
+    holding.execute_raw(other_insert("wh_1")).await.unwrap();
 
     let worker = bench.handle(batch);
     let other = async {
         tokio::time::sleep(SETTLE).await;
-        ingest
-            .execute_raw(ingest_insert("wh_2"))
+        holding
+            .execute_raw(other_insert("wh_2"))
             .await
-            .expect("ingest's insert of wh_2 does not deadlock");
-        ingest.commit().await.unwrap();
+            .expect("the other insert of wh_2 does not deadlock");
+        holding.commit().await.unwrap();
     };
     tokio::time::timeout(DONE, async { tokio::join!(worker, other) })
         .await
@@ -112,6 +112,7 @@ async fn concurrent_claims_of_the_same_events_wait_instead_of_deadlocking() {
         received_at_ms: 1,
         body: Default::default(),
         trace: Default::default(),
+        kept_headers: None,
     };
     let other = bench.db.begin().await.unwrap();
     let first = message("evt_1", "wh_a1");

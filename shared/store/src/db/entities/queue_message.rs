@@ -32,6 +32,9 @@ pub struct Model {
     /// The W3C `tracestate` that came with it.
     #[sea_orm(column_type = "Text", nullable)]
     pub tracestate: Option<String>,
+    /// The request headers the console keeps, as JSON (`KeptHeaders`).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub kept_headers: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
