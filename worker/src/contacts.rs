@@ -234,25 +234,11 @@ async fn update<C: ConnectionTrait>(
     };
     let after = edit.merged(&existing, change.occurred_at_ms, now_ms());
     let id = existing.id.clone();
-    save(db, unit, existing, after.clone()).await?;
+    // Written as the transaction ends, with the batch's other changed contacts.
+    unit.updated(&existing, after.clone());
     let joined = contacts::apply_lists(db, &id, &source.settings.mailing_lists).await?;
     contact_written(db, unit, &after, false, &joined, source.trace).await?;
     Ok(Applied::Updated(id))
-}
-
-/// Writes the columns that differ between `before` and `after`, and notes the new row (a
-/// contact created in this transaction is still only in memory: it is inserted as it ends).
-async fn save<C: ConnectionTrait>(
-    db: &C,
-    unit: &mut Unit,
-    before: contact::Model,
-    after: contact::Model,
-) -> Result<(), DbErr> {
-    if !unit.is_new(&before.id) {
-        contacts::save(db, &before, &after).await?;
-    }
-    unit.updated(&before, after);
-    Ok(())
 }
 
 async fn delete<C: ConnectionTrait>(
@@ -273,7 +259,7 @@ async fn delete<C: ConnectionTrait>(
                 ..Edit::default()
             }
             .merged(&existing, change.occurred_at_ms, now_ms());
-            save(db, unit, existing, after).await?;
+            unit.updated(&existing, after);
             Ok(Applied::Unsubscribed(id))
         }
         OnDelete::Delete => {

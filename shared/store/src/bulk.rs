@@ -72,10 +72,20 @@ fn element(value: Value) -> Option<(&'static str, ArrayType, Value, bool)> {
     })
 }
 
-/// `INSERT INTO table (columns) SELECT … FROM UNNEST(arrays) {tail}`, with the columns set
-/// in the first row (every row must set the same ones). The rows' values move into the
-/// arrays (a batch's text and bodies are not copied again).
-fn statement<A: ActiveModelTrait>(rows: Vec<A>, tail: &str) -> Result<Option<Statement>, DbErr> {
+/// The rows as one array per column: the table, the column names, and the `SELECT` list
+/// and `FROM UNNEST(…)` that turn the arrays back into rows, with their parameters.
+struct Unnested {
+    table: String,
+    names: Vec<String>,
+    selected: Vec<String>,
+    from: String,
+    params: Vec<Value>,
+}
+
+/// The rows' arrays, with the columns set in the first row (every row must set the same
+/// ones). The rows' values move into the arrays (a batch's text and bodies are not copied
+/// again).
+fn unnest<A: ActiveModelTrait>(rows: Vec<A>) -> Result<Option<Unnested>, DbErr> {
     type Column<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Column;
     let Some(first) = rows.first() else {
         return Ok(None);
@@ -152,16 +162,77 @@ fn statement<A: ActiveModelTrait>(rows: Vec<A>, tail: &str) -> Result<Option<Sta
         .map(|i| format!("u{i}"))
         .collect::<Vec<_>>()
         .join(", ");
+    Ok(Some(Unnested {
+        table,
+        names,
+        selected,
+        from: format!("UNNEST({}) AS u({aliases})", unnested.join(", ")),
+        params,
+    }))
+}
+
+/// `INSERT INTO table (columns) SELECT … FROM UNNEST(arrays) {tail}`.
+fn statement<A: ActiveModelTrait>(rows: Vec<A>, tail: &str) -> Result<Option<Statement>, DbErr> {
+    let Some(u) = unnest(rows)? else {
+        return Ok(None);
+    };
     Ok(Some(Statement::from_sql_and_values(
         DbBackend::Postgres,
         format!(
-            "INSERT INTO \"{table}\" ({}) SELECT {} FROM UNNEST({}) AS u({aliases}) {tail}",
-            names.join(", "),
-            selected.join(", "),
-            unnested.join(", "),
+            "INSERT INTO \"{}\" ({}) SELECT {} FROM {} {tail}",
+            u.table,
+            u.names.join(", "),
+            u.selected.join(", "),
+            u.from,
         ),
-        params,
+        u.params,
     )))
+}
+
+/// Updates `rows` in one statement, each found by its `key` column: every column the rows
+/// set (the same in every row, the key among them) takes the row's value. A row whose key
+/// matches nothing changes nothing. The caller holds the rows' locks (or wants them taken
+/// in the order given).
+pub async fn update<A: ActiveModelTrait, C: ConnectionTrait>(
+    db: &C,
+    rows: Vec<A>,
+    key: <A::Entity as EntityTrait>::Column,
+) -> Result<(), DbErr> {
+    let Some(u) = unnest(rows)? else {
+        return Ok(());
+    };
+    let key = format!("\"{}\"", key.to_string());
+    if !u.names.contains(&key) {
+        return Err(DbErr::Custom(format!(
+            "bulk update: the key {key} is not set"
+        )));
+    }
+    let set = u
+        .names
+        .iter()
+        .filter(|name| **name != key)
+        .map(|name| format!("{name} = v.{name}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let columns = u
+        .selected
+        .iter()
+        .zip(&u.names)
+        .map(|(value, name)| format!("{value} AS {name}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let statement = Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        format!(
+            "UPDATE \"{table}\" AS t SET {set} FROM (SELECT {columns} FROM {from}) AS v \
+             WHERE t.{key} = v.{key}",
+            table = u.table,
+            from = u.from,
+        ),
+        u.params,
+    );
+    db.execute_raw(statement).await?;
+    Ok(())
 }
 
 /// Inserts `rows` in one statement; `tail` is its conflict clause, if any.
@@ -256,6 +327,62 @@ mod tests {
             .map(|r| r.try_get("", "delivery_id").unwrap())
             .collect();
         assert_eq!(won, ["wh_1", "wh_3"]);
+    }
+
+    /// Against PostgreSQL: each row is found by its key and takes the values given, `NULL`s
+    /// and empty strings apart; rows not named, and keys that match nothing, change nothing.
+    #[tokio::test]
+    async fn rows_are_updated_by_key_with_nulls_and_empty_strings_apart() {
+        let test = TestDb::postgres().await;
+        let db = &test.db;
+        let rows = [
+            contact("ct_1", Some("Ada"), Some("u1")),
+            contact("ct_2", Some(""), None),
+            contact("ct_3", None, Some("")),
+        ];
+        let active: Vec<contact::ActiveModel> = rows.iter().cloned().map(Into::into).collect();
+        insert(db, active, "").await.unwrap();
+        let changed = [
+            contact::Model {
+                email: "new@example.com".into(),
+                first_name: None,
+                user_id: None,
+                subscribed: false,
+                last_event_at: 30,
+                ..contact("ct_1", None, None)
+            },
+            contact::Model {
+                first_name: Some("Grace".into()),
+                last_name: Some(String::new()),
+                user_id: Some("u2".into()),
+                subscribed: true,
+                ..contact("ct_2", None, None)
+            },
+            contact("ct_9", Some("Nobody"), None),
+        ];
+        let active: Vec<contact::ActiveModel> = changed.iter().cloned().map(Into::into).collect();
+        update(db, active, contact::Column::Id).await.unwrap();
+        let stored = contact::Entity::find()
+            .order_by_asc(contact::Column::Id)
+            .all(db)
+            .await
+            .unwrap();
+        assert_eq!(
+            stored,
+            vec![changed[0].clone(), changed[1].clone(), rows[2].clone()]
+        );
+        update::<contact::ActiveModel, _>(db, Vec::new(), contact::Column::Id)
+            .await
+            .unwrap();
+        let keyless = contact::ActiveModel {
+            email: Set("x@example.com".into()),
+            ..Default::default()
+        };
+        assert!(
+            update(db, vec![keyless], contact::Column::Id)
+                .await
+                .is_err()
+        );
     }
 
     #[test]

@@ -5,9 +5,10 @@
 //! of several queries per delivery. Lookups are then answered from memory, and every write
 //! the transaction makes to a contact updates that memory, so a later delivery of the same
 //! batch sees it (the ordering guard compares against the newest state). Rows that are only
-//! ever appended or upserted (recorded events, Stripe customer links, the webhook log) are
-//! collected and written in one multi-row statement each as the transaction ends
-//! ([`Unit::finish`]); nothing needs them written earlier. A unit lives and dies with its transaction: a rollback discards it.
+//! ever appended or upserted (recorded events, Stripe customer links, the webhook log), and
+//! the changed contacts themselves, are collected and written in one statement each as the
+//! transaction ends ([`Unit::finish`]); nothing needs them written earlier: every read of
+//! a contact the transaction changed is answered from memory. A unit lives and dies with its transaction: a rollback discards it.
 
 mod read;
 mod write;
@@ -31,6 +32,9 @@ pub struct Unit {
     tomb_user: HashMap<String, Option<i64>>,
     triggers: Option<Triggers>,
     new_contacts: Vec<String>,
+    /// Stored contacts this transaction changed: written as they end up, by
+    /// [`Unit::finish`] (one statement for all, instead of a round trip each).
+    saved: Vec<String>,
     events: Vec<contact_event::ActiveModel>,
     new_links: Vec<stripe_customer::ActiveModel>,
     log: Vec<webhook_log::Outcome>,
@@ -63,10 +67,14 @@ impl Unit {
         self.new_contacts.iter().any(|n| n == id)
     }
 
-    /// Notes an updated contact row: its old address, if it changed, belongs to nobody now.
+    /// Notes an updated contact row, to be written by [`Unit::finish`] (a new one is
+    /// inserted as it ends up): its old address, if it changed, belongs to nobody now.
     pub fn updated(&mut self, before: &contact::Model, after: contact::Model) {
         if before.email != after.email {
             self.by_email.insert(before.email.clone(), None);
+        }
+        if !self.is_new(&after.id) && !self.saved.contains(&after.id) {
+            self.saved.push(after.id.clone());
         }
         self.remember(after);
     }
@@ -75,6 +83,7 @@ impl Unit {
     /// tombstones to be read again.
     pub fn deleted(&mut self, c: &contact::Model) {
         self.contacts.remove(&c.id);
+        self.saved.retain(|id| *id != c.id);
         self.by_email.insert(c.email.clone(), None);
         self.tomb_email.remove(&c.email);
         if let Some(user) = &c.user_id {
@@ -106,3 +115,6 @@ fn value<V: Clone + Into<sea_orm::Value>>(v: &sea_orm::ActiveValue<V>) -> Option
         sea_orm::ActiveValue::NotSet => None,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -174,12 +174,20 @@ impl Unit {
         {
             return Ok(found);
         }
-        let found = lock_contacts(db, column.eq(value)).await?.pop();
-        match &found {
-            Some(c) => self.remember(c.clone()),
-            None => {
-                index(self, column).insert(value.to_owned(), None);
-            }
+        let found = match lock_contacts(db, column.eq(value)).await?.pop() {
+            // A contact this transaction changed is written only as it ends: the row read
+            // is older than the one in memory, which is the one to answer from.
+            Some(stored) => match self.contacts.get(&stored.id) {
+                Some(current) => Some(current.clone()).filter(|c| has_key(c, column, value)),
+                None => {
+                    self.remember(stored.clone());
+                    Some(stored)
+                }
+            },
+            None => None,
+        };
+        if found.is_none() {
+            index(self, column).insert(value.to_owned(), None);
         }
         Ok(found)
     }
@@ -248,6 +256,14 @@ impl Unit {
             self.triggers = Some(Triggers::load(db).await?);
         }
         Ok(self.triggers.get_or_insert_default())
+    }
+}
+
+/// Whether the contact's unique `column` (email or user id) holds `value`.
+fn has_key(c: &contact::Model, column: contact::Column, value: &str) -> bool {
+    match column {
+        contact::Column::UserId => c.user_id.as_deref() == Some(value),
+        _ => c.email == value,
     }
 }
 

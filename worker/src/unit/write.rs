@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use inlet_shared::bulk;
+use inlet_shared::contacts;
 use inlet_shared::db::entities::{contact, contact_event, stripe_customer};
 use inlet_shared::webhook_log;
 use sea_orm::sea_query::OnConflict;
@@ -85,11 +86,17 @@ impl Unit {
         Ok(())
     }
 
-    /// Writes the queued contacts, events and customer links (one statement per table),
-    /// not the log rows ([`Unit::finish`] writes those). Nothing else in the transaction
-    /// reads these rows back from the database (lookups are answered from memory, a
-    /// deletion drops what is queued), so they are written once, at the end.
+    /// Writes the changed and new contacts, the events and customer links (one statement
+    /// per table), not the log rows ([`Unit::finish`] writes those). Nothing else in the
+    /// transaction reads these rows back from the database (lookups are answered from
+    /// memory, a deletion drops what is queued), so they are written once, at the end.
     async fn flush<C: ConnectionTrait>(&mut self, db: &C) -> Result<(), DbErr> {
+        // Changed contacts first: an address one of them gave up may be a new contact's.
+        let saved: Vec<contact::Model> = std::mem::take(&mut self.saved)
+            .iter()
+            .filter_map(|id| self.contacts.get(id).cloned())
+            .collect();
+        contacts::save_all(db, saved).await?;
         // New contacts and customer links in key order, as the claims (see `claim_all`):
         // concurrent batches inserting the same keys wait for each other, never deadlock.
         let mut created: Vec<&contact::Model> = std::mem::take(&mut self.new_contacts)

@@ -10,5 +10,5 @@ pub use edit::{Edit, Field, is_stale, revives};
 pub use read::{contact_json, lists_of};
 pub use write::{
     apply_lists, clear_tombstones, delete, deleted_at, event_row, insert, record_event,
-    remove_list, save, unsubscribe,
+    remove_list, save, save_all, unsubscribe,
 };

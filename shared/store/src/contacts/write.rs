@@ -1,5 +1,6 @@
 //! Every write to a contact and what hangs off it, for webhooks and the API alike: the row
-//! itself (inserted, or only its changed columns updated), mailing-list memberships,
+//! itself (inserted, only its changed columns updated, or a batch's rows saved at once),
+//! mailing-list memberships,
 //! recorded events, tombstones, deletion and the unsubscribe link. The worker batches the
 //! same rows through its unit of work; what goes in them follows [`super::edit`].
 
@@ -7,7 +8,8 @@ use std::collections::BTreeMap;
 
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr,
+    EntityTrait, QueryFilter,
 };
 
 use crate::db::entities::{
@@ -201,6 +203,30 @@ pub async fn save<C: ConnectionTrait>(
     row.last_event_at = Set(after.last_event_at);
     row.updated_at = Set(after.updated_at);
     contact::Entity::update(row).exec(db).await?;
+    Ok(())
+}
+
+/// Writes stored contacts as a transaction has made them: one statement for all on
+/// PostgreSQL (a statement per row on SQLite), in id order. Every column is written, which
+/// loses no other writer's change: the caller has held each row's lock since it read it
+/// (`FOR UPDATE`; SQLite has one writer). A row deleted meanwhile is not written again.
+pub async fn save_all<C: ConnectionTrait>(
+    db: &C,
+    mut rows: Vec<contact::Model>,
+) -> Result<(), DbErr> {
+    rows.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    let rows = rows
+        .into_iter()
+        .map(|row| contact::ActiveModel::from(row).reset_all());
+    if db.get_database_backend() == DbBackend::Postgres {
+        return crate::bulk::update(db, rows.collect(), contact::Column::Id).await;
+    }
+    for row in rows {
+        match contact::Entity::update(row).exec(db).await {
+            Ok(_) | Err(DbErr::RecordNotUpdated) => {}
+            Err(e) => return Err(e),
+        }
+    }
     Ok(())
 }
 
