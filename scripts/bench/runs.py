@@ -14,8 +14,8 @@ import urllib.request
 from drains import drain, production_drains, scaling
 from load import percentile, wrk, write_bodies
 from services import (AMQP, CEILING_PORT, CEILING_SECRET, INLET_PORT, PG, ROOT, SECRET, Proc,
-                      cpu_delta, cpu_seconds, http, inlet_env, log, machine, mgmt, perf_wrapped,
-                      psql, wait_ready)
+                      Psql, cpu_delta, cpu_seconds, http, inlet_env, log, machine, mgmt,
+                      perf_wrapped, psql, wait_ready)
 from workloads import Population
 
 
@@ -120,9 +120,11 @@ class Bench:
             self.results["runs"]["production_ingest"] = self.ingest_runs(
                 "prod", ingest, integration, ceiling, lambda: self.purge("inlet.webhooks"))
 
+            poll = Psql(self.pgdb)
+
             def processed():
-                count, last = psql(self.pgdb, "SELECT count(*), coalesce(max(processed_at), 0) "
-                                   "FROM processed_deliveries").split("|")
+                count, last = poll.query("SELECT count(*), coalesce(max(processed_at), 0) "
+                                         "FROM processed_deliveries").split("|")
                 return int(count), int(last)
 
             def counts():
@@ -132,7 +134,10 @@ class Bench:
                 return {"processed": p, "contacts": c, "events": e}
 
             url = f"http://127.0.0.1:{INLET_PORT}/webhooks/{integration}"
-            drains = production_drains(self, url, processed, counts)
+            try:
+                drains = production_drains(self, url, processed, counts)
+            finally:
+                poll.close()
             self.results["runs"]["production_drains"] = drains
             self.results["runs"]["production_drain_scaling"] = scaling(drains)
             worker_env = inlet_env(self.pg_url, self.amqp_url, **self.worker_extra())
