@@ -7,14 +7,15 @@ def pct(share):
 
 
 def drain_lines(runs):
-    lines = ["drain                    workers  events  seconds  events/s  worker RSS MB  "
+    lines = ["drain                          workers  events  seconds  events/s  worker RSS MB  "
              "exactly-once  CPU s inlet/postgres/rabbitmq  postgres/all CPU"]
     # Run grouped by worker count (each group from empty tables), listed side by side.
     production = runs.get("production_drains", [])
     dbs = list(dict.fromkeys(d["db"] for d in production))
     production = sorted(production, key=lambda d: (dbs.index(d["db"]), d["workload"] != "creates",
-                                                   d.get("workers", 1)))
-    drains = [(f"production {d['db']} {d['workload']}", d) for d in production]
+                                                   d.get("workers", 1), d.get("again", False)))
+    drains = [(f"production {d['db']} {d['workload']}" + (" again" if d.get("again") else ""), d)
+              for d in production]
     if runs.get("embedded_drain"):
         drains.append(("embedded creates", runs["embedded_drain"]))
     for name, d in drains:
@@ -22,7 +23,7 @@ def drain_lines(runs):
         cpu = f"{c['inlet']}/{c['postgres']}/{c['rabbitmq']}"
         share = d.get("cpu_share_of_machine")
         shares = f"{pct(share['postgres'])}/{pct(share['total'])}" if share else "-"
-        lines.append(f"{name:<24} {d.get('workers', 1):>7} {d['events']:>7} {d['seconds']:>8} "
+        lines.append(f"{name:<30} {d.get('workers', 1):>7} {d['events']:>7} {d['seconds']:>8} "
                      f"{d['events_per_s']:>9} {d['worker_rss_mb']:>14}  "
                      f"{'ok' if d['exactly_once']['ok'] else 'BROKEN':<12}  "
                      f"{cpu:<28}  {shares:>16}")
@@ -35,14 +36,19 @@ def drain_lines(runs):
                 f"(postgres {pct(s['postgres_cpu_share'][str(base)])} -> "
                 f"{pct(s['postgres_cpu_share'][n])} of the CPU, all "
                 f"{pct(s['total_cpu_share'][str(base)])} -> {pct(s['total_cpu_share'][n])})")
-    # TLS against plain at the same worker count (plain drains run only the fewest).
-    by = {(d["db"], d["workload"], d.get("workers", 1)): d["events_per_s"]
-          for d in runs.get("production_drains", [])}
-    for (db, workload, n), tls in sorted(by.items()):
-        plain = by.get(("plain", workload, n))
+    # TLS against plain at the same worker count (plain drains run only the fewest), each
+    # the mean of its drains: a setting drained first and again last is compared as one.
+    by = {}
+    for d in runs.get("production_drains", []):
+        by.setdefault((d["db"], d["workload"], d.get("workers", 1)), []).append(d["events_per_s"])
+    mean = {k: sum(v) / len(v) for k, v in by.items()}
+    for (db, workload, n), tls in sorted(mean.items()):
+        plain = mean.get(("plain", workload, n))
         if db == "tls" and plain:
+            runs_of = by[(db, workload, n)]
+            each = f" (mean of {' and '.join(str(r) for r in runs_of)})" if len(runs_of) > 1 else ""
             lines.append(f"TLS / plain, {workload}, {n} worker{'s' if n > 1 else ''}: "
-                         f"{tls / plain:.2f}")
+                         f"{tls / plain:.2f}{each}")
     return lines
 
 
