@@ -9,6 +9,7 @@ pub mod api_key;
 pub mod config_cmd;
 pub mod dlq;
 pub mod output;
+pub mod prune;
 pub mod test_event;
 
 use anyhow::Context;
@@ -61,9 +62,10 @@ pub async fn connect_database(config: &Config) -> anyhow::Result<DatabaseConnect
     .context("cannot connect to the database")
 }
 
-/// Applies pending migrations.
+/// Applies pending migrations, then creates the coming days' partitions (PostgreSQL).
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    Migrator::up(db, None).await
+    Migrator::up(db, None).await?;
+    inlet_shared::retention::prepare_partitions(db, inlet_shared::domain::now_ms()).await
 }
 
 /// Connects the database, the queue and loads the integrations. The schema must exist
@@ -247,9 +249,16 @@ pub fn start_worker(
         services.queue.clone(),
         shutdown.clone(),
     ));
+    let pruner = tokio::spawn(inlet_worker::pruner::run(
+        services.db.clone(),
+        config.retention,
+        services.metrics.clone(),
+        shutdown.clone(),
+    ));
     let worker = tokio::spawn(worker.run_until_stopped(shutdown));
     Ok(tokio::spawn(async move {
         let _ = worker.await;
         let _ = runner.await;
+        let _ = pruner.await;
     }))
 }

@@ -84,6 +84,12 @@ enum Command {
     #[command(after_help = "Example:
   INLET_DATABASE_URL=postgres://inlet@db/inlet inlet migrate")]
     Migrate,
+    /// Removes what retention (`INLET_RETAIN_*`) lets go now and prints what each table
+    /// holds; workers do it every `INLET_PRUNE_INTERVAL`.
+    #[command(after_help = "Examples:
+  inlet prune --dry-run
+  INLET_RETAIN_WEBHOOK_LOG=14d inlet prune --output json")]
+    Prune(inlet::prune::PruneArgs),
     /// Prints every setting, its effective value and where it came from (secrets redacted).
     Config,
     /// API keys: create (shown once), list, revoke.
@@ -377,6 +383,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             served.context("HTTP server failed")
         }
         Command::Config => inlet::config_cmd::run(&config),
+        Command::Prune(args) => inlet::prune::run(config, args).await,
         Command::ApiKey(command) => inlet::api_key::run(config, command).await,
         Command::Dlq(command) => inlet::dlq::run(config, command).await,
         Command::SendTestEvent {

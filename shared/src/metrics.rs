@@ -68,6 +68,25 @@ pub struct Metrics {
     pub emails: Family<Labels, Counter>,
     /// Paces the reads behind `queue_depth` and `dead_letters`.
     pub scrape: RefreshGate,
+    /// What retention manages, per table (read by the pruner after each run).
+    pub retention: RetentionMetrics,
+}
+
+/// The sizes of the tables retention manages and the pruner's last run.
+#[derive(Default)]
+pub struct RetentionMetrics {
+    /// Rows per table (PostgreSQL's estimate there).
+    pub rows: Family<Labels, Gauge>,
+    /// Bytes on disk per table, indexes included.
+    pub bytes: Family<Labels, Gauge>,
+    /// Age of each table's oldest row, in seconds.
+    pub oldest_age: Family<Labels, Gauge>,
+    /// Rows removed, per table.
+    pub pruned: Family<Labels, Counter>,
+    /// When the last prune finished (Unix seconds).
+    pub last_prune: Gauge,
+    /// How long the last prune took.
+    pub last_duration: Gauge<f64, AtomicU64>,
 }
 
 impl Metrics {
@@ -93,6 +112,7 @@ impl Metrics {
             log_dropped: Gauge::default(),
             emails: Family::default(),
             scrape: RefreshGate::new(SCRAPE_REFRESH),
+            retention: RetentionMetrics::default(),
             registry: Registry::default(),
             process: Registry::default(),
         };
@@ -172,6 +192,33 @@ impl Metrics {
             "webhook_log_dropped",
             "Webhook log entries not written",
             m.log_dropped.clone(),
+        );
+        let r = &m.retention;
+        registry.register(
+            "table_rows",
+            "Rows per table retention manages",
+            r.rows.clone(),
+        );
+        registry.register(
+            "table_bytes",
+            "Bytes on disk per table retention manages, indexes included",
+            r.bytes.clone(),
+        );
+        registry.register(
+            "table_oldest_row_age_seconds",
+            "Age of the oldest row per table retention manages",
+            r.oldest_age.clone(),
+        );
+        registry.register("pruned_rows", "Rows removed by retention", r.pruned.clone());
+        registry.register(
+            "prune_last_run_timestamp_seconds",
+            "When the last prune finished",
+            r.last_prune.clone(),
+        );
+        registry.register(
+            "prune_last_duration_seconds",
+            "How long the last prune took",
+            r.last_duration.clone(),
         );
         let mut process = Registry::default();
         process.register_collector(Box::new(process::ProcessCollector));

@@ -8,6 +8,7 @@ mod contacts;
 mod dead_letters;
 mod error;
 mod handler;
+pub mod pruner;
 #[cfg(test)]
 mod test_support;
 mod unit;

@@ -310,6 +310,7 @@ mod tests {
             idempotency_key: Set(key.into()),
             delivery_id: Set(delivery.into()),
             processed_at: Set(1),
+            event_day: Set(86_400_000),
         };
         let returned = insert_returning(
             db,
@@ -318,7 +319,8 @@ mod tests {
                 claim("evt_1", "wh_2"),
                 claim("evt_2", "wh_3"),
             ],
-            "ON CONFLICT (integration_id, idempotency_key) DO NOTHING RETURNING delivery_id",
+            "ON CONFLICT (integration_id, idempotency_key, event_day) DO NOTHING \
+             RETURNING delivery_id",
         )
         .await
         .unwrap();

@@ -14,6 +14,7 @@ pub mod dead_letters;
 pub mod email;
 pub mod integrations;
 pub mod isolate;
+pub mod retention;
 #[cfg(test)]
 mod test_db;
 pub mod webhook_log;

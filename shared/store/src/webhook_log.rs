@@ -1,7 +1,7 @@
 //! The one writer of the webhook log (`webhook_log`) and of the requests kept beside it
 //! for the console (`webhook_log_requests`): what ingest decided without enqueueing
 //! (ignored and rejected deliveries), what the worker did with an accepted one, a dead
-//! letter's mark, and the pruning of old requests.
+//! letter's mark. Old rows go by retention (`crate::retention`).
 //!
 //! Ingest writes nothing for an accepted delivery: its message carries what the log needs
 //! (the kept headers included), and the worker writes the row and the kept request in the
@@ -20,8 +20,7 @@ use std::time::Duration;
 
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
-    TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, TransactionTrait,
 };
 
 use crate::bulk;
@@ -35,12 +34,14 @@ const NOTE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The worker's upsert of a row: a retry's outcome replaces the earlier attempt's
 /// ([`upsert`] as the tail of a [`bulk`] insert).
-const UPSERT: &str = "ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, \
+/// The log and its requests are partitioned by `received_at` (migration 0014), which every
+/// attempt of a delivery carries unchanged, so it is part of each key.
+const UPSERT: &str = "ON CONFLICT (id, received_at) DO UPDATE SET status = EXCLUDED.status, \
     message = EXCLUDED.message, attempts = EXCLUDED.attempts, updated_at = EXCLUDED.updated_at";
 /// Ingest's insert of a row: written once.
-const RECEIVED: &str = "ON CONFLICT (id) DO NOTHING";
+const RECEIVED: &str = "ON CONFLICT (id, received_at) DO NOTHING";
 /// A kept request is written once (every attempt of a delivery carries it).
-const KEPT: &str = "ON CONFLICT (delivery_id) DO NOTHING";
+const KEPT: &str = "ON CONFLICT (delivery_id, received_at) DO NOTHING";
 
 /// Bytes of a signed delivery's body kept for the console.
 pub const BODY_KEPT: usize = 64 * 1024;
@@ -193,16 +194,6 @@ pub async fn mark_dead<C: ConnectionTrait>(
         vec![outcome(msg, DeliveryStatus::Dead, &text, attempts)],
     )
     .await
-}
-
-/// Deletes the requests kept for deliveries received before `before` (epoch ms); their log
-/// rows stay. Returns how many went.
-pub async fn prune_requests<C: ConnectionTrait>(db: &C, before: i64) -> Result<u64, DbErr> {
-    let result = webhook_log_request::Entity::delete_many()
-        .filter(webhook_log_request::Column::ReceivedAt.lt(before))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected)
 }
 
 /// A kept request written once, on SQLite ([`KEPT`] on PostgreSQL).

@@ -71,7 +71,7 @@ impl Handler {
             unit.preload(txn, [(msg.integration_id.as_str(), change)])
                 .await?;
         }
-        let claimed = claim_all(txn, &[msg])
+        let claimed = claim_all(txn, &[(msg, super::claim::event_day(msg, &mapping))])
             .await?
             .first()
             .copied()
@@ -97,6 +97,7 @@ impl Handler {
             let first = processed_delivery::Entity::find()
                 .filter(processed_delivery::Column::IntegrationId.eq(msg.integration_id.as_str()))
                 .filter(processed_delivery::Column::IdempotencyKey.eq(msg.idempotency_key.as_str()))
+                .filter(processed_delivery::Column::DeliveryId.ne(msg.delivery_id.as_str()))
                 .one(txn)
                 .await?;
             // A redelivery of the same delivery (acked too late) changes nothing; another

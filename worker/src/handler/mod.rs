@@ -304,11 +304,13 @@ impl Handler {
             txn.execute_unprepared("SET LOCAL plan_cache_mode = auto")
                 .await?;
         }
-        let ready: Vec<&QueueMessage> = batch
+        let ready: Vec<(&QueueMessage, i64)> = batch
             .iter()
             .zip(&prepared)
-            .filter(|(_, p)| p.is_some())
-            .map(|(d, _)| &d.message)
+            .filter_map(|(d, p)| {
+                p.as_ref()
+                    .map(|(_, mapping)| (&d.message, claim::event_day(&d.message, mapping)))
+            })
             .collect();
         let mut claimed = claim_all(&txn, &ready).await?.into_iter();
         let mut outcomes = Vec::with_capacity(batch.len());

@@ -1,10 +1,12 @@
 //! `/api/v1/events/send`: a custom event on a contact, as the Loops REST API records it, with
 //! an optional `Idempotency-Key`.
 
+// An `Idempotency-Key` repeated within this window is refused.
 use actix_web::{HttpRequest, web};
 use inlet_shared::contacts;
 use inlet_shared::db::entities::api_idempotency_key;
 use inlet_shared::domain::now_ms;
+use inlet_shared::retention::IDEMPOTENCY_WINDOW_MS;
 use inlet_shared::telemetry::propagation;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{ActiveValue::Set, EntityTrait, TransactionTrait};
@@ -21,9 +23,6 @@ use crate::state::AppState;
 
 /// The keys of an event body that are not contact fields.
 const EVENT_FIELDS: [&str; 2] = ["eventName", "eventProperties"];
-
-/// An `Idempotency-Key` repeated within this window is refused.
-const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 
 // `send_event` reads the body as JSON itself, as `contact_fields` does; this type declares
 // the keys it reads (a test checks they are the same).

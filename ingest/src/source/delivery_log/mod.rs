@@ -15,7 +15,7 @@
 //!
 //! Beside each entry, the request is kept for the console (`webhook_log_requests`): headers
 //! without signatures, secrets or credentials, and the first [`BODY_KEPT`] bytes of the body
-//! of a signed delivery, for [`REQUEST_RETENTION_MS`].
+//! of a signed delivery, for `INLET_RETAIN_REQUESTS`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,8 +42,6 @@ const CHANNEL: usize = 4 * 1024;
 /// Bytes of a signed delivery's body kept for the console (the worker keeps as much of
 /// an accepted one's).
 pub use inlet_shared::webhook_log::BODY_KEPT;
-/// How long requests are kept for the console (the log entry itself stays).
-pub const REQUEST_RETENTION_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 
 /// One delivery as ingest saw it.
 #[derive(Debug, Clone)]

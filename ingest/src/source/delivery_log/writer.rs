@@ -1,6 +1,6 @@
 //! The one task that writes the queued entries: batches (up to 1,000, waiting 50 ms to
-//! fill), one transaction each, and the pruning of old kept requests, both through the
-//! store's log writer (`inlet_shared::webhook_log`).
+//! fill), one transaction each, through the store's log writer
+//! (`inlet_shared::webhook_log`). Old rows go by retention (`inlet_shared::retention`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,13 +13,11 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Entry, REQUEST_RETENTION_MS};
+use super::Entry;
 
 const BATCH: usize = 1000;
 /// How long the writer waits for more entries after the first of a batch.
 const LINGER: Duration = Duration::from_millis(50);
-/// How often old requests are pruned.
-const PRUNE_EVERY_MS: i64 = 10 * 60 * 1000;
 
 pub(super) async fn write_batches(
     db: DatabaseConnection,
@@ -28,7 +26,6 @@ pub(super) async fn write_batches(
     shutdown: CancellationToken,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
-    let mut pruned_at = 0;
     loop {
         let received = tokio::select! {
             n = rx.recv_many(&mut batch, BATCH) => n,
@@ -55,11 +52,6 @@ pub(super) async fn write_batches(
             }
         }
         write_guarded(&db, &mut batch, &dropped).await;
-        let now = now_ms();
-        if now - pruned_at >= PRUNE_EVERY_MS {
-            pruned_at = now;
-            prune(&db, now - REQUEST_RETENTION_MS).await;
-        }
     }
 }
 
@@ -78,13 +70,6 @@ async fn write_guarded(db: &DatabaseConnection, batch: &mut Vec<Entry>, dropped:
         );
         dropped.fetch_add(size as u64, Ordering::Relaxed);
         batch.clear();
-    }
-}
-
-/// Deletes kept requests received before `before`.
-async fn prune(db: &DatabaseConnection, before: i64) {
-    if let Err(e) = webhook_log::prune_requests(db, before).await {
-        tracing::warn!(error = %e, "Could not prune kept webhook requests.");
     }
 }
 

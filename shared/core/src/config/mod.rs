@@ -8,9 +8,11 @@
 
 pub mod registry;
 mod report;
+pub mod retention;
 mod sources;
 
 pub use report::report;
+pub use retention::Retention;
 pub use sources::{LoadError, Loader, Origin, Sources};
 
 use std::collections::HashMap;
@@ -131,6 +133,8 @@ pub struct Config {
     pub team_name: String,
     /// `INLET_HTTP_WORKERS` [number of cores]: HTTP worker threads.
     pub http_workers: usize,
+    /// `INLET_RETAIN_*`, `INLET_PRUNE_INTERVAL`: how long stored data is kept.
+    pub retention: Retention,
     /// `INLET_LOG_FORMAT` [pretty on a terminal, else json].
     pub log_format: LogFormat,
     /// `RUST_LOG` [info]: tracing filter.
@@ -282,6 +286,7 @@ impl Config {
             ops_listen: get("INLET_OPS_LISTEN")
                 .map(|v| address(v, "INLET_OPS_LISTEN"))
                 .transpose()?,
+            retention: Retention::from_vars(get)?,
             log_format,
             log_filter: get("RUST_LOG").unwrap_or("info").to_owned(),
             sources: Sources::default(),

@@ -159,7 +159,7 @@ pub const SETTINGS: &[Setting] = &[
     setting(
         "INLET_KEEP_REQUESTS",
         "`all`",
-        "which deliveries' requests ingest keeps 7 days for the console (headers without signatures, and the body's first 64 KiB, or 4 KiB for a rejected delivery): `all`, `rejected`, or `none` (a dead letter always keeps its body)",
+        "which deliveries' requests are kept for the console (headers without signatures, and the body's first 64 KiB, or 4 KiB for a rejected delivery): `all`, `rejected`, or `none` (a dead letter always keeps its body); for `INLET_RETAIN_REQUESTS`",
     ),
     setting(
         "INLET_SIGNATURE_TOLERANCE_SECS",
@@ -185,6 +185,36 @@ pub const SETTINGS: &[Setting] = &[
         "INLET_MAX_ATTEMPTS",
         "`8`",
         "attempts before a delivery goes to the dead letters (the defaults spread them over about an hour)",
+    ),
+    setting(
+        "INLET_RETAIN_WEBHOOK_LOG",
+        "`30d`",
+        "how long the webhook log's rows are kept (a duration: `12h`, `30d`; `0` keeps forever); on PostgreSQL whole days go at once, so up to one day more is kept",
+    ),
+    setting(
+        "INLET_RETAIN_REQUESTS",
+        "`7d`",
+        "how long the requests kept for the console (headers and body) are kept",
+    ),
+    setting(
+        "INLET_RETAIN_DEDUPE",
+        "`30d`",
+        "how long a duplicate delivery is still recognised, counted from its event's time; at least `3d` (Stripe retries for up to 3 days); an older duplicate is applied as a new event",
+    ),
+    setting(
+        "INLET_RETAIN_EMAILS",
+        "`90d`",
+        "how long finished email sends (sent, skipped, failed) are kept",
+    ),
+    setting(
+        "INLET_RETAIN_DEAD_LETTERS",
+        "`30d`",
+        "how long a replayed dead letter is kept; unresolved dead letters are never pruned",
+    ),
+    setting(
+        "INLET_PRUNE_INTERVAL",
+        "`10m`",
+        "how often one worker (elected) prunes what retention lets go; `inlet prune` does it on demand",
     ),
     setting(
         "INLET_WORKER_LISTEN",

@@ -82,12 +82,19 @@ impl Config {
             ops_listen,
             team_name,
             http_workers,
+            retention,
             log_format,
             log_filter,
             sources: _,
         } = self;
         let path = |p: &Option<std::path::PathBuf>| {
             p.as_ref().map_or(Shown::Unset, |p| Shown::of(p.display()))
+        };
+        let kept = |d: Option<Duration>| {
+            d.map_or_else(
+                || Shown::of(0),
+                |d| Shown::of(humantime::format_duration(d)),
+            )
         };
         let retry: Vec<String> = retry_delays
             .iter()
@@ -135,6 +142,15 @@ impl Config {
             ("INLET_CACHE_REFRESH_MS", Shown::millis(*cache_refresh)),
             ("INLET_RETRY_DELAYS_MS", Shown::of(retry.join(","))),
             ("INLET_MAX_ATTEMPTS", Shown::of(max_attempts)),
+            ("INLET_RETAIN_WEBHOOK_LOG", kept(retention.webhook_log)),
+            ("INLET_RETAIN_REQUESTS", kept(retention.requests)),
+            ("INLET_RETAIN_DEDUPE", kept(retention.dedupe)),
+            ("INLET_RETAIN_EMAILS", kept(retention.emails)),
+            ("INLET_RETAIN_DEAD_LETTERS", kept(retention.dead_letters)),
+            (
+                "INLET_PRUNE_INTERVAL",
+                Shown::of(humantime::format_duration(retention.interval)),
+            ),
             (
                 "INLET_WORKER_LISTEN",
                 Shown::optional(worker_listen.as_ref()),

@@ -102,6 +102,8 @@ async fn the_worker_takes_log_rows_in_delivery_id_order() {
 /// each would wait for the other and PostgreSQL would fail one of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_claims_of_the_same_events_wait_instead_of_deadlocking() {
+    // Their events' day (any but 0, the day of claims made before partitioning).
+    const DAY: i64 = 86_400_000;
     let bench = Bench::postgres().await;
     let message = |key: &str, delivery: &str| QueueMessage {
         delivery_id: delivery.into(),
@@ -116,19 +118,19 @@ async fn concurrent_claims_of_the_same_events_wait_instead_of_deadlocking() {
     };
     let other = bench.db.begin().await.unwrap();
     let first = message("evt_1", "wh_a1");
-    assert_eq!(claim_all(&other, &[&first]).await.unwrap(), [true]);
+    assert_eq!(claim_all(&other, &[(&first, DAY)]).await.unwrap(), [true]);
 
     let this = async {
         let msgs = [message("evt_2", "wh_b2"), message("evt_1", "wh_b1")];
         let txn = bench.db.begin().await?;
-        let claimed = claim_all(&txn, &[&msgs[0], &msgs[1]]).await?;
+        let claimed = claim_all(&txn, &[(&msgs[0], DAY), (&msgs[1], DAY)]).await?;
         txn.commit().await?;
         Ok::<_, sea_orm::DbErr>(claimed)
     };
     let then = async {
         tokio::time::sleep(SETTLE).await;
         let second = message("evt_2", "wh_a2");
-        let claimed = claim_all(&other, &[&second])
+        let claimed = claim_all(&other, &[(&second, DAY)])
             .await
             .expect("the other batch's claim of evt_2 does not deadlock");
         other.commit().await.unwrap();

@@ -11,6 +11,10 @@ pub struct Model {
     pub idempotency_key: String,
     pub delivery_id: String,
     pub processed_at: i64,
+    /// The UTC day (epoch ms of its midnight) of the event's own time: the partition and
+    /// retention key (see `worker/src/handler/claim.rs`, `event_day`).
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub event_day: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
