@@ -121,11 +121,17 @@ async fn claimed_before_partitioning<C: ConnectionTrait>(
     db: &C,
     claims: &[(&QueueMessage, i64)],
 ) -> Result<Vec<(String, String)>, DbErr> {
+    // A claim of day 0 itself met any such row on the primary key.
+    let claims: Vec<&QueueMessage> = claims
+        .iter()
+        .filter(|(_, day)| *day != 0)
+        .map(|(m, _)| *m)
+        .collect();
+    if claims.is_empty() {
+        return Ok(Vec::new());
+    }
     let texts = |of: fn(&QueueMessage) -> &String| {
-        let values = claims
-            .iter()
-            .map(|(m, _)| Value::from(of(m).clone()))
-            .collect();
+        let values = claims.iter().map(|m| Value::from(of(m).clone())).collect();
         Value::Array(ArrayType::String, Some(Box::new(values)))
     };
     let integrations = texts(|m| &m.integration_id);

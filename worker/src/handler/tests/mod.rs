@@ -4,6 +4,7 @@
 mod apply;
 mod claim;
 mod postgres;
+mod retention;
 
 use crate::test_support::{Bench, Integration, person};
 

@@ -62,24 +62,28 @@ async fn the_worker_takes_log_rows_in_delivery_id_order() {
         with_id("wh_2", "two@example.com"),
         with_id("wh_1", "one@example.com"),
     );
-    let other_insert = |id: &str| {
+    let other_insert = |msg: &QueueMessage| {
         Statement::from_sql_and_values(
             DbBackend::Postgres,
             "INSERT INTO webhook_log (id, integration_id, provider, status, message, attempts, \
              received_at, updated_at) VALUES ($1, $2, 'stripe', 'accepted', 'Accepted.', \
-             0, 1, 1) ON CONFLICT (id) DO NOTHING",
-            [id.into(), stripe.id.clone().into()],
+             0, $3, 1) ON CONFLICT (id, received_at) DO NOTHING",
+            [
+                msg.delivery_id.clone().into(),
+                stripe.id.clone().into(),
+                msg.received_at_ms.into(),
+            ],
         )
     };
     let batch = bench.take(&[&second, &first]).await;
     let holding = bench.db.begin().await.unwrap();
-    holding.execute_raw(other_insert("wh_1")).await.unwrap();
+    holding.execute_raw(other_insert(&first)).await.unwrap();
 
     let worker = bench.handle(batch);
     let other = async {
         tokio::time::sleep(SETTLE).await;
         holding
-            .execute_raw(other_insert("wh_2"))
+            .execute_raw(other_insert(&second))
             .await
             .expect("the other insert of wh_2 does not deadlock");
         holding.commit().await.unwrap();
