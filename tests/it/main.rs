@@ -24,6 +24,7 @@ mod process_metrics;
 mod processes;
 mod readme;
 mod reliability;
+mod retention;
 mod schema;
 mod support;
 mod templates;
