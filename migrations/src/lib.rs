@@ -18,6 +18,7 @@ mod m20261128_000010_stripe_customers_contact;
 mod m20261129_000011_queue_trace_context;
 mod m20261129_000012_workflow_run_trace_context;
 mod m20261203_000013_log_written_by_worker;
+mod m20261203_000015_secrets_at_rest;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000011_queue_trace_context::Migration),
             Box::new(m20261129_000012_workflow_run_trace_context::Migration),
             Box::new(m20261203_000013_log_written_by_worker::Migration),
+            Box::new(m20261203_000015_secrets_at_rest::Migration),
         ]
     }
 }

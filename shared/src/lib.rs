@@ -15,5 +15,5 @@ pub mod telemetry;
 pub use inlet_core::{config, domain, messages, providers};
 pub use inlet_queue as queue;
 pub use inlet_store::{
-    apikeys, bulk, contacts, db, email, integrations, isolate, webhook_log, workflows,
+    apikeys, bulk, contacts, db, email, integrations, isolate, sealed, webhook_log, workflows,
 };

@@ -25,6 +25,7 @@ mod processes;
 mod readme;
 mod reliability;
 mod schema;
+mod secrets;
 mod support;
 mod templates;
 mod test_events;
