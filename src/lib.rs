@@ -10,6 +10,7 @@ pub mod config_cmd;
 pub mod dlq;
 pub mod output;
 pub mod prune;
+pub mod secrets_cmd;
 pub mod test_event;
 
 use anyhow::Context;
@@ -21,6 +22,7 @@ use inlet_shared::metrics::Metrics;
 use inlet_shared::queue::embedded::EmbeddedQueue;
 use inlet_shared::queue::rabbitmq::{self, AmqpTls, RabbitQueue};
 use inlet_shared::queue::{Queue, QueueError};
+use inlet_shared::sealed::{self, Vault, VaultError};
 use inlet_shared::{apikeys, db, retry};
 use inlet_worker::WorkerSettings;
 use inlet_worker::workflows::RunnerSettings;
@@ -45,6 +47,8 @@ pub struct Services {
     pub cache: IntegrationCache,
     /// The process's metrics (shared by ingest and worker in `serve`).
     pub metrics: Arc<Metrics>,
+    /// Seals and opens stored secrets (`INLET_MASTER_KEY`, or SQLite's key file).
+    pub vault: Vault,
     /// Signs (worker) and verifies (ingest) unsubscribe links.
     pub unsubscribe: UnsubscribeKey,
     /// The sender of emails whose template names none (`INLET_EMAIL_FROM`).
@@ -68,14 +72,30 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     inlet_shared::retention::prepare_partitions(db, inlet_shared::domain::now_ms()).await
 }
 
+/// Start-up's check of the stored secrets, after the migrations: they must be sealed under
+/// a key `vault` holds (else nothing is changed and start-up stops, naming the keys), and
+/// whatever is still in plain text is sealed now.
+pub async fn prepare_secrets(db: &DatabaseConnection, vault: &Vault) -> anyhow::Result<()> {
+    match sealed::prepare(db, vault).await {
+        Ok(_) => Ok(()),
+        Err(e @ VaultError::Db(_)) => {
+            Err(e).context("cannot check the stored secrets (has `inlet migrate` run?)")
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Connects the database, the queue and loads the integrations. The schema must exist
 /// (`inlet migrate`, or `serve` which migrates first).
 pub async fn connect(config: Config, run_migrations: bool) -> anyhow::Result<Services> {
     let email_from = inlet_shared::email::default_sender(&config)?;
+    // Before the database: a missing master key stops start-up with nothing touched.
+    let vault = Vault::from_config(&config)?;
     let db = connect_database(&config).await?;
     if run_migrations {
         migrate(&db).await.context("cannot apply migrations")?;
     }
+    prepare_secrets(&db, &vault).await?;
     let queue = match &config.amqp_url {
         None => Queue::Embedded(EmbeddedQueue::new(db.clone())),
         Some(url) => {
@@ -107,11 +127,11 @@ pub async fn connect(config: Config, run_migrations: bool) -> anyhow::Result<Ser
     };
     let unsubscribe = match &config.unsubscribe_secret {
         Some(secret) => UnsubscribeKey::new(secret.clone()),
-        None => UnsubscribeKey::load_or_create(&db)
+        None => UnsubscribeKey::load_or_create(&db, &vault)
             .await
             .context("cannot load the unsubscribe-link key (has `inlet migrate` run?)")?,
     };
-    let cache = IntegrationCache::load(db.clone())
+    let cache = IntegrationCache::load(db.clone(), vault.clone())
         .await
         .context("cannot load integrations (has `inlet migrate` run?)")?;
     Ok(Services {
@@ -120,6 +140,7 @@ pub async fn connect(config: Config, run_migrations: bool) -> anyhow::Result<Ser
         queue,
         cache,
         metrics: Metrics::new(),
+        vault,
         unsubscribe,
         email_from,
     })
@@ -170,6 +191,7 @@ pub fn start_ingest_with_ops(
             shutdown.clone(),
         ),
         metrics: services.metrics.clone(),
+        vault: services.vault.clone(),
         unsubscribe: services.unsubscribe.clone(),
         email_from: services.email_from.clone(),
     };

@@ -110,6 +110,13 @@ enum Command {
   inlet dlq replay --integration int_0123456789abcdef"
     )]
     Dlq(inlet::dlq::DlqCommand),
+    /// Stored secrets: re-seal them under a new master key.
+    #[command(
+        subcommand,
+        after_help = "Example:
+  INLET_MASTER_KEY=<new> INLET_MASTER_KEY_PREVIOUS=<old> inlet secrets rotate-master-key"
+    )]
+    Secrets(inlet::secrets_cmd::SecretsCommand),
     /// Has the running server sign a sample event with an integration's secret and take it
     /// as a delivery, through its API (no database needed here).
     #[command(after_help = "Examples:
@@ -337,8 +344,11 @@ fn shutdown_on_signals() -> CancellationToken {
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Migrate => {
+            // First, so a missing master key fails before anything is migrated.
+            let vault = inlet_shared::sealed::Vault::from_config(&config)?;
             let db = inlet::connect_database(&config).await?;
             inlet::migrate(&db).await.context("migration failed")?;
+            inlet::prepare_secrets(&db, &vault).await?;
             tracing::info!("Migrations applied.");
             Ok(())
         }
@@ -386,6 +396,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Prune(args) => inlet::prune::run(config, args).await,
         Command::ApiKey(command) => inlet::api_key::run(config, command).await,
         Command::Dlq(command) => inlet::dlq::run(config, command).await,
+        Command::Secrets(command) => inlet::secrets_cmd::run(config, command).await,
         Command::SendTestEvent {
             integration_id,
             event_type,

@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use inlet_shared::providers::{EnvelopeError, SignatureError};
 use inlet_shared::queue::QueueError;
+use inlet_shared::sealed::VaultError;
 use sea_orm::DbErr;
 use serde::Serialize;
 
@@ -144,6 +145,18 @@ pub enum ApiError {
     /// The database failed.
     #[error("Temporarily unavailable; please retry.")]
     Database(#[from] DbErr),
+    /// A stored secret does not open (wrong master key, altered row); the log says which.
+    #[error("A stored secret cannot be read; see the server's log.")]
+    Sealed(#[source] VaultError),
+}
+
+impl From<VaultError> for ApiError {
+    fn from(e: VaultError) -> Self {
+        match e {
+            VaultError::Db(e) => Self::Database(e),
+            e => Self::Sealed(e),
+        }
+    }
 }
 
 impl ResponseError for ApiError {
@@ -154,12 +167,15 @@ impl ResponseError for ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unavailable(_) | Self::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Sealed(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let Self::Database(e) = self {
-            tracing::error!(error = %e, "Database error in an API request.");
+        match self {
+            Self::Database(e) => tracing::error!(error = %e, "Database error in an API request."),
+            Self::Sealed(e) => tracing::error!(error = %e, "A stored secret does not open."),
+            _ => {}
         }
         outcome(self.status_code(), false, &self.to_string(), None)
     }

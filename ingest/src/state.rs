@@ -7,6 +7,7 @@ use inlet_shared::email::{Mailbox, UnsubscribeKey};
 use inlet_shared::integrations::IntegrationCache;
 use inlet_shared::metrics::Metrics;
 use inlet_shared::queue::Queue;
+use inlet_shared::sealed::Vault;
 use sea_orm::DatabaseConnection;
 
 use crate::source::delivery_log::DeliveryLog;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub delivery_log: Arc<DeliveryLog>,
     /// The process's metrics.
     pub metrics: Arc<Metrics>,
+    /// Seals the secrets the API stores and opens those it signs test events with.
+    pub vault: Vault,
     /// Verifies unsubscribe links.
     pub unsubscribe: UnsubscribeKey,
     /// The sender of emails whose template names none (`INLET_EMAIL_FROM`).

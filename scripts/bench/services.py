@@ -138,6 +138,8 @@ def inlet_env(database_url, amqp_url=None, **extra):
         "INLET_DATABASE_URL": database_url,
         "INLET_LISTEN": f"127.0.0.1:{INLET_PORT}",
         "INLET_BOOTSTRAP_API_KEY": API_KEY,
+        # PostgreSQL refuses to start without a master key: the bench's own, not secret.
+        "INLET_MASTER_KEY": "62656e63682d6f6e6c792d6d61737465722d6b65792d6e6f742d736563726574",
         "INLET_LOG_FORMAT": "json",
         "RUST_LOG": "warn",
     })

@@ -26,6 +26,7 @@ mod readme;
 mod reliability;
 mod retention;
 mod schema;
+mod secrets;
 mod support;
 mod templates;
 mod test_events;

@@ -19,6 +19,7 @@ async fn ingest_and_worker_processes_turn_a_signed_event_into_a_contact() {
         ("INLET_AMQP_URL", vhost.amqp_url.clone()),
         ("INLET_LISTEN", format!("127.0.0.1:{port}")),
         ("INLET_BOOTSTRAP_API_KEY", key.clone()),
+        ("INLET_MASTER_KEY", TEST_MASTER_KEY.to_owned()),
         ("INLET_LOG_FORMAT", "json".to_owned()),
         ("RUST_LOG", "warn".to_owned()),
     ];

@@ -47,7 +47,9 @@ async fn two_million_log_rows_over_forty_days_are_pruned_to_thirty_by_whole_days
     // As autovacuum would have left the month-old days. (A drop waiting on autovacuum
     // still busy with a freshly filled partition waits for `deadlock_timeout`, 1 s, before
     // PostgreSQL cancels it.)
-    db.execute_unprepared("VACUUM ANALYZE webhook_log").await.unwrap();
+    db.execute_unprepared("VACUUM ANALYZE webhook_log")
+        .await
+        .unwrap();
     let cutoff = partitions::day_of(now - 30 * DAY_MS);
     let kept = number(
         &db,

@@ -9,17 +9,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use inlet_migrations::{Migrator, MigratorTrait};
-use inlet_shared::db::entities::{
-    contact, contact_event, integration, integration_secret, queue_message, webhook_log,
-};
+use inlet_shared::db::entities::{contact, contact_event, integration, queue_message, webhook_log};
 use inlet_shared::domain::{new_id, now_ms};
 use inlet_shared::email::{Mailer, RenderLimits, UnsubscribeKey};
-use inlet_shared::integrations::{EventSettings, EventSettingsMap, IntegrationCache};
+use inlet_shared::integrations::{EventSettings, EventSettingsMap, IntegrationCache, secrets};
 use inlet_shared::metrics::Metrics;
 use inlet_shared::providers::Provider;
 use inlet_shared::providers::samples::{self, Person};
 use inlet_shared::queue::embedded::EmbeddedQueue;
 use inlet_shared::queue::{Delivery, Queue, QueueMessage, RetryPolicy};
+use inlet_shared::sealed::Vault;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait,
@@ -76,6 +75,8 @@ pub(crate) struct Bench {
     pub(crate) db: DatabaseConnection,
     pub(crate) queue: EmbeddedQueue,
     pub(crate) cache: IntegrationCache,
+    /// Seals the bench's secrets under a key of its own.
+    pub(crate) vault: Vault,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) handler: Handler,
     // Last: the database is dropped after the connections that use it.
@@ -114,7 +115,10 @@ impl Bench {
 
     async fn on(db: DatabaseConnection, postgres: Option<PostgresDb>) -> Self {
         Migrator::up(&db, None).await.unwrap();
-        let cache = IntegrationCache::load(db.clone()).await.unwrap();
+        let vault = Vault::ephemeral();
+        let cache = IntegrationCache::load(db.clone(), vault.clone())
+            .await
+            .unwrap();
         let metrics = Metrics::new();
         let retry = RetryPolicy {
             delays: vec![Duration::from_millis(10)],
@@ -125,6 +129,7 @@ impl Bench {
             handler: Handler::new(db.clone(), cache.clone(), metrics.clone(), retry),
             db,
             cache,
+            vault,
             metrics,
             _postgres: postgres,
         }
@@ -154,15 +159,9 @@ impl Bench {
         .exec_without_returning(&self.db)
         .await
         .unwrap();
-        integration_secret::Entity::insert(integration_secret::ActiveModel {
-            integration_id: Set(id.clone()),
-            secret: Set(SECRET.to_owned()),
-            created_at: Set(now),
-            ..Default::default()
-        })
-        .exec_without_returning(&self.db)
-        .await
-        .unwrap();
+        secrets::add(&self.db, &self.vault, &id, SECRET, now, None)
+            .await
+            .unwrap();
         self.cache.reload().await.unwrap();
         Integration {
             id,
@@ -317,7 +316,9 @@ impl Bench {
         Runner::new(
             self.db.clone(),
             Mailer::new(None, outbox.dir.clone()).unwrap(),
-            UnsubscribeKey::load_or_create(&self.db).await.unwrap(),
+            UnsubscribeKey::load_or_create(&self.db, &self.vault)
+                .await
+                .unwrap(),
             self.metrics.clone(),
             RunnerSettings {
                 public_url: "http://inlet.test".into(),
@@ -370,7 +371,13 @@ impl Integration {
             .collect();
         let runtime = self.cache.get(&self.id).expect("the integration is cached");
         provider
-            .verify(&runtime.keys, &headers, body.as_bytes(), now_secs, 300)
+            .verify(
+                runtime.keys_at(now_ms()),
+                &headers,
+                body.as_bytes(),
+                now_secs,
+                300,
+            )
             .unwrap();
         let envelope = provider.envelope(&headers, body.as_bytes()).unwrap();
         assert_eq!(envelope.ignore, None);

@@ -36,7 +36,7 @@ impl Modify for BearerKey {
         contacts::create, contacts::update, contacts::find, contacts::delete, events::send_event, api_key::api_key,
         lists::list, lists::create, lists::delete,
         integrations::create, integrations::list, integrations::get, integrations::update, integrations::delete,
-        integrations::secrets::add_secret, integrations::secrets::delete_secret, integrations::test_events::send_test_event,
+        integrations::secrets::add_secret, integrations::secrets::list_secrets, integrations::secrets::update_secret, integrations::secrets::delete_secret, integrations::test_events::send_test_event,
         webhook_events::list, dead_letters::list, dead_letters::replay,
         templates::create, templates::list, templates::get, templates::update, templates::delete,
         workflows::create, workflows::list, workflows::get, workflows::update, workflows::delete,

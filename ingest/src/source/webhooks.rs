@@ -279,7 +279,7 @@ async fn decide(
     let tolerance = i64::try_from(state.config.signature_tolerance.as_secs()).unwrap_or(i64::MAX);
     let provider = integration.provider;
     provider.verify(
-        &integration.keys,
+        integration.keys_at(received_at_ms),
         headers,
         &body,
         received_at_ms / 1000,

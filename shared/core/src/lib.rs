@@ -10,3 +10,4 @@ pub mod config;
 pub mod domain;
 pub mod messages;
 pub mod providers;
+pub mod sealing;

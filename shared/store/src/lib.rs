@@ -1,6 +1,7 @@
 //! Inlet's store: the database entities and the one writer of each table they hold —
 //! contacts with their lists and events, the webhook log, workflow runs, dead letters,
-//! integrations, API keys — PostgreSQL's bulk inserts, and email rendering and sending.
+//! integrations, API keys — PostgreSQL's bulk inserts, email rendering and sending, and
+//! the sealing of stored secrets (`sealed`).
 //! Builds on the pure `inlet-core`.
 
 // Tests cut strings they built themselves.
@@ -15,6 +16,7 @@ pub mod email;
 pub mod integrations;
 pub mod isolate;
 pub mod retention;
+pub mod sealed;
 #[cfg(test)]
 mod test_db;
 pub mod webhook_log;

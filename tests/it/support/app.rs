@@ -11,7 +11,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::eventually::poll;
-use super::{Backend, STRIPE_SECRET, TestDb, TestVhost, eventually_some, random_suffix};
+use super::{
+    Backend, STRIPE_SECRET, TEST_MASTER_KEY, TestDb, TestVhost, eventually_some, random_suffix,
+};
 
 /// How to boot an application.
 pub struct AppOptions {
@@ -119,6 +121,12 @@ pub async fn spawn_app(options: AppOptions) -> TestApp {
                 .clone()
                 .unwrap_or_else(|| v.amqp_url.clone()),
         ));
+    }
+    // PostgreSQL needs a master key; SQLite makes its key file. A test that names the
+    // setting (even empty, to leave it unset) decides for itself.
+    if db.url.starts_with("postgres") && !options.vars.iter().any(|(k, _)| k == "INLET_MASTER_KEY")
+    {
+        vars.push(("INLET_MASTER_KEY".into(), TEST_MASTER_KEY.into()));
     }
     vars.extend(options.vars);
     let config = inlet_shared::config::Config::from_vars(vars).expect("config");

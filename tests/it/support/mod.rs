@@ -31,6 +31,10 @@ pub use signing::{STRIPE_SECRET, now_secs, stripe_customer_event, stripe_signatu
 pub use smtp::SmtpServer;
 pub use tls_broker::TlsBroker;
 
+/// The master key the tests' PostgreSQL processes run with (not secret: tests only).
+pub const TEST_MASTER_KEY: &str =
+    "7465737473206f6e6c793a206e6f742061207365637265742c20612074657374";
+
 pub fn random_suffix() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..16].to_owned()
 }

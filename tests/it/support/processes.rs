@@ -4,7 +4,21 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use super::TEST_MASTER_KEY;
 use super::eventually::poll_blocking;
+
+/// The environment as given, with the tests' master key added for PostgreSQL unless the
+/// test names `INLET_MASTER_KEY` itself (an empty value leaves it unset).
+fn with_master_key<'a>(env: &'a [(&'a str, String)]) -> Vec<(&'a str, String)> {
+    let mut env = env.to_vec();
+    let postgres = env
+        .iter()
+        .any(|(k, v)| *k == "INLET_DATABASE_URL" && v.starts_with("postgres"));
+    if postgres && !env.iter().any(|(k, _)| *k == "INLET_MASTER_KEY") {
+        env.push(("INLET_MASTER_KEY", TEST_MASTER_KEY.to_owned()));
+    }
+    env
+}
 
 /// A child process killed if the test ends early.
 pub struct Process {
@@ -22,7 +36,7 @@ impl Process {
         for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("INLET_")) {
             cmd.env_remove(k);
         }
-        for (k, v) in env {
+        for (k, v) in with_master_key(env) {
             cmd.env(k, v);
         }
         let child = cmd
@@ -71,7 +85,7 @@ impl Process {
         for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("INLET_")) {
             cmd.env_remove(k);
         }
-        for (k, v) in env {
+        for (k, v) in with_master_key(env) {
             cmd.env(k, v);
         }
         let out = cmd.output().expect("run inlet");

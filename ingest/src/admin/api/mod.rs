@@ -52,11 +52,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(integrations::delete)),
         )
         .service(
-            resource("/v1/integrations/{id}/secrets", "POST")
-                .route(web::post().to(integrations::add_secret)),
+            resource("/v1/integrations/{id}/secrets", "POST, GET")
+                .route(web::post().to(integrations::add_secret))
+                .route(web::get().to(integrations::list_secrets)),
         )
         .service(
-            resource("/v1/integrations/{id}/secrets/{n}", "DELETE")
+            resource("/v1/integrations/{id}/secrets/{n}", "PATCH, DELETE")
+                .route(web::patch().to(integrations::update_secret))
                 .route(web::delete().to(integrations::delete_secret)),
         )
         .service(

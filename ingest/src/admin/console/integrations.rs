@@ -1,17 +1,20 @@
 //! Integrations in the console: list, connect (with the platform's own setup steps), per-event
-//! settings, secret rotation, test events. The logic is the API's
+//! settings, test events (secret rotation is `integration_secrets`). The logic is the API's
 //! ([`crate::admin::api::integrations`]); these handlers only read forms and render pages.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
-use inlet_shared::db::entities::{integration_secret, mailing_list};
+use inlet_shared::db::entities::mailing_list;
 use inlet_shared::domain::{Email, IntegrationId, now_ms};
+use inlet_shared::integrations::secrets;
 use inlet_shared::providers::Provider;
 use inlet_shared::providers::samples::{Person, sample, sign};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{EntityTrait, QueryOrder};
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::secret_ages::secret_rows;
 use super::session::{Form, Session};
 use super::{ConsoleError, Page, redirect, render, render_with_status};
 use crate::admin::api::integrations::{
@@ -200,7 +203,7 @@ pub async fn create(form: Form) -> Result<HttpResponse, ConsoleError> {
     }
 }
 
-fn secret_once(
+pub(super) fn secret_once(
     session: &Session,
     title: &str,
     header: &SecretHeader,
@@ -226,7 +229,7 @@ struct SettingsRow {
 }
 
 /// Renders an integration's page (with `notice` or `error` at the top).
-async fn integration_page(
+pub(super) async fn integration_page(
     session: &Session,
     id: &str,
     notice: Option<&str>,
@@ -250,7 +253,7 @@ async fn integration_page(
         .into_iter()
         .map(|l| json!({"id": l.id, "name": l.name}))
         .collect();
-    let secrets = api::secret_dates(&session.state, id).await?;
+    let secrets = secret_rows(&session.state, &view.id).await?;
     render_with_status(
         if error.is_some() {
             StatusCode::BAD_REQUEST
@@ -284,6 +287,7 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "settings" => "Settings saved; they apply to the next delivery.",
         "secret-added" => "Secret added. Both secrets verify until you delete the old one.",
         "secret-deleted" => "Secret deleted.",
+        "secret-expiry" => "Expiry saved; the secret stops verifying then.",
         _ => return None,
     })
 }
@@ -355,44 +359,6 @@ pub async fn save_settings(
     }
 }
 
-/// `POST /console/integrations/{id}/secrets`: adds a secret (Supabase: generates one and
-/// shows its header once).
-pub async fn add_secret(form: Form, path: web::Path<String>) -> Result<HttpResponse, ConsoleError> {
-    let session = &form.session;
-    let secret = form.get("secret").map(str::to_owned);
-    match api::add_integration_secret(&session.state, &path, secret).await {
-        Ok((_, Some(header))) => {
-            let view = api::get_integration(&session.state, &path).await?;
-            secret_once(session, "New secret header", &header, &view)
-        }
-        Ok((_, None)) => Ok(redirect(&format!(
-            "/console/integrations/{}?done=secret-added",
-            path.as_str()
-        ))),
-        Err(ApiError::BadRequest(message)) => {
-            integration_page(session, &path, None, Some(message)).await
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// `POST /console/integrations/{id}/secrets/{n}/delete`.
-pub async fn delete_secret(
-    form: Form,
-    path: web::Path<(String, usize)>,
-) -> Result<HttpResponse, ConsoleError> {
-    let (id, n) = path.into_inner();
-    match api::delete_integration_secret(&form.session.state, &id, n).await {
-        Ok(_) => Ok(redirect(&format!(
-            "/console/integrations/{id}?done=secret-deleted"
-        ))),
-        Err(ApiError::BadRequest(message)) => {
-            integration_page(&form.session, &id, None, Some(message)).await
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// `POST /console/integrations/{id}/delete`.
 pub async fn delete(form: Form, path: web::Path<String>) -> Result<HttpResponse, ConsoleError> {
     api::delete_integration(&form.session.state, &path).await?;
@@ -417,12 +383,15 @@ pub async fn send_test(form: Form, path: web::Path<String>) -> Result<HttpRespon
         .get("email")
         .and_then(Email::parse)
         .ok_or_else(|| ConsoleError::BadRequest("Enter a valid email address.".into()))?;
-    let secret = integration_secret::Entity::find()
-        .filter(integration_secret::Column::IntegrationId.eq(view.id.as_str()))
-        .order_by_desc(integration_secret::Column::Id)
-        .one(&session.state.db)
-        .await?
-        .ok_or_else(|| ConsoleError::BadRequest("This integration has no secret.".into()))?;
+    let secret =
+        secrets::newest_usable(&session.state.db, &session.state.vault, &view.id, now_ms())
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| {
+                ConsoleError::BadRequest(
+                    "This integration has no secret that is still valid.".into(),
+                )
+            })?;
     let person = Person {
         email: email.as_str(),
         first_name: "Jenny",
@@ -438,7 +407,7 @@ pub async fn send_test(form: Form, path: web::Path<String>) -> Result<HttpRespon
     let body = sample(provider, &event_type, &person, now)
         .ok_or_else(|| ConsoleError::BadRequest("No sample for this event type.".into()))?;
     let message_id = inlet_shared::domain::new_id("msg_");
-    let signed = sign(provider, &secret.secret, &body, now, &message_id)
+    let signed = sign(provider, secret.expose_secret(), &body, now, &message_id)
         .ok_or_else(|| ConsoleError::BadRequest("The stored secret cannot sign.".into()))?;
     let mut headers: Vec<(&str, &str)> = signed
         .iter()

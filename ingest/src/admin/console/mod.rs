@@ -7,8 +7,10 @@ mod contacts;
 mod dashboard;
 mod deliveries;
 mod email_templates;
+mod integration_secrets;
 mod integrations;
 mod lists;
+mod secret_ages;
 pub mod session;
 mod workflows;
 
@@ -304,11 +306,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route(
             "/integrations/{id}/secrets",
-            web::post().to(integrations::add_secret),
+            web::post().to(integration_secrets::add_secret),
+        )
+        .route(
+            "/integrations/{id}/secrets/{n}/expiry",
+            web::post().to(integration_secrets::set_expiry),
         )
         .route(
             "/integrations/{id}/secrets/{n}/delete",
-            web::post().to(integrations::delete_secret),
+            web::post().to(integration_secrets::delete_secret),
         )
         .route(
             "/integrations/{id}/test",

@@ -3,7 +3,7 @@
 //!
 //! The cookie holds `base64(api key id "." expiry ms "." nonce) "." base64(HMAC-SHA256)`
 //! under a key generated once per installation (the `console_session` row of
-//! `app_secrets`); the random nonce makes every sign-in's token (and so its CSRF token) its
+//! `app_secrets`, sealed); the random nonce makes every sign-in's token (and so its CSRF token) its
 //! own, and names the session's row in `console_sessions`, which signing out deletes.
 //! Nothing in the cookie is secret, and every request re-reads the API key, so revoking the
 //! key signs its sessions out at once.
@@ -19,11 +19,13 @@ use futures_util::future::LocalBoxFuture;
 use hmac::{Hmac, Mac};
 use inlet_shared::db::entities::{api_key, console_session};
 use inlet_shared::domain::now_ms;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use inlet_shared::sealed::{Vault, VaultError, app_secret};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
 use super::{ConsoleError, Page, render_with_status};
+use crate::error::ApiError;
 use crate::state::AppState;
 use cookies::{add_cookie, console_cookie, session_cookie};
 
@@ -42,11 +44,12 @@ const SECRET_NAME: &str = "console_session";
 pub struct SessionKey(SecretString);
 
 impl SessionKey {
-    /// The stored key, created if this is the first process to need it.
-    pub async fn load_or_create<C: ConnectionTrait>(db: &C) -> Result<Self, DbErr> {
-        Ok(Self(
-            inlet_shared::email::stored_secret(db, SECRET_NAME).await?,
-        ))
+    /// The stored key (sealed by `vault`), created if this is the first process to need it.
+    pub async fn load_or_create<C: ConnectionTrait>(
+        db: &C,
+        vault: &Vault,
+    ) -> Result<Self, VaultError> {
+        Ok(Self(app_secret(db, vault, SECRET_NAME).await?))
     }
 
     fn mac(&self, purpose: &[u8], data: &[u8]) -> Hmac<Sha256> {
@@ -131,8 +134,13 @@ async fn session_key(
         .ok_or(ConsoleError::Internal("console key cell missing"))?;
     let key = cell
         .0
-        .get_or_try_init(|| async { SessionKey::load_or_create(&state.db).await.map(Arc::new) })
-        .await?
+        .get_or_try_init(|| async {
+            SessionKey::load_or_create(&state.db, &state.vault)
+                .await
+                .map(Arc::new)
+        })
+        .await
+        .map_err(ApiError::from)?
         .clone();
     Ok((state, key))
 }

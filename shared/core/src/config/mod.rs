@@ -4,7 +4,7 @@
 //! Every setting is registered once ([`registry::SETTINGS`]: name, default, meaning,
 //! secrecy), which `inlet config` and the README's table are made from. Secrets (database
 //! and broker URLs may carry passwords, the bootstrap API key, the SMTP URL) are held in
-//! [`SecretString`] so `Debug` never prints them.
+//! [`SecretString`], the master keys in [`MasterKey`], so `Debug` never prints them.
 
 pub mod registry;
 mod report;
@@ -21,6 +21,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
+
+use crate::sealing::MasterKey;
 
 /// Default cap of each rendered part of a template (`INLET_TEMPLATE_MAX_BYTES`).
 pub const DEFAULT_TEMPLATE_MAX_BYTES: usize = 1024 * 1024;
@@ -67,6 +69,16 @@ pub struct Config {
     pub database_url: SecretString,
     /// `INLET_DATABASE_POOL` [16]: PostgreSQL connections per process (SQLite uses one).
     pub database_pool: u32,
+    /// `INLET_MASTER_KEY` [unset → SQLite: a key file beside the database; PostgreSQL:
+    /// refused unless plain text is allowed]: the key-encryption key sealing stored
+    /// secrets (signing secrets, the unsubscribe and console session keys).
+    pub master_key: Option<MasterKey>,
+    /// `INLET_MASTER_KEY_PREVIOUS` [unset]: the key being rotated away from: values sealed
+    /// under it still open; new ones are sealed with `master_key`.
+    pub master_key_previous: Option<MasterKey>,
+    /// `INLET_ALLOW_PLAINTEXT_SECRETS` [false]: development only: lets PostgreSQL start
+    /// without a master key, storing secrets in plain text.
+    pub allow_plaintext_secrets: bool,
     /// `INLET_AMQP_URL` [unset → embedded queue in the database]: RabbitMQ, `amqp://` or
     /// `amqps://` (TLS).
     pub amqp_url: Option<SecretString>,
@@ -221,6 +233,15 @@ impl Config {
             amqp_tls_cert_file: tls.cert,
             amqp_tls_key_file: tls.key,
             database_pool: positive(get("INLET_DATABASE_POOL"), 16, "INLET_DATABASE_POOL")?,
+            master_key: master_key(get("INLET_MASTER_KEY"), "INLET_MASTER_KEY")?,
+            master_key_previous: master_key(
+                get("INLET_MASTER_KEY_PREVIOUS"),
+                "INLET_MASTER_KEY_PREVIOUS",
+            )?,
+            allow_plaintext_secrets: boolean(
+                get("INLET_ALLOW_PLAINTEXT_SECRETS"),
+                "INLET_ALLOW_PLAINTEXT_SECRETS",
+            )?,
             smtp_url: get("INLET_SMTP_URL").map(SecretString::from),
             outbox_dir: PathBuf::from(get("INLET_OUTBOX_DIR").unwrap_or("./data/outbox")),
             email_from: get("INLET_EMAIL_FROM")
@@ -385,6 +406,29 @@ fn amqp_tls<'a>(
         });
     }
     Ok(tls)
+}
+
+/// A master key's text; the error says what is wrong, never the value.
+fn master_key(value: Option<&str>, name: &'static str) -> Result<Option<MasterKey>, ConfigError> {
+    value
+        .map(|text| {
+            MasterKey::parse(text).map_err(|e| ConfigError {
+                name,
+                reason: e.to_string(),
+            })
+        })
+        .transpose()
+}
+
+fn boolean(value: Option<&str>, name: &'static str) -> Result<bool, ConfigError> {
+    match value {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(ConfigError {
+            name,
+            reason: "expected true or false".into(),
+        }),
+    }
 }
 
 fn parse<T: std::str::FromStr>(value: &str, name: &'static str) -> Result<T, ConfigError>

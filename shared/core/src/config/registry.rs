@@ -82,6 +82,21 @@ pub const SETTINGS: &[Setting] = &[
         "PostgreSQL connections per process (SQLite uses one)",
     ),
     secret(
+        "INLET_MASTER_KEY",
+        "unset → SQLite: the key file `inlet.master-key` beside the database, made on first start; PostgreSQL: refused",
+        "key that seals stored secrets (signing secrets, the unsubscribe and console session keys) with AES-256-GCM: 32 random bytes as 64 hex characters or base64 (`openssl rand -hex 32`); losing it loses those secrets (docs/deploy, Secrets at rest)",
+    ),
+    secret(
+        "INLET_MASTER_KEY_PREVIOUS",
+        "unset",
+        "during a rotation, the key being replaced: values sealed under it still open, new ones are sealed with `INLET_MASTER_KEY`; `inlet secrets rotate-master-key` re-seals them all",
+    ),
+    setting(
+        "INLET_ALLOW_PLAINTEXT_SECRETS",
+        "`false`",
+        "development only: `true` lets PostgreSQL start without `INLET_MASTER_KEY`, keeping secrets in plain text",
+    ),
+    secret(
         "INLET_AMQP_URL",
         "unset → embedded queue",
         "`amqp://user:pass@host:5672/vhost`, or `amqps://…` over TLS → RabbitMQ (`--amqp-url`)",

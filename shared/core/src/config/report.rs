@@ -57,6 +57,9 @@ impl Config {
             public_url,
             database_url,
             database_pool,
+            master_key,
+            master_key_previous,
+            allow_plaintext_secrets,
             amqp_url,
             amqp_tls_ca_file,
             amqp_tls_cert_file,
@@ -105,6 +108,22 @@ impl Config {
             ("INLET_PUBLIC_URL", Shown::of(public_url)),
             ("INLET_DATABASE_URL", Shown::secret(Some(database_url))),
             ("INLET_DATABASE_POOL", Shown::of(database_pool)),
+            (
+                "INLET_MASTER_KEY",
+                Shown::Secret {
+                    set: master_key.is_some(),
+                },
+            ),
+            (
+                "INLET_MASTER_KEY_PREVIOUS",
+                Shown::Secret {
+                    set: master_key_previous.is_some(),
+                },
+            ),
+            (
+                "INLET_ALLOW_PLAINTEXT_SECRETS",
+                Shown::of(allow_plaintext_secrets),
+            ),
             ("INLET_AMQP_URL", Shown::secret(amqp_url.as_ref())),
             ("INLET_AMQP_TLS_CA_FILE", path(amqp_tls_ca_file)),
             ("INLET_AMQP_TLS_CERT_FILE", path(amqp_tls_cert_file)),

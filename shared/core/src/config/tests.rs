@@ -202,3 +202,37 @@ fn the_report_redacts_secrets_and_shows_values_and_defaults() {
     assert_eq!(report::Shown::Secret { set: true }.text(), "<redacted>");
     assert_eq!(report::Shown::Secret { set: false }.text(), "<unset>");
 }
+
+#[test]
+fn master_keys_parse_and_a_bad_one_is_named_without_its_value() {
+    let hex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    let cfg = Config::from_vars(vars(&[
+        ("INLET_MASTER_KEY", hex),
+        ("INLET_ALLOW_PLAINTEXT_SECRETS", "true"),
+    ]))
+    .unwrap();
+    let key = cfg.master_key.as_ref().unwrap();
+    assert_eq!(
+        key.id(),
+        crate::sealing::MasterKey::parse(hex).unwrap().id()
+    );
+    assert!(cfg.master_key_previous.is_none());
+    assert!(cfg.allow_plaintext_secrets);
+    assert!(!format!("{cfg:?}").contains(hex));
+    let out = report(&cfg);
+    assert!(!out.contains(hex), "{out}");
+    assert!(out.contains("INLET_MASTER_KEY"), "{out}");
+
+    let err = |pairs: &[(&str, &str)]| Config::from_vars(vars(pairs)).unwrap_err();
+    let bad = err(&[("INLET_MASTER_KEY_PREVIOUS", "deadbeefdeadbeef")]);
+    assert_eq!(bad.name, "INLET_MASTER_KEY_PREVIOUS");
+    assert!(bad.reason.contains("32 bytes"), "{bad}");
+    assert!(!bad.to_string().contains("deadbeef"), "{bad}");
+    let bad = err(&[("INLET_ALLOW_PLAINTEXT_SECRETS", "yes")]);
+    assert_eq!(bad.name, "INLET_ALLOW_PLAINTEXT_SECRETS");
+    assert!(
+        !Config::from_vars(vars(&[]))
+            .unwrap()
+            .allow_plaintext_secrets
+    );
+}

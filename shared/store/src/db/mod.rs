@@ -47,7 +47,7 @@ pub async fn connect(url: &str, pool: u32) -> Result<DatabaseConnection, DbErr> 
 }
 
 /// The file path inside a `sqlite://path?options` URL.
-fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+pub(crate) fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;

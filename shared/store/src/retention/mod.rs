@@ -1,5 +1,6 @@
 //! Retention: removes what each kind of stored data's retention (`INLET_RETAIN_*`) lets
-//! go — the one deleter of expired rows, whichever module writes them — and creates the
+//! go — the one deleter of expired rows, whichever module writes them (expired signing
+//! secrets through their writer, `integrations::prune_expired_secrets`) — and creates the
 //! day partitions ahead of time on PostgreSQL.
 //!
 //! On PostgreSQL the webhook log, the kept requests and the claims are partitioned by day
@@ -198,6 +199,17 @@ pub async fn prune(
         if rows > 0 {
             report.removed.push(Removed {
                 table: expiry.table,
+                partitions: Vec::new(),
+                rows,
+            });
+        }
+    }
+    // Signing secrets past their `expiresAt` no longer verify; their rows go too.
+    if !dry_run {
+        let rows = crate::integrations::prune_expired_secrets(db, now).await?;
+        if rows > 0 {
+            report.removed.push(Removed {
+                table: "integration_secrets",
                 partitions: Vec::new(),
                 rows,
             });

@@ -3,20 +3,21 @@
 pub mod secrets;
 pub mod test_events;
 
-pub use secrets::{AddSecret, SecretHeader, add_secret, delete_secret};
-pub(crate) use secrets::{add_integration_secret, delete_integration_secret, secret_dates};
+pub use secrets::{
+    AddSecret, SecretHeader, SecretView, UpdateSecret, add_secret, delete_secret, list_secrets,
+    update_secret,
+};
+pub(crate) use secrets::{add_integration_secret, delete_integration_secret, set_secret_expiry};
 pub use test_events::{SendTestEvent, TestEventAnswer, send_test_event};
 
-use std::collections::HashMap;
-
 use actix_web::{HttpResponse, web};
-use inlet_shared::db::entities::{integration, integration_secret};
+use inlet_shared::db::entities::integration;
 use inlet_shared::domain::{IntegrationId, format_ms, now_ms};
+use inlet_shared::integrations::secrets::{self as stored_secrets, SecretInfo};
 use inlet_shared::integrations::{EventSettingsMap, effective_settings, parse_event_settings};
 use inlet_shared::providers::{Provider, supabase};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, QueryOrder, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -25,7 +26,7 @@ use super::rows::{self, check_name};
 use super::schemas::Message;
 use crate::error::ApiError;
 use crate::state::AppState;
-use secrets::{SUPABASE_HEADER, secrets_of};
+use secrets::{SUPABASE_HEADER, secrets_of, views};
 
 /// Body of `POST /api/v1/integrations`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -51,7 +52,8 @@ pub struct UpdateIntegration {
     pub(crate) events: Map<String, Value>,
 }
 
-/// An integration as the API shows it. Secrets are never shown after creation, only counted.
+/// An integration as the API shows it. Secrets are never shown after creation, only counted
+/// and dated.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IntegrationView {
@@ -63,6 +65,8 @@ pub struct IntegrationView {
     #[schema(value_type = Object)]
     pub(crate) events: EventSettingsMap,
     pub(crate) secret_count: usize,
+    /// Each signing secret's age and expiry, oldest first (never its value).
+    pub(crate) secrets: Vec<SecretView>,
     pub(crate) created_at: String,
     pub(crate) updated_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -78,15 +82,16 @@ fn view(
     state: &AppState,
     row: integration::Model,
     provider: Provider,
-    secret_count: usize,
+    secrets: &[SecretInfo],
 ) -> IntegrationView {
     IntegrationView {
+        secret_count: secrets.len(),
+        secrets: views(secrets, now_ms()),
         endpoint_url: state.config.endpoint_url(&row.id),
         events: effective_settings(provider, &stored_events(&row)),
         id: row.id,
         provider,
         name: row.name,
-        secret_count,
         created_at: format_ms(row.created_at),
         updated_at: format_ms(row.updated_at),
         secret_header: None,
@@ -194,21 +199,14 @@ pub(crate) async fn create_integration(
         .exec_without_returning(&txn)
         .await?;
     for secret in &secrets {
-        let secret_row = integration_secret::ActiveModel {
-            integration_id: Set(id.to_string()),
-            secret: Set(secret.trim().to_owned()),
-            created_at: Set(now),
-            ..Default::default()
-        };
-        integration_secret::Entity::insert(secret_row)
-            .exec_without_returning(&txn)
-            .await?;
+        stored_secrets::add(&txn, &state.vault, id.as_str(), secret, now, None).await?;
     }
     let model = rows::find::<integration::Entity, _>(&txn, &id.to_string(), "integration").await?;
+    let stored = secrets_of(&txn, id.as_str()).await?;
     txn.commit().await?;
     state.cache.reload().await?;
     tracing::info!(integration = %id, provider = %provider, "Created integration.");
-    let mut created = view(state, model, provider, secrets.len());
+    let mut created = view(state, model, provider, &stored);
     created.secret_header = secret_header;
     Ok(created)
 }
@@ -230,17 +228,13 @@ pub(crate) async fn list_integrations(state: &AppState) -> Result<Vec<Integratio
         .order_by_asc(integration::Column::CreatedAt)
         .all(&state.db)
         .await?;
-    let secrets = integration_secret::Entity::find().all(&state.db).await?;
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    for s in secrets {
-        *counts.entry(s.integration_id).or_default() += 1;
-    }
+    let secrets = stored_secrets::list_all(&state.db).await?;
     Ok(rows
         .into_iter()
         .filter_map(|row| {
             let provider = Provider::parse(&row.provider)?;
-            let count = counts.get(&row.id).copied().unwrap_or(0);
-            Some(view(state, row, provider, count))
+            let of = secrets.get(&row.id).map(Vec::as_slice).unwrap_or_default();
+            Some(view(state, row, provider, of))
         })
         .collect())
 }
@@ -257,8 +251,8 @@ pub(crate) async fn get_integration(
     id: &str,
 ) -> Result<IntegrationView, ApiError> {
     let (row, provider) = load(state, id).await?;
-    let count = secrets_of(&state.db, &row.id).await?.len();
-    Ok(view(state, row, provider, count))
+    let stored = secrets_of(&state.db, &row.id).await?;
+    Ok(view(state, row, provider, &stored))
 }
 
 /// `GET /api/v1/integrations/{id}`.
@@ -309,8 +303,8 @@ pub(crate) async fn update_integration(
     let saved = active.update(&state.db).await?;
     state.cache.reload().await?;
     tracing::info!(integration = %saved.id, "Updated integration settings.");
-    let count = secrets_of(&state.db, &saved.id).await?.len();
-    Ok(view(state, saved, provider, count))
+    let stored = secrets_of(&state.db, &saved.id).await?;
+    Ok(view(state, saved, provider, &stored))
 }
 
 /// `PATCH /api/v1/integrations/{id}`: rename, or change event settings field by field.
@@ -329,10 +323,7 @@ pub async fn update(
 pub(crate) async fn delete_integration(state: &AppState, id: &str) -> Result<(), ApiError> {
     let (row, _) = load(state, id).await?;
     let txn = state.db.begin().await?;
-    integration_secret::Entity::delete_many()
-        .filter(integration_secret::Column::IntegrationId.eq(row.id.as_str()))
-        .exec(&txn)
-        .await?;
+    stored_secrets::delete_all(&txn, &row.id).await?;
     integration::Entity::delete_by_id(row.id.clone())
         .exec(&txn)
         .await?;

@@ -3,11 +3,11 @@
 //! source as a real delivery is (`inlet send-test-event`, like `stripe trigger`).
 
 use actix_web::{HttpResponse, ResponseError, web};
-use inlet_shared::db::entities::integration_secret;
 use inlet_shared::domain::{Email, new_id, now_ms};
+use inlet_shared::integrations::secrets;
 use inlet_shared::providers::Provider;
 use inlet_shared::providers::samples::{Person, sample, sign};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 use super::load;
@@ -74,13 +74,14 @@ async fn signed_sample(
             last.as_deref().unwrap_or_default(),
         ),
     };
-    // The newest secret: the one the platform signs with after a rotation.
-    let secret = integration_secret::Entity::find()
-        .filter(integration_secret::Column::IntegrationId.eq(row.id.as_str()))
-        .order_by_desc(integration_secret::Column::Id)
-        .one(&state.db)
+    // The newest secret still valid: the one the platform signs with after a rotation.
+    let secret = secrets::newest_usable(&state.db, &state.vault, &row.id, now_ms())
         .await?
-        .ok_or_else(|| ApiError::BadRequest("This integration has no signing secret.".into()))?;
+        .ok_or_else(|| {
+            ApiError::BadRequest(
+                "This integration has no signing secret that is still valid.".into(),
+            )
+        })?;
     let person = Person {
         email: email.as_str(),
         first_name,
@@ -92,8 +93,14 @@ async fn signed_sample(
     let now = now_ms() / 1000;
     let sampled = sample(provider, &body.event_type, &person, now)
         .ok_or_else(|| ApiError::BadRequest("No sample for this event type.".into()))?;
-    let headers = sign(provider, &secret.secret, &sampled, now, &new_id("msg_"))
-        .ok_or_else(|| ApiError::BadRequest("The stored secret cannot sign.".into()))?;
+    let headers = sign(
+        provider,
+        secret.expose_secret(),
+        &sampled,
+        now,
+        &new_id("msg_"),
+    )
+    .ok_or_else(|| ApiError::BadRequest("The stored secret cannot sign.".into()))?;
     Ok((sampled, headers))
 }
 

@@ -8,9 +8,14 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub name: String,
+    /// The value sealed (`v1:<key id>:…`), or in plain text while `key_id` is NULL; only
+    /// `crate::sealed` reads or writes it.
     #[sea_orm(column_type = "Text")]
     pub value: String,
     pub created_at: i64,
+    /// The master key `value` is sealed under; NULL for plain text.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub key_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

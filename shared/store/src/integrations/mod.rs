@@ -1,5 +1,9 @@
-//! Integrations: per-event settings (SPEC §2) and the in-memory cache that keeps the
-//! webhook hot path free of database queries.
+//! Integrations: per-event settings (SPEC §2), the in-memory cache that keeps the webhook
+//! hot path free of database queries, and the signing secrets' writer ([`secrets`]).
+
+pub mod secrets;
+
+pub use secrets::prune_expired_secrets;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -7,12 +11,14 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{DatabaseConnection, DbErr, EntityTrait, FromQueryResult, QueryOrder, QuerySelect};
+use sea_orm::{DatabaseConnection, DbErr, EntityTrait, FromQueryResult, QuerySelect};
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::db::entities::{integration, integration_secret};
+use crate::db::entities::integration;
 use crate::providers::{Provider, SigningKey};
+use crate::sealed::{Binding, Vault};
 
 fn yes() -> bool {
     true
@@ -126,13 +132,45 @@ pub struct IntegrationRuntime {
     pub provider: Provider,
     /// Its name.
     pub name: String,
-    /// Decoded signing keys, oldest first.
-    pub keys: Vec<SigningKey>,
+    /// Decoded signing keys, those that expire soonest first and those that never last:
+    /// the keys still valid at any time are a suffix ([`Self::keys_at`]).
+    keys: Vec<SigningKey>,
+    /// Each key's expiry (epoch ms), in the same order.
+    expiries: Vec<Option<i64>>,
     /// Stored per-event settings.
     pub events: EventSettingsMap,
 }
 
 impl IntegrationRuntime {
+    /// An integration with these keys, each with its expiry (if any).
+    pub fn new(
+        id: String,
+        provider: Provider,
+        name: String,
+        mut keys: Vec<(SigningKey, Option<i64>)>,
+        events: EventSettingsMap,
+    ) -> Self {
+        keys.sort_by_key(|(_, expiry)| (expiry.is_none(), *expiry));
+        let (keys, expiries) = keys.into_iter().unzip();
+        Self {
+            id,
+            provider,
+            name,
+            keys,
+            expiries,
+            events,
+        }
+    }
+
+    /// The keys that verify at `now_ms`: an expired secret stops verifying at its expiry,
+    /// whenever the cache was loaded. No allocation (the hot path's call).
+    pub fn keys_at(&self, now_ms: i64) -> &[SigningKey] {
+        let expired = self
+            .expiries
+            .partition_point(|expiry| secrets::is_expired(*expiry, now_ms));
+        self.keys.get(expired..).unwrap_or_default()
+    }
+
     /// The effective settings of one event type.
     pub fn settings(&self, event_type: &str) -> EventSettings {
         self.events.get(event_type).cloned().unwrap_or_default()
@@ -160,15 +198,17 @@ struct FingerprintRow {
 #[derive(Clone)]
 pub struct IntegrationCache {
     db: DatabaseConnection,
+    vault: Vault,
     map: Arc<ArcSwap<HashMap<String, Arc<IntegrationRuntime>>>>,
     seen: Arc<tokio::sync::Mutex<Fingerprint>>,
 }
 
 impl IntegrationCache {
-    /// Loads every integration.
-    pub async fn load(db: DatabaseConnection) -> Result<Self, DbErr> {
+    /// Loads every integration, opening their secrets with `vault`.
+    pub async fn load(db: DatabaseConnection, vault: Vault) -> Result<Self, DbErr> {
         let cache = Self {
             db,
+            vault,
             map: Arc::new(ArcSwap::from_pointee(HashMap::new())),
             seen: Arc::new(tokio::sync::Mutex::new(Fingerprint::default())),
         };
@@ -242,11 +282,8 @@ impl IntegrationCache {
 
     async fn load_all(&self) -> Result<(), DbErr> {
         let integrations = integration::Entity::find().all(&self.db).await?;
-        let secrets = integration_secret::Entity::find()
-            .order_by_asc(integration_secret::Column::Id)
-            .all(&self.db)
-            .await?;
-        let mut keys: HashMap<String, Vec<SigningKey>> = HashMap::new();
+        let secrets = secrets::all_rows(&self.db).await?;
+        let mut keys: HashMap<String, Vec<(SigningKey, Option<i64>)>> = HashMap::new();
         let providers: HashMap<&str, Option<Provider>> = integrations
             .iter()
             .map(|i| (i.id.as_str(), Provider::parse(&i.provider)))
@@ -255,11 +292,23 @@ impl IntegrationCache {
             let Some(Some(provider)) = providers.get(secret.integration_id.as_str()) else {
                 continue;
             };
-            match provider.signing_key(&secret.secret) {
+            let opened = self.vault.open(
+                Binding::signing(&secret.integration_id),
+                &secret.secret,
+                secret.key_id.as_deref(),
+            );
+            let plain = match opened {
+                Ok(plain) => plain,
+                Err(e) => {
+                    tracing::warn!(integration = %secret.integration_id, error = %e, "Skipping a signing secret that does not open.");
+                    continue;
+                }
+            };
+            match provider.signing_key(plain.expose_secret()) {
                 Ok(key) => keys
                     .entry(secret.integration_id.clone())
                     .or_default()
-                    .push(key),
+                    .push((key, secret.expires_at)),
                 Err(_) => {
                     tracing::warn!(integration = %secret.integration_id, "Skipping an unusable signing secret.")
                 }
@@ -275,13 +324,13 @@ impl IntegrationCache {
                 tracing::warn!(integration = %row.id, error = %e, "Unreadable event settings; using defaults.");
                 EventSettingsMap::new()
             });
-            let runtime = IntegrationRuntime {
-                keys: keys.remove(&row.id).unwrap_or_default(),
-                id: row.id.clone(),
+            let runtime = IntegrationRuntime::new(
+                row.id.clone(),
                 provider,
-                name: row.name,
+                row.name,
+                keys.remove(&row.id).unwrap_or_default(),
                 events,
-            };
+            );
             map.insert(row.id, Arc::new(runtime));
         }
         self.map.store(Arc::new(map));
