@@ -74,12 +74,31 @@ def table(results):
         lines.append(f"end to end at {e['achieved_rps']} req/s (target {e['target_rps']}): "
                      f"receipt -> contact committed p50 {e['p50_ms']} ms, p99 {e['p99_ms']} ms "
                      f"({e['deliveries']} deliveries)")
+    p = results["runs"].get("prune_under_load")
+    if p:
+        b, w, a = p["baseline"], p["with_prune"], p["with_prune"].get("alongside", {})
+        b2 = p.get("baseline_again", b)
+        lines.append("")
+        lines.append(f"prune under load: {p['rows']} log rows over {p['days']} days, retention "
+                     f"{p['retention_days']}d: {a.get('dropped_partitions')} partitions dropped, "
+                     f"{a.get('removed_rows')} rows, `inlet prune` {a.get('took_ms')} ms"
+                     + ("" if p["ok"] else f"  NOT OK {a.get('error', '')} left {p['left']}"))
+        win = w.get("window", {})
+        lines.append(f"  end to end p50 / p99 / max ms: without {b['p50_ms']} / {b['p99_ms']} / {b['max_ms']}, "
+                     f"with {w['p50_ms']} / {w['p99_ms']} / {w['max_ms']}, "
+                     f"without again {b2['p50_ms']} / {b2['p99_ms']} / {b2['max_ms']} "
+                     f"(received while pruning: {win.get('p50_ms')} / {win.get('p99_ms')} / {win.get('max_ms')}, "
+                     f"{win.get('deliveries')} deliveries); ingest p99 {b['ingest_p99_ms']} / {w['ingest_p99_ms']} / {b2['ingest_p99_ms']} ms; "
+                     f"non-2xx {w['non2xx']}")
     return "\n".join(lines)
 
 
 def broken(results):
-    """The runs whose exactly-once bookkeeping did not add up."""
+    """The runs whose exactly-once bookkeeping (or the prune's outcome) did not add up."""
     out = []
+    prune = results["runs"].get("prune_under_load")
+    if prune and not prune["ok"]:
+        out.append("prune_under_load")
     for key, value in results["runs"].items():
         for i, run in enumerate(value if isinstance(value, list) else [value]):
             if isinstance(run, dict) and "exactly_once" in run and not run["exactly_once"]["ok"]:

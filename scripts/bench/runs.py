@@ -7,12 +7,14 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
 
 from drains import drain, production_drains, scaling
 from load import percentile, wrk, write_bodies
+from prune import prune_under_load
 from services import (AMQP, CEILING_PORT, CEILING_SECRET, INLET_PORT, PG, ROOT, SECRET, Proc,
                       Psql, cpu_delta, cpu_seconds, http, inlet_env, log, machine, mgmt,
                       perf_wrapped, psql, wait_ready)
@@ -142,6 +144,8 @@ class Bench:
             self.results["runs"]["production_drain_scaling"] = scaling(drains)
             worker_env = inlet_env(self.pg_url, self.amqp_url, **self.worker_extra())
             self.results["runs"]["end_to_end"] = self.end_to_end(url, worker_env)
+            if self.args.prune_rows:
+                self.results["runs"]["prune_under_load"] = prune_under_load(self, url, worker_env)
         finally:
             ingest.stop()
             if ceiling:
@@ -164,7 +168,9 @@ class Bench:
         runs without one)."""
         psql(self.pgdb, "CHECKPOINT")
 
-    def end_to_end(self, url, worker_env):
+    def end_to_end(self, url, worker_env, during=None):
+        """Paced load with a worker running; `during` (seconds into the run, a callable)
+        runs something alongside it (the prune part) and its result joins the figures."""
         self.checkpoint()
         rate = self.args.rate
         # Each connection pauses, then waits for its answer (1–2 ms at this rate): with 50
@@ -180,8 +186,10 @@ class Bench:
             prefix = write_bodies(self.work, "e2e", self.load.creates(count, int(time.time())),
                                   self.threads, SECRET)
             since = int(time.time() * 1000)
+            alongside = Alongside(*during) if during else None
             load = wrk(url, prefix, connections, self.args.duration, self.threads, mode="once",
                        delay_ms=delay_ms)
+            beside = alongside.result() if alongside else None
             deadline = time.time() + 60
             # Accepted deliveries are logged by the worker as it applies them: wait until
             # every 2xx'd one is in the log.
@@ -205,9 +213,20 @@ class Bench:
             "p50_ms": percentile(lat, 50),
             "p99_ms": percentile(lat, 99),
             "ingest_p99_ms": load["p99_ms"],
+            "non2xx": load["non2xx"],
+            "socket_errors": load["socket_errors"],
             "over_100ms": len(slow),
             "over_100ms_received_s": [slow[0], slow[-1]] if slow else None,
+            "max_ms": max(lat) if lat else None,
         }
+        if beside is not None:
+            result["alongside"] = beside
+            # The deliveries received while it ran (and a second after): their latency.
+            start, end = beside["started_ms"], beside["ended_ms"] + 1000
+            window = [latency for latency, at in pairs if start <= at <= end]
+            result["window"] = {"deliveries": len(window), "p50_ms": percentile(window, 50),
+                                "p99_ms": percentile(window, 99),
+                                "max_ms": max(window) if window else None}
         log(f"end to end at {load['rps']} req/s: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, "
             f"{len(slow)} over 100 ms" + (f" (received {slow[0]}-{slow[-1]} s into the run)" if slow else ""))
         return result
@@ -278,6 +297,29 @@ class Bench:
                 continue
             return proc
         sys.exit("bench: the reference harness did not start")
+
+
+class Alongside:
+    """Runs `action` in a thread `at` seconds from now, timing it."""
+
+    def __init__(self, at, action):
+        self.out = {}
+
+        def go():
+            time.sleep(at)
+            self.out["started_ms"] = int(time.time() * 1000)
+            try:
+                self.out.update(action())
+            except Exception as e:  # noqa: BLE001 - reported with the figures, and fails the run
+                self.out["error"] = repr(e)
+            finally:
+                self.out["ended_ms"] = int(time.time() * 1000)
+        self.thread = threading.Thread(target=go, daemon=True)
+        self.thread.start()
+
+    def result(self):
+        self.thread.join()
+        return self.out
 
 
 def summarize(row):
