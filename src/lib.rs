@@ -194,6 +194,9 @@ pub fn start_ingest_with_ops(
         vault: services.vault.clone(),
         unsubscribe: services.unsubscribe.clone(),
         email_from: services.email_from.clone(),
+        api_limit: Arc::new(inlet_ingest::admin::rate_limit::ApiRateLimit::new(
+            services.config.api_rate_limit,
+        )),
     };
     if let Some(ops_listener) = ops {
         let ops = inlet_ingest::ops::Ops {

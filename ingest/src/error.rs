@@ -139,6 +139,12 @@ pub enum ApiError {
     /// The resource exists already.
     #[error("{0}")]
     Conflict(String),
+    /// The API key made more requests than its rate limit (`INLET_API_RATE_LIMIT`).
+    #[error("Rate limit exceeded: at most {limit} requests a second per API key.")]
+    RateLimited {
+        /// The limit, requests a second.
+        limit: u32,
+    },
     /// A bounded resource (such as template rendering) is busy; the message says which.
     #[error("{0}")]
     Unavailable(String),
@@ -166,6 +172,7 @@ impl ResponseError for ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Sealed(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -177,6 +184,18 @@ impl ResponseError for ApiError {
             Self::Sealed(e) => tracing::error!(error = %e, "A stored secret does not open."),
             _ => {}
         }
-        outcome(self.status_code(), false, &self.to_string(), None)
+        let mut response = outcome(self.status_code(), false, &self.to_string(), None);
+        if let Self::RateLimited { limit } = self {
+            let headers = response.headers_mut();
+            headers.insert(
+                crate::admin::auth::LIMIT_HEADER,
+                actix_web::http::header::HeaderValue::from(*limit),
+            );
+            headers.insert(
+                crate::admin::auth::REMAINING_HEADER,
+                actix_web::http::header::HeaderValue::from(0u32),
+            );
+        }
+        response
     }
 }

@@ -10,6 +10,7 @@ use inlet_shared::queue::Queue;
 use inlet_shared::sealed::Vault;
 use sea_orm::DatabaseConnection;
 
+use crate::admin::rate_limit::ApiRateLimit;
 use crate::source::delivery_log::DeliveryLog;
 
 /// Shared state of the HTTP process.
@@ -33,4 +34,6 @@ pub struct AppState {
     pub unsubscribe: UnsubscribeKey,
     /// The sender of emails whose template names none (`INLET_EMAIL_FROM`).
     pub email_from: Mailbox,
+    /// Each API key's rate limit (`INLET_API_RATE_LIMIT`), shared by every HTTP worker.
+    pub api_limit: Arc<ApiRateLimit>,
 }

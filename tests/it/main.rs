@@ -22,6 +22,7 @@ mod isolation;
 mod platforms;
 mod process_metrics;
 mod processes;
+mod rate_limit;
 mod readme;
 mod reliability;
 mod retention;

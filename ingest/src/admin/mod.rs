@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod console;
 pub mod openapi;
+pub mod rate_limit;
 
 use actix_web::web;
 

@@ -28,6 +28,63 @@ impl Modify for BearerKey {
     }
 }
 
+/// Declares the rate limit's `429` on every route (`rate_limit`), with the headers every
+/// answer carries.
+struct RateLimited;
+
+impl Modify for RateLimited {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{
+            ContentBuilder, HttpMethod, ObjectBuilder, RefOr, ResponseBuilder, Type,
+            header::HeaderBuilder,
+        };
+        let integer = || {
+            HeaderBuilder::new()
+                .schema(ObjectBuilder::new().schema_type(Type::Integer))
+                .build()
+        };
+        let response = ResponseBuilder::new()
+            .description(
+                "The API key made more requests than its rate limit (`INLET_API_RATE_LIMIT`).",
+            )
+            .header("x-ratelimit-limit", integer())
+            .header("x-ratelimit-remaining", integer())
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                        "Message",
+                    ))))
+                    .build(),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            for method in [
+                HttpMethod::Get,
+                HttpMethod::Post,
+                HttpMethod::Put,
+                HttpMethod::Patch,
+                HttpMethod::Delete,
+            ] {
+                let operation = match method {
+                    HttpMethod::Get => item.get.as_mut(),
+                    HttpMethod::Post => item.post.as_mut(),
+                    HttpMethod::Put => item.put.as_mut(),
+                    HttpMethod::Patch => item.patch.as_mut(),
+                    HttpMethod::Delete => item.delete.as_mut(),
+                    _ => None,
+                };
+                if let Some(operation) = operation {
+                    operation
+                        .responses
+                        .responses
+                        .insert("429".into(), RefOr::T(response.clone()));
+                }
+            }
+        }
+    }
+}
+
 /// The document.
 #[derive(OpenApi)]
 #[openapi(
@@ -42,7 +99,7 @@ impl Modify for BearerKey {
         workflows::create, workflows::list, workflows::get, workflows::update, workflows::delete,
         emails::list,
     ),
-    modifiers(&BearerKey),
+    modifiers(&BearerKey, &RateLimited),
 )]
 pub struct ApiDoc;
 
@@ -67,5 +124,24 @@ mod tests {
             "{variants}"
         );
         assert!(!variants.contains("event_name") && !variants.contains("list_id"));
+    }
+
+    /// Every route declares the rate limit's answer.
+    #[test]
+    fn every_route_can_answer_429() {
+        let doc = super::ApiDoc::openapi().to_json().unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
+        let mut operations = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                operations += 1;
+                let limited = &op["responses"]["429"];
+                assert!(
+                    limited["headers"]["x-ratelimit-limit"].is_object(),
+                    "{method} {path}: {limited}"
+                );
+            }
+        }
+        assert!(operations > 20, "{operations}");
     }
 }

@@ -105,6 +105,9 @@ pub async fn spawn_app(options: AppOptions) -> TestApp {
         ("INLET_HTTP_WORKERS".into(), "1".into()),
         ("INLET_CACHE_REFRESH_MS".into(), "100".into()),
         ("INLET_PUBLISH_TIMEOUT_MS".into(), "3000".into()),
+        // Tests drive the API far faster than ten requests a second; the rate limit's own
+        // tests (`rate_limit.rs`) set it.
+        ("INLET_API_RATE_LIMIT".into(), "0".into()),
         (
             "INLET_OUTBOX_DIR".into(),
             std::env::temp_dir()

@@ -145,6 +145,9 @@ pub struct Config {
     pub team_name: String,
     /// `INLET_HTTP_WORKERS` [number of cores]: HTTP worker threads.
     pub http_workers: usize,
+    /// `INLET_API_RATE_LIMIT` [10]: requests a second each API key may make to the REST
+    /// API, as Loops allows; `0` (`None`) removes the limit.
+    pub api_rate_limit: Option<std::num::NonZeroU32>,
     /// `INLET_RETAIN_*`, `INLET_PRUNE_INTERVAL`: how long stored data is kept.
     pub retention: Retention,
     /// `INLET_LOG_FORMAT` [pretty on a terminal, else json].
@@ -298,6 +301,10 @@ impl Config {
                 "INLET_CACHE_REFRESH_MS",
             )?),
             http_workers: positive(get("INLET_HTTP_WORKERS"), cores, "INLET_HTTP_WORKERS")?,
+            api_rate_limit: match get("INLET_API_RATE_LIMIT") {
+                None => std::num::NonZeroU32::new(10),
+                Some(v) => std::num::NonZeroU32::new(parse::<u32>(v, "INLET_API_RATE_LIMIT")?),
+            },
             team_name: get("INLET_TEAM_NAME").unwrap_or("Inlet").to_owned(),
             retry_delays: retry_delays(get("INLET_RETRY_DELAYS_MS"))?,
             max_attempts: positive(get("INLET_MAX_ATTEMPTS"), 8, "INLET_MAX_ATTEMPTS")?,

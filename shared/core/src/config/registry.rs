@@ -227,6 +227,16 @@ pub const SETTINGS: &[Setting] = &[
         "how long a replayed dead letter is kept; unresolved dead letters are never pruned",
     ),
     setting(
+        "INLET_RETAIN_EVENTS",
+        "`365d`",
+        "how long events recorded on contacts (platform and custom) are kept",
+    ),
+    setting(
+        "INLET_RETAIN_WORKFLOW_RUNS",
+        "`90d`",
+        "how long a finished (completed or cancelled) workflow run is kept; pending runs and failed ones (waiting in the dead letters) stay",
+    ),
+    setting(
         "INLET_PRUNE_INTERVAL",
         "`10m`",
         "how often one worker (elected) prunes what retention lets go; `inlet prune` does it on demand",
@@ -250,6 +260,11 @@ pub const SETTINGS: &[Setting] = &[
         "INLET_HTTP_WORKERS",
         "number of cores",
         "HTTP worker threads",
+    ),
+    setting(
+        "INLET_API_RATE_LIMIT",
+        "`10`",
+        "requests a second each API key may make to the REST API (Loops' baseline); past it `429` with `x-ratelimit-limit` / `x-ratelimit-remaining`; per HTTP process; `0` removes the limit; webhooks are never limited by it",
     ),
     setting(
         "INLET_LOG_FORMAT",

@@ -85,6 +85,7 @@ impl Config {
             ops_listen,
             team_name,
             http_workers,
+            api_rate_limit,
             retention,
             log_format,
             log_filter,
@@ -166,6 +167,8 @@ impl Config {
             ("INLET_RETAIN_DEDUPE", kept(retention.dedupe)),
             ("INLET_RETAIN_EMAILS", kept(retention.emails)),
             ("INLET_RETAIN_DEAD_LETTERS", kept(retention.dead_letters)),
+            ("INLET_RETAIN_EVENTS", kept(retention.events)),
+            ("INLET_RETAIN_WORKFLOW_RUNS", kept(retention.workflow_runs)),
             (
                 "INLET_PRUNE_INTERVAL",
                 Shown::of(humantime::format_duration(retention.interval)),
@@ -177,6 +180,10 @@ impl Config {
             ("INLET_OPS_LISTEN", Shown::optional(ops_listen.as_ref())),
             ("INLET_TEAM_NAME", Shown::of(team_name)),
             ("INLET_HTTP_WORKERS", Shown::of(http_workers)),
+            (
+                "INLET_API_RATE_LIMIT",
+                Shown::of(api_rate_limit.map_or(0, std::num::NonZeroU32::get)),
+            ),
             (
                 "INLET_LOG_FORMAT",
                 Shown::of(match log_format {

@@ -26,6 +26,12 @@ pub struct Retention {
     /// `INLET_RETAIN_DEAD_LETTERS` [30d]: dead letters replayed that long ago; unresolved
     /// ones are never pruned.
     pub dead_letters: Option<Duration>,
+    /// `INLET_RETAIN_EVENTS` [365d]: events recorded on contacts (platform and custom).
+    pub events: Option<Duration>,
+    /// `INLET_RETAIN_WORKFLOW_RUNS` [90d]: workflow runs finished (completed or cancelled)
+    /// that long ago; a pending run stays, and so does a failed one (it waits in the dead
+    /// letters for a replay).
+    pub workflow_runs: Option<Duration>,
     /// `INLET_PRUNE_INTERVAL` [10m]: how often the elected worker prunes.
     pub interval: Duration,
 }
@@ -39,6 +45,8 @@ impl Default for Retention {
             dedupe: days(30),
             emails: days(90),
             dead_letters: days(30),
+            events: days(365),
+            workflow_runs: days(90),
             interval: Duration::from_secs(600),
         }
     }
@@ -93,6 +101,8 @@ impl Retention {
             dedupe,
             emails: read("INLET_RETAIN_EMAILS", defaults.emails)?,
             dead_letters: read("INLET_RETAIN_DEAD_LETTERS", defaults.dead_letters)?,
+            events: read("INLET_RETAIN_EVENTS", defaults.events)?,
+            workflow_runs: read("INLET_RETAIN_WORKFLOW_RUNS", defaults.workflow_runs)?,
             interval,
         })
     }
@@ -112,11 +122,14 @@ mod tests {
             ("INLET_RETAIN_WEBHOOK_LOG", "12h"),
             ("INLET_RETAIN_REQUESTS", "0"),
             ("INLET_RETAIN_EMAILS", "1y"),
+            ("INLET_RETAIN_WORKFLOW_RUNS", "0"),
         ])
         .unwrap();
         assert_eq!(r.webhook_log, Some(Duration::from_secs(12 * 3600)));
         assert_eq!(r.requests, None);
         assert_eq!(r.dedupe, Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(r.events, Some(Duration::from_secs(365 * 86_400)));
+        assert_eq!(r.workflow_runs, None);
         assert!(
             r.emails
                 .is_some_and(|d| d > Duration::from_secs(365 * 86_400 - 1))

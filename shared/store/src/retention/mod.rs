@@ -23,6 +23,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, 
 
 use crate::config::Retention;
 use crate::db::entities::email_send::EmailStatus;
+use crate::workflows::runs::RunStatus;
 use batched::Expiry;
 use partitions::{Span, day_of};
 
@@ -101,6 +102,10 @@ fn batched_rules(retention: &Retention, now: i64) -> Vec<(Expiry, Option<i64>)> 
     let finished = [EmailStatus::Sent, EmailStatus::Skipped, EmailStatus::Failed]
         .map(|s| format!("'{}'", s.as_str()))
         .join(", ");
+    // A failed run waits in the dead letters for a replay; a pending one is not done.
+    let finished_runs = [RunStatus::Completed, RunStatus::Cancelled]
+        .map(|s| format!("'{}'", s.as_str()))
+        .join(", ");
     vec![
         (
             Expiry {
@@ -117,6 +122,22 @@ fn batched_rules(retention: &Retention, now: i64) -> Vec<(Expiry, Option<i64>)> 
                 also: None,
             },
             before(retention.dead_letters),
+        ),
+        (
+            Expiry {
+                table: "contact_events",
+                column: "created_at",
+                also: None,
+            },
+            before(retention.events),
+        ),
+        (
+            Expiry {
+                table: "workflow_runs",
+                column: "updated_at",
+                also: Some(format!("status IN ({finished_runs})")),
+            },
+            before(retention.workflow_runs),
         ),
         (
             Expiry {

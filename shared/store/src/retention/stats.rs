@@ -20,12 +20,14 @@ pub struct TableStats {
 }
 
 /// The tables and the time column that ages their rows.
-pub const TABLES: [(&str, &str); 7] = [
+pub const TABLES: [(&str, &str); 9] = [
     ("webhook_log", "received_at"),
     ("webhook_log_requests", "received_at"),
     ("processed_deliveries", "processed_at"),
     ("email_sends", "created_at"),
     ("dead_letters", "dead_at"),
+    ("contact_events", "created_at"),
+    ("workflow_runs", "updated_at"),
     ("console_sessions", "created_at"),
     ("api_idempotency_keys", "created_at"),
 ];

@@ -9,7 +9,8 @@ use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, Statement};
 use super::partitions::{DAY_MS, day_of};
 use super::*;
 use crate::db::entities::{
-    api_idempotency_key, console_session, dead_letter, email_send, processed_delivery,
+    api_idempotency_key, console_session, contact_event, dead_letter, email_send,
+    processed_delivery, workflow_run,
 };
 use crate::test_db::TestDb;
 
@@ -27,6 +28,8 @@ fn retention() -> Retention {
         dedupe: Some(Duration::from_secs(30 * 86_400)),
         emails: Some(Duration::from_secs(90 * 86_400)),
         dead_letters: Some(Duration::from_secs(30 * 86_400)),
+        events: Some(Duration::from_secs(365 * 86_400)),
+        workflow_runs: Some(Duration::from_secs(90 * 86_400)),
         interval: Duration::from_secs(600),
     }
 }
@@ -122,6 +125,50 @@ async fn seed(db: &DatabaseConnection) {
             dead_at: Set(days(100)),
             replayed_at: Set(replayed),
             replay_count: Set(i32::from(replayed.is_some())),
+        })
+        .exec_without_returning(db)
+        .await
+        .unwrap();
+    }
+    for (name, at) in [("ev_old", days(366)), ("ev_new", days(364))] {
+        contact_event::Entity::insert(contact_event::ActiveModel {
+            contact_id: Set("c_1".into()),
+            event_name: Set(name.into()),
+            properties: Set("{}".into()),
+            occurred_at: Set(at),
+            delivery_id: Set(None),
+            created_at: Set(at),
+            ..Default::default()
+        })
+        .exec_without_returning(db)
+        .await
+        .unwrap();
+    }
+    for (id, status, at) in [
+        ("run_completed_old", RunStatus::Completed, days(91)),
+        ("run_cancelled_old", RunStatus::Cancelled, days(91)),
+        ("run_failed_old", RunStatus::Failed, days(91)),
+        ("run_pending_old", RunStatus::Pending, days(91)),
+        ("run_completed_new", RunStatus::Completed, days(89)),
+    ] {
+        workflow_run::Entity::insert(workflow_run::ActiveModel {
+            id: Set(id.into()),
+            workflow_id: Set("wf_1".into()),
+            contact_id: Set("c_1".into()),
+            event_name: Set("signup".into()),
+            event_properties: Set("{}".into()),
+            step: Set(0),
+            status: Set(status.as_str().into()),
+            next_at: Set(at),
+            lease_until: Set(None),
+            lease_token: Set(None),
+            attempts: Set(0),
+            first_failed_at: Set(None),
+            last_error: Set(None),
+            created_at: Set(at),
+            updated_at: Set(at),
+            traceparent: Set(None),
+            tracestate: Set(None),
         })
         .exec_without_returning(db)
         .await
@@ -223,6 +270,15 @@ async fn prunes_each_kind_by_its_rule(test: TestDb) {
         ids(db, "SELECT id FROM dead_letters").await,
         ["dl_replayed_new", "dl_unresolved_old"],
         "unresolved dead letters are never pruned"
+    );
+    assert_eq!(
+        ids(db, "SELECT event_name FROM contact_events").await,
+        ["ev_new"]
+    );
+    assert_eq!(
+        ids(db, "SELECT id FROM workflow_runs").await,
+        ["run_completed_new", "run_failed_old", "run_pending_old"],
+        "finished runs older than 90 days go; a pending or failed one stays"
     );
     assert_eq!(ids(db, "SELECT id FROM console_sessions").await, ["s_open"]);
     assert_eq!(

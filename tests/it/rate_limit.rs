@@ -1,0 +1,129 @@
+//! The REST API's rate limit per API key, Loops-style: the headers on every answer, `429`
+//! past the limit with Loops' error shape, a bucket per key, webhooks never limited — and
+//! the official SDK's `RateLimitExceededError` path.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::support::{AppOptions, spawn_app};
+use crate::support::{now_secs, stripe_customer_event};
+
+fn limited_to(per_second: &str) -> AppOptions {
+    let mut options = AppOptions::embedded_sqlite();
+    options
+        .vars
+        .push(("INLET_API_RATE_LIMIT".into(), per_second.into()));
+    options
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_past_its_limit_gets_429_and_webhooks_are_not_limited() {
+    let app = spawn_app(limited_to("5")).await;
+    let integration = app.create_stripe_integration().await;
+    // A second key, made before the burst: its own bucket.
+    let (_, other_key) = inlet_shared::apikeys::create(&app.services.db, "other")
+        .await
+        .expect("a second key");
+    // The integration's creation took a token: start the burst from a full bucket.
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+
+    let get = |key: String| {
+        let request = app
+            .client
+            .get(format!("{}/api/v1/api-key", app.address))
+            .bearer_auth(key);
+        async move {
+            let r = request.send().await.expect("request");
+            let header = |name: &str| {
+                r.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u32>().ok())
+            };
+            let (limit, remaining) = (header("x-ratelimit-limit"), header("x-ratelimit-remaining"));
+            let status = r.status().as_u16();
+            (
+                status,
+                limit,
+                remaining,
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let mut answers = Vec::new();
+    for _ in 0..7 {
+        answers.push(get(app.api_key.clone()).await);
+    }
+    let statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429], "{answers:?}");
+    let remaining: Vec<Option<u32>> = answers.iter().map(|a| a.2).collect();
+    assert_eq!(
+        remaining,
+        [
+            Some(4),
+            Some(3),
+            Some(2),
+            Some(1),
+            Some(0),
+            Some(0),
+            Some(0)
+        ]
+    );
+    assert!(answers.iter().all(|a| a.1 == Some(5)), "{answers:?}");
+    let refused = &answers[5].3;
+    assert_eq!(refused["success"], false, "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Rate limit")),
+        "{refused}"
+    );
+
+    // Another key is not held back by the first one's burst.
+    assert_eq!(get(other_key).await.0, 200);
+    // Webhook ingest is not limited: twenty signed deliveries in a row are all accepted.
+    for n in 0..20 {
+        let body = stripe_customer_event(
+            &format!("evt_rate_{n}"),
+            "customer.created",
+            &format!("rate{n}@example.com"),
+            "Rate",
+            now_secs(),
+        );
+        let (status, answer) = app.send_stripe(&integration, &body).await;
+        assert_eq!(status, 202, "{answer}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_sees_loops_rate_limit_and_recovers() {
+    // Loops' default: ten a second.
+    let app = spawn_app(limited_to("10")).await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk");
+    assert!(
+        dir.join("node_modules/loops").exists(),
+        "the loops SDK is not installed: run `npm ci --prefix tests/sdk` (./scripts/test.sh does)"
+    );
+    let api_root = format!("{}/api/", app.address);
+    let key = app.api_key.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .args(["--test", "ratelimit.test.mjs"])
+            .current_dir(dir)
+            .env("INLET_API_ROOT", api_root)
+            .env("INLET_API_KEY", key)
+            .output()
+            .expect("Node.js is required for the SDK test")
+    })
+    .await
+    .expect("the SDK test ran");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("# pass 1") && stdout.contains("# fail 0"),
+        "SDK rate-limit test failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    app.stop().await;
+}
