@@ -273,36 +273,17 @@ async fn loops_sdk_works_against_inlet() {
             json!({"name": "SDK list", "isPublic": true}),
         )
         .await;
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk");
-    assert!(
-        dir.join("node_modules/loops").exists(),
-        "the loops SDK is not installed: run `npm ci --prefix tests/sdk` (./scripts/test.sh does)"
-    );
-    let api_root = format!("{}/api/", app.address);
-    let key = app.api_key.clone();
     let list_id = list["id"].as_str().unwrap().to_owned();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .args(["--test", "loops.test.mjs"])
-            .current_dir(dir)
-            .env("INLET_API_ROOT", api_root)
-            .env("INLET_API_KEY", key)
-            .env("INLET_LIST_ID", list_id)
-            .output()
-            .expect("Node.js is required for the SDK test")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "loops SDK tests failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains("# pass 4") && stdout.contains("# fail 0"),
-        "{stdout}"
-    );
+    run_sdk_file(
+        "loops.test.mjs",
+        vec![
+            ("INLET_API_ROOT", format!("{}/api/", app.address)),
+            ("INLET_API_KEY", app.api_key.clone()),
+            ("INLET_LIST_ID", list_id),
+        ],
+        4,
+    )
+    .await;
     app.stop().await;
 }
 

@@ -2,11 +2,9 @@
 //! past the limit with Loops' error shape, a bucket per key, webhooks never limited — and
 //! the official SDK's `RateLimitExceededError` path.
 
-use std::process::Command;
-
 use serde_json::Value;
 
-use crate::support::{AppOptions, spawn_app};
+use crate::support::{AppOptions, run_sdk_file, spawn_app};
 use crate::support::{now_secs, stripe_customer_event};
 
 fn limited_to(per_second: &str) -> AppOptions {
@@ -101,29 +99,14 @@ async fn a_key_past_its_limit_gets_429_and_webhooks_are_not_limited() {
 async fn the_sdk_sees_loops_rate_limit_and_recovers() {
     // Loops' default: ten a second.
     let app = spawn_app(limited_to("10")).await;
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk");
-    assert!(
-        dir.join("node_modules/loops").exists(),
-        "the loops SDK is not installed: run `npm ci --prefix tests/sdk` (./scripts/test.sh does)"
-    );
-    let api_root = format!("{}/api/", app.address);
-    let key = app.api_key.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .args(["--test", "ratelimit.test.mjs"])
-            .current_dir(dir)
-            .env("INLET_API_ROOT", api_root)
-            .env("INLET_API_KEY", key)
-            .output()
-            .expect("Node.js is required for the SDK test")
-    })
-    .await
-    .expect("the SDK test ran");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("# pass 1") && stdout.contains("# fail 0"),
-        "SDK rate-limit test failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_sdk_file(
+        "ratelimit.test.mjs",
+        vec![
+            ("INLET_API_ROOT", format!("{}/api/", app.address)),
+            ("INLET_API_KEY", app.api_key.clone()),
+        ],
+        1,
+    )
+    .await;
     app.stop().await;
 }
