@@ -37,7 +37,7 @@ async fn ping(app: &TestApp, email: &str) {
     assert_eq!(status, 200, "{answer}");
 }
 
-/// Waits until `email` has `n` sends and returns their statuses, oldest first.
+/// Waits until `email` has `n` finished sends and returns their statuses, sorted.
 async fn statuses(app: &TestApp, email: &str, n: usize) -> Vec<String> {
     eventually_some(WAIT, &format!("{n} finished sends to {email}"), || async {
         let list = emails(app, email).await;
@@ -45,6 +45,8 @@ async fn statuses(app: &TestApp, email: &str, n: usize) -> Vec<String> {
             .iter()
             .map(|e| e["status"].as_str().unwrap_or_default().to_owned())
             .collect();
+        let mut statuses = statuses;
+        statuses.sort();
         (statuses.len() == n && statuses.iter().all(|s| s != "queued")).then_some(statuses)
     })
     .await
