@@ -12,6 +12,7 @@ mod api;
 mod cli;
 mod config;
 mod console;
+mod console_audience;
 mod contact_service;
 mod container;
 mod edge;
