@@ -30,13 +30,24 @@ async fn properties_are_declared_and_suppressions_removed_from_the_console() {
     let (_, page, _) = console.get("/console/properties").await;
     assert!(page.contains("<code>planName</code>") && page.contains("<code>email</code>"));
     let (_, custom) = app.api_get("/api/v1/contacts/properties?list=custom").await;
-    assert_eq!(custom, json!([{"key": "planName", "label": "Plan Name", "type": "number"}]));
+    assert_eq!(
+        custom,
+        json!([{"key": "planName", "label": "Plan Name", "type": "number"}])
+    );
 
-    inlet_shared::suppressions::suppress(&app.services.db, "gone@example.com", "550 5.1.1 Mailbox unavailable", 0)
-        .await
-        .unwrap();
+    inlet_shared::suppressions::suppress(
+        &app.services.db,
+        "gone@example.com",
+        "550 5.1.1 Mailbox unavailable",
+        0,
+    )
+    .await
+    .unwrap();
     let (_, page, _) = console.get("/console/suppressions").await;
-    assert!(page.contains("gone@example.com") && page.contains("100 of 100"), "{page}");
+    assert!(
+        page.contains("gone@example.com") && page.contains("100 of 100"),
+        "{page}"
+    );
     let csrf = field(&page, "_csrf");
     let (status, _, _) = console
         .post(
@@ -46,7 +57,10 @@ async fn properties_are_declared_and_suppressions_removed_from_the_console() {
         .await;
     assert_eq!(status, 303);
     let (_, page, _) = console.get("/console/suppressions").await;
-    assert!(!page.contains("gone@example.com") && page.contains("99 of 100"), "{page}");
+    assert!(
+        !page.contains("gone@example.com") && page.contains("99 of 100"),
+        "{page}"
+    );
     let (status, html, _) = console
         .post(
             "/console/suppressions/remove",

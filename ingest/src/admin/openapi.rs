@@ -87,7 +87,9 @@ mod tests {
         }
         let schemas = &doc["components"]["schemas"];
         assert!(schemas["SuppressionStatus"]["properties"]["removalQuota"].is_object());
-        assert!(schemas["EventPatternSummary"]["properties"]["incomingWebhookPlatform"].is_object());
+        assert!(
+            schemas["EventPatternSummary"]["properties"]["incomingWebhookPlatform"].is_object()
+        );
         assert!(schemas["Contact"]["properties"]["optInStatus"].is_object());
         assert!(schemas["ContactProperty"]["properties"]["type"].is_object());
     }

@@ -138,10 +138,7 @@ pub enum PropertyError {
 pub fn check_name(name: &str) -> Result<(), PropertyError> {
     let mut chars = name.chars();
     let starts_lower = chars.next().is_some_and(|c| c.is_ascii_lowercase());
-    if !starts_lower
-        || !chars.all(|c| c.is_ascii_alphanumeric())
-        || name.len() > MAX_NAME_CHARS
-    {
+    if !starts_lower || !chars.all(|c| c.is_ascii_alphanumeric()) || name.len() > MAX_NAME_CHARS {
         return Err(PropertyError::NotCamelCase);
     }
     if BUILT_IN.iter().any(|(built_in, _, _)| *built_in == name) {
@@ -156,7 +153,11 @@ pub fn check_name(name: &str) -> Result<(), PropertyError> {
 /// `value` as a property of type `expected` stores it: `null` always (it clears the
 /// property); a date given as epoch milliseconds or as one of Loops' date formats becomes
 /// RFC 3339 in UTC; any other value must already be of the type.
-pub fn check_value(name: &str, expected: PropertyType, value: &Value) -> Result<Value, PropertyError> {
+pub fn check_value(
+    name: &str,
+    expected: PropertyType,
+    value: &Value,
+) -> Result<Value, PropertyError> {
     let wrong = || PropertyError::WrongType {
         name: name.to_owned(),
         expected,

@@ -113,8 +113,7 @@ impl SendError {
         match self {
             Self::Smtp(e) => {
                 e.is_permanent()
-                    && e
-                        .status()
+                    && e.status()
                         .is_some_and(|code| HARD_BOUNCE_CODES.contains(&u16::from(code)))
             }
             _ => false,

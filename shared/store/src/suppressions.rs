@@ -5,8 +5,8 @@
 
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter,
 };
 
 use crate::db::entities::{suppression, suppression_removal};
@@ -118,7 +118,10 @@ pub async fn remove<C: ConnectionTrait>(
 }
 
 /// Every suppression, newest first (the console's list), at most `limit`.
-pub async fn list<C: ConnectionTrait>(db: &C, limit: u64) -> Result<Vec<suppression::Model>, DbErr> {
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    limit: u64,
+) -> Result<Vec<suppression::Model>, DbErr> {
     use sea_orm::{QueryOrder, QuerySelect};
     suppression::Entity::find()
         .order_by_desc(suppression::Column::CreatedAt)

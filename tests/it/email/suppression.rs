@@ -86,7 +86,10 @@ async fn a_550_at_rcpt_suppresses_the_address_and_its_next_email_is_not_sent() {
         ["failed", "suppressed"]
     );
     let delivered = smtp.wait_for(1, WAIT).await;
-    assert_eq!(header(&delivered[0], "X-RcptTo").as_deref(), Some("ok@example.com"));
+    assert_eq!(
+        header(&delivered[0], "X-RcptTo").as_deref(),
+        Some("ok@example.com")
+    );
     assert_stays(&smtp, 1).await;
 
     // Removed through the API, within the quota; removing again is a 400.
@@ -99,7 +102,10 @@ async fn a_550_at_rcpt_suppresses_the_address_and_its_next_email_is_not_sent() {
         removed["removalQuota"],
         json!({"limit": 100, "remaining": 99})
     );
-    assert_eq!(suppression(&app, "bounce@example.com").await["isSuppressed"], false);
+    assert_eq!(
+        suppression(&app, "bounce@example.com").await["isSuppressed"],
+        false
+    );
     let (status, again) = app
         .api_delete("/api/v1/contacts/suppression?email=bounce@example.com")
         .await;

@@ -33,7 +33,10 @@ async fn a_mistyped_mapped_property_is_dropped_not_the_delivery(options: AppOpti
         message.contains("Dropped a property: externalId must be a number"),
         "{message}"
     );
-    assert!(!message.contains("user_42"), "the log does not quote the value: {message}");
+    assert!(
+        !message.contains("user_42"),
+        "the log does not quote the value: {message}"
+    );
     let contact = app.wait_for_contact(email, WAIT).await;
     assert_eq!(contact["firstName"], "Tia", "the rest applied");
     assert!(contact.get("externalId").is_none(), "{contact}");

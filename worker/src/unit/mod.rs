@@ -15,10 +15,10 @@ mod write;
 
 use std::collections::HashMap;
 
+use inlet_shared::contacts::properties::Declared;
 use inlet_shared::db::entities::{contact, contact_event, stripe_customer};
 use inlet_shared::providers::ContactChange;
 use inlet_shared::webhook_log;
-use inlet_shared::contacts::properties::Declared;
 use inlet_shared::workflows::Triggers;
 
 /// What a transaction knows and will append. `None` in a lookup map means "known absent";

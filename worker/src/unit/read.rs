@@ -3,10 +3,10 @@
 
 use std::collections::{HashMap, HashSet};
 
+use inlet_shared::contacts::properties::Declared;
 use inlet_shared::db::entities::{contact, contact_tombstone, stripe_customer};
 use inlet_shared::providers::{ContactChange, ContactKey};
 use inlet_shared::workflows::Triggers;
-use inlet_shared::contacts::properties::Declared;
 use sea_orm::sea_query::ArrayType;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,

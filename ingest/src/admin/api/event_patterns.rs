@@ -139,7 +139,8 @@ pub async fn list(
     let all = patterns::all(&state.db).await?;
     let total = all.len();
     let start = offset(query.cursor.as_deref(), total)?;
-    let data: Vec<EventPatternSummary> = all.iter().skip(start).take(per_page).map(summary).collect();
+    let data: Vec<EventPatternSummary> =
+        all.iter().skip(start).take(per_page).map(summary).collect();
     let next = start.saturating_add(per_page);
     let next_cursor = (next < total).then(|| next.to_string());
     let next_page = next_cursor.as_ref().map(|cursor| {

@@ -15,8 +15,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::contacts::{
-    ContactBody, MAX_CHARS, check_lists, check_types, contact_fields, custom_value, object,
-    upsert,
+    ContactBody, MAX_CHARS, check_lists, check_types, contact_fields, custom_value, object, upsert,
 };
 use super::schemas::Message;
 use crate::error::ApiError;

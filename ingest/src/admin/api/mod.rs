@@ -80,9 +80,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(contacts::suppression::check))
                 .route(web::delete().to(contacts::suppression::remove)),
         )
-        .service(
-            resource("/v1/event-patterns", "GET").route(web::get().to(event_patterns::list)),
-        )
+        .service(resource("/v1/event-patterns", "GET").route(web::get().to(event_patterns::list)))
         .service(
             resource("/v1/event-patterns/by-name/{eventName}", "GET")
                 .route(web::get().to(event_patterns::by_name)),

@@ -16,7 +16,10 @@ use super::{ConsoleError, bad_request, redirect, render_with_status};
 /// Suppressions the page shows (newest first).
 const SHOWN: u64 = 500;
 
-async fn properties_page(session: &Session, error: Option<String>) -> Result<HttpResponse, ConsoleError> {
+async fn properties_page(
+    session: &Session,
+    error: Option<String>,
+) -> Result<HttpResponse, ConsoleError> {
     let mut properties: Vec<serde_json::Value> = BUILT_IN
         .iter()
         .map(|(key, label, kind)| json!({"key": key, "label": label, "type": kind.as_str(), "built_in": true}))
@@ -26,7 +29,11 @@ async fn properties_page(session: &Session, error: Option<String>) -> Result<Htt
     }));
     let types: Vec<&str> = PropertyType::ALL.iter().map(|t| t.as_str()).collect();
     render_with_status(
-        if error.is_some() { bad_request() } else { actix_web::http::StatusCode::OK },
+        if error.is_some() {
+            bad_request()
+        } else {
+            actix_web::http::StatusCode::OK
+        },
         "properties.html",
         minijinja::context! { page => session.page("properties"), properties, types, error },
     )
@@ -53,16 +60,24 @@ pub async fn create_property(form: Form) -> Result<HttpResponse, ConsoleError> {
     Ok(redirect("/console/properties"))
 }
 
-async fn suppressions_page(session: &Session, error: Option<String>) -> Result<HttpResponse, ConsoleError> {
+async fn suppressions_page(
+    session: &Session,
+    error: Option<String>,
+) -> Result<HttpResponse, ConsoleError> {
     let db = &session.state.db;
     let rows: Vec<serde_json::Value> = suppressions::list(db, SHOWN)
         .await?
         .into_iter()
         .map(|s| json!({"email": s.email, "reason": s.reason, "since": format_ms(s.created_at)}))
         .collect();
-    let quota = suppressions::quota(db, session.state.config.suppression_removal_limit, now_ms()).await?;
+    let quota =
+        suppressions::quota(db, session.state.config.suppression_removal_limit, now_ms()).await?;
     render_with_status(
-        if error.is_some() { bad_request() } else { actix_web::http::StatusCode::OK },
+        if error.is_some() {
+            bad_request()
+        } else {
+            actix_web::http::StatusCode::OK
+        },
         "suppressions.html",
         minijinja::context! {
             page => session.page("suppressions"), suppressions => rows,
@@ -83,16 +98,26 @@ pub async fn remove_suppression(form: Form) -> Result<HttpResponse, ConsoleError
     };
     let state = &form.session.state;
     let txn = state.db.begin().await?;
-    let removal =
-        suppressions::remove(&txn, email.as_str(), state.config.suppression_removal_limit, now_ms()).await?;
+    let removal = suppressions::remove(
+        &txn,
+        email.as_str(),
+        state.config.suppression_removal_limit,
+        now_ms(),
+    )
+    .await?;
     txn.commit().await?;
     match removal {
         Removal::Removed(_) => Ok(redirect("/console/suppressions")),
         Removal::NotSuppressed(_) => {
-            suppressions_page(&form.session, Some(format!("{} is not suppressed.", email.as_str()))).await
+            suppressions_page(
+                &form.session,
+                Some(format!("{} is not suppressed.", email.as_str())),
+            )
+            .await
         }
         Removal::QuotaReached(_) => {
-            let message = "The suppression removal quota for the last 30 days is used up.".to_owned();
+            let message =
+                "The suppression removal quota for the last 30 days is used up.".to_owned();
             suppressions_page(&form.session, Some(message)).await
         }
     }

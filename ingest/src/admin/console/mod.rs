@@ -74,7 +74,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("contact.html", include_str!("templates/contact.html")),
     ("lists.html", include_str!("templates/lists.html")),
     ("properties.html", include_str!("templates/properties.html")),
-    ("suppressions.html", include_str!("templates/suppressions.html")),
+    (
+        "suppressions.html",
+        include_str!("templates/suppressions.html"),
+    ),
     ("templates.html", include_str!("templates/templates.html")),
     ("template.html", include_str!("templates/template.html")),
     ("workflows.html", include_str!("templates/workflows.html")),

@@ -9,16 +9,36 @@ fn camel_case_names_pass_and_others_are_refused() {
         assert_eq!(check_name(ok), Ok(()), "{ok}");
     }
     for bad in [
-        "", "PlanName", "plan_name", "plan-name", "plan name", "1plan", "plän", "planName ",
-        "ｐlan", "plan.name",
+        "",
+        "PlanName",
+        "plan_name",
+        "plan-name",
+        "plan name",
+        "1plan",
+        "plän",
+        "planName ",
+        "ｐlan",
+        "plan.name",
     ] {
         assert_eq!(check_name(bad), Err(PropertyError::NotCamelCase), "{bad:?}");
     }
-    assert_eq!(check_name(&"a".repeat(101)), Err(PropertyError::NotCamelCase));
+    assert_eq!(
+        check_name(&"a".repeat(101)),
+        Err(PropertyError::NotCamelCase)
+    );
     assert_eq!(check_name(&"a".repeat(100)), Ok(()));
-    assert!(matches!(check_name("teamId"), Err(PropertyError::Reserved(_))));
-    assert!(matches!(check_name("optInStatus"), Err(PropertyError::Reserved(_))));
-    assert!(matches!(check_name("firstName"), Err(PropertyError::BuiltIn(_))));
+    assert!(matches!(
+        check_name("teamId"),
+        Err(PropertyError::Reserved(_))
+    ));
+    assert!(matches!(
+        check_name("optInStatus"),
+        Err(PropertyError::Reserved(_))
+    ));
+    assert!(matches!(
+        check_name("firstName"),
+        Err(PropertyError::BuiltIn(_))
+    ));
 }
 
 #[test]
@@ -45,14 +65,25 @@ fn values_must_be_of_the_declared_type_and_null_always_clears() {
         name: "seats".into(),
         expected: t,
     };
-    assert_eq!(check_value("seats", Number, &json!("3")), Err(wrong(Number)));
+    assert_eq!(
+        check_value("seats", Number, &json!("3")),
+        Err(wrong(Number))
+    );
     assert_eq!(check_value("seats", String, &json!(3)), Err(wrong(String)));
-    assert_eq!(check_value("seats", Boolean, &json!("true")), Err(wrong(Boolean)));
+    assert_eq!(
+        check_value("seats", Boolean, &json!("true")),
+        Err(wrong(Boolean))
+    );
     assert_eq!(check_value("seats", Date, &json!(true)), Err(wrong(Date)));
-    assert_eq!(check_value("seats", Date, &json!("tomorrow")), Err(wrong(Date)));
+    assert_eq!(
+        check_value("seats", Date, &json!("tomorrow")),
+        Err(wrong(Date))
+    );
     assert_eq!(check_value("seats", Date, &json!(1.5)), Err(wrong(Date)));
     assert!(
-        wrong(Number).to_string().starts_with("seats must be a number"),
+        wrong(Number)
+            .to_string()
+            .starts_with("seats must be a number"),
         "the message names the property"
     );
 }
@@ -95,9 +126,18 @@ fn labels_split_camel_case() {
 
 #[test]
 fn recorded_values_show_their_type() {
-    assert_eq!(PropertyType::of_value(&json!(1)), Some(PropertyType::Number));
-    assert_eq!(PropertyType::of_value(&json!(true)), Some(PropertyType::Boolean));
-    assert_eq!(PropertyType::of_value(&json!("pro")), Some(PropertyType::String));
+    assert_eq!(
+        PropertyType::of_value(&json!(1)),
+        Some(PropertyType::Number)
+    );
+    assert_eq!(
+        PropertyType::of_value(&json!(true)),
+        Some(PropertyType::Boolean)
+    );
+    assert_eq!(
+        PropertyType::of_value(&json!("pro")),
+        Some(PropertyType::String)
+    );
     assert_eq!(
         PropertyType::of_value(&json!("2024-01-31T12:00:00Z")),
         Some(PropertyType::Date)
@@ -111,7 +151,8 @@ fn any_json() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
         ".{0,40}".prop_map(Value::String),
         "[0-9 T:.+-]{0,30}".prop_map(Value::String),
     ];

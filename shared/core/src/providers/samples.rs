@@ -145,8 +145,7 @@ mod tests {
         for provider in Provider::ALL {
             for event_type in provider.supported_events() {
                 let body = sample(provider, event_type, &PERSON, now).unwrap();
-                let Ok(Mapping::Contact(change)) = provider.map(body.as_bytes(), now * 1000)
-                else {
+                let Ok(Mapping::Contact(change)) = provider.map(body.as_bytes(), now * 1000) else {
                     panic!("{provider}:{event_type} does not map to a contact");
                 };
                 let declared = provider.event_properties(event_type);

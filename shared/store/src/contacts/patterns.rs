@@ -102,7 +102,10 @@ pub async fn by_id<C: ConnectionTrait>(db: &C, id: &str) -> Result<Option<Patter
 
 /// The pattern of the event named `name`.
 pub async fn by_name<C: ConnectionTrait>(db: &C, name: &str) -> Result<Option<Pattern>, DbErr> {
-    if let Some(p) = platform_patterns().into_iter().find(|p| p.event_name == name) {
+    if let Some(p) = platform_patterns()
+        .into_iter()
+        .find(|p| p.event_name == name)
+    {
         return Ok(Some(p));
     }
     Ok(event_pattern::Entity::find()
@@ -170,12 +173,16 @@ pub async fn observe<C: ConnectionTrait>(
     let Some(row) = find().lock_exclusive().one(db).await? else {
         return Ok(());
     };
-    let mut merged: BTreeMap<String, PropertyType> = of_row(row.clone()).properties.into_iter().collect();
+    let mut merged: BTreeMap<String, PropertyType> =
+        of_row(row.clone()).properties.into_iter().collect();
     for (name, kind) in seen {
         merged.entry(name).or_insert(kind);
     }
     event_pattern::Entity::update_many()
-        .col_expr(event_pattern::Column::Properties, Expr::value(stored(&merged)))
+        .col_expr(
+            event_pattern::Column::Properties,
+            Expr::value(stored(&merged)),
+        )
         .col_expr(event_pattern::Column::UpdatedAt, Expr::value(now))
         .filter(event_pattern::Column::Id.eq(row.id))
         .exec(db)
@@ -193,7 +200,10 @@ mod tests {
     #[test]
     fn every_supported_platform_event_has_one_pattern_with_a_unique_id() {
         let patterns = platform_patterns();
-        let total: usize = Provider::ALL.iter().map(|p| p.supported_events().len()).sum();
+        let total: usize = Provider::ALL
+            .iter()
+            .map(|p| p.supported_events().len())
+            .sum();
         assert_eq!(patterns.len(), total);
         let mut ids: Vec<&str> = patterns.iter().map(|p| p.id.as_str()).collect();
         ids.sort_unstable();
@@ -204,20 +214,34 @@ mod tests {
             .find(|p| p.event_name == "stripe:customer.subscription.trial_will_end")
             .unwrap();
         assert_eq!(trial.platform, Some(Provider::Stripe));
-        assert!(trial.properties.contains(&("trialEnd".to_owned(), PropertyType::Date)));
+        assert!(
+            trial
+                .properties
+                .contains(&("trialEnd".to_owned(), PropertyType::Date))
+        );
     }
 
     async fn custom_patterns_keep_every_property_with_its_first_type(test: crate::test_db::TestDb) {
         use serde_json::json;
         let db = &test.db;
         let props = |v: serde_json::Value| v.as_object().cloned().unwrap();
-        super::observe(db, "creditWarning", &props(json!({"used": 903, "plan": "pro"})))
+        super::observe(
+            db,
+            "creditWarning",
+            &props(json!({"used": 903, "plan": "pro"})),
+        )
+        .await
+        .unwrap();
+        super::observe(
+            db,
+            "creditWarning",
+            &props(json!({"used": "many", "at": "2024-01-31T12:00:00Z", "gone": null})),
+        )
+        .await
+        .unwrap();
+        super::observe(db, "signup", &props(json!({})))
             .await
             .unwrap();
-        super::observe(db, "creditWarning", &props(json!({"used": "many", "at": "2024-01-31T12:00:00Z", "gone": null})))
-            .await
-            .unwrap();
-        super::observe(db, "signup", &props(json!({}))).await.unwrap();
         let custom = super::custom(db).await.unwrap();
         assert_eq!(custom.len(), 2);
         assert_eq!(custom[0].event_name, "creditWarning");
@@ -233,18 +257,30 @@ mod tests {
         let by_name = super::by_name(db, "creditWarning").await.unwrap().unwrap();
         assert_eq!(super::by_id(db, &by_name.id).await.unwrap(), Some(by_name));
         assert!(super::by_name(db, "nothing").await.unwrap().is_none());
-        let platform = super::by_name(db, "clerk:user.created").await.unwrap().unwrap();
+        let platform = super::by_name(db, "clerk:user.created")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(platform.platform, Some(Provider::Clerk));
-        assert_eq!(super::all(db).await.unwrap().len(), platform_patterns().len() + 2);
+        assert_eq!(
+            super::all(db).await.unwrap().len(),
+            platform_patterns().len() + 2
+        );
     }
 
     #[tokio::test]
     async fn custom_patterns_keep_every_property_with_its_first_type_sqlite() {
-        custom_patterns_keep_every_property_with_its_first_type(crate::test_db::TestDb::sqlite().await).await;
+        custom_patterns_keep_every_property_with_its_first_type(
+            crate::test_db::TestDb::sqlite().await,
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn custom_patterns_keep_every_property_with_its_first_type_postgres() {
-        custom_patterns_keep_every_property_with_its_first_type(crate::test_db::TestDb::postgres().await).await;
+        custom_patterns_keep_every_property_with_its_first_type(
+            crate::test_db::TestDb::postgres().await,
+        )
+        .await;
     }
 }

@@ -25,7 +25,10 @@ impl Declared {
     /// `properties` as stored: each declared one checked against its type (dates
     /// normalised), undeclared ones kept as given (as before properties had types). The
     /// first mismatch is the error, naming the property.
-    pub fn check(&self, properties: &Map<String, Value>) -> Result<Map<String, Value>, PropertyError> {
+    pub fn check(
+        &self,
+        properties: &Map<String, Value>,
+    ) -> Result<Map<String, Value>, PropertyError> {
         let mut out = Map::with_capacity(properties.len());
         for (name, value) in properties {
             let stored = match self.type_of(name) {
@@ -39,7 +42,10 @@ impl Declared {
 
     /// [`Declared::check`] that drops each mismatching property instead of refusing the
     /// whole write (webhooks: the delivery is not lost), with the reasons.
-    pub fn check_lenient(&self, properties: &Map<String, Value>) -> (Map<String, Value>, Vec<String>) {
+    pub fn check_lenient(
+        &self,
+        properties: &Map<String, Value>,
+    ) -> (Map<String, Value>, Vec<String>) {
         let mut out = Map::with_capacity(properties.len());
         let mut dropped = Vec::new();
         for (name, value) in properties {
@@ -54,9 +60,7 @@ impl Declared {
 
 /// Every declared custom property, by name.
 pub async fn declared<C: ConnectionTrait>(db: &C) -> Result<Declared, DbErr> {
-    Ok(Declared(
-        list(db).await?.into_iter().collect(),
-    ))
+    Ok(Declared(list(db).await?.into_iter().collect()))
 }
 
 /// Every declared custom property with its type, by name. A stored type this version
@@ -77,7 +81,11 @@ pub async fn list<C: ConnectionTrait>(db: &C) -> Result<Vec<(String, PropertyTyp
 
 /// Declares `name` (already checked by `inlet_core::properties::check_name`) as `kind`;
 /// false when it was declared already (its type is not changed).
-pub async fn declare<C: ConnectionTrait>(db: &C, name: &str, kind: PropertyType) -> Result<bool, DbErr> {
+pub async fn declare<C: ConnectionTrait>(
+    db: &C,
+    name: &str,
+    kind: PropertyType,
+) -> Result<bool, DbErr> {
     let inserted = contact_property::Entity::insert(contact_property::ActiveModel {
         key: Set(name.to_owned()),
         kind: Set(kind.as_str().to_owned()),
@@ -145,6 +153,9 @@ mod tests {
             json!({"renewsAt": "2024-01-31T00:00:00Z", "plan": "pro"})
         );
         assert_eq!(dropped.len(), 1);
-        assert!(dropped[0].starts_with("seats must be a number"), "{dropped:?}");
+        assert!(
+            dropped[0].starts_with("seats must be a number"),
+            "{dropped:?}"
+        );
     }
 }

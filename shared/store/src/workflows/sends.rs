@@ -71,7 +71,15 @@ pub async fn queue<C: ConnectionTrait>(
     existing: Option<&email_send::Model>,
 ) -> Result<Queued, DbErr> {
     if suppressions::is_suppressed(db, email.to).await? {
-        record(db, run, email, EmailStatus::Suppressed, Some(SUPPRESSED), existing).await?;
+        record(
+            db,
+            run,
+            email,
+            EmailStatus::Suppressed,
+            Some(SUPPRESSED),
+            existing,
+        )
+        .await?;
         return Ok(Queued::Suppressed);
     }
     record(db, run, email, EmailStatus::Queued, None, existing).await?;
@@ -175,7 +183,9 @@ pub async fn failed<C: ConnectionTrait>(
     reason: &str,
 ) -> Result<(), DbErr> {
     if error.is_hard_bounce()
-        && let Some(send) = email_send::Entity::find_by_id(id.to_owned()).one(db).await?
+        && let Some(send) = email_send::Entity::find_by_id(id.to_owned())
+            .one(db)
+            .await?
     {
         suppressions::suppress(db, &send.to_email, reason, now_ms()).await?;
         tracing::warn!(email = %id, "Hard bounce; the address is suppressed.");

@@ -93,9 +93,7 @@ pub async fn list(
         None | Some("all") => true,
         Some("custom") => false,
         Some(_) => {
-            return Err(ApiError::BadRequest(
-                "list must be all or custom.".into(),
-            ));
+            return Err(ApiError::BadRequest("list must be all or custom.".into()));
         }
     };
     let mut out = Vec::new();

@@ -113,12 +113,8 @@ pub async fn check(
 ) -> Result<web::Json<SuppressionStatus>, ApiError> {
     let c = contact_of(&state.db, &query).await?;
     let is_suppressed = suppressions::is_suppressed(&state.db, &c.email).await?;
-    let quota = suppressions::quota(
-        &state.db,
-        state.config.suppression_removal_limit,
-        now_ms(),
-    )
-    .await?;
+    let quota =
+        suppressions::quota(&state.db, state.config.suppression_removal_limit, now_ms()).await?;
     Ok(web::Json(SuppressionStatus {
         contact: contact_view(c),
         is_suppressed,
@@ -145,7 +141,9 @@ pub async fn remove(
     let quota = match removal {
         Removal::Removed(quota) => quota,
         Removal::NotSuppressed(_) => {
-            return Err(ApiError::BadRequest("This contact is not suppressed.".into()));
+            return Err(ApiError::BadRequest(
+                "This contact is not suppressed.".into(),
+            ));
         }
         Removal::QuotaReached(_) => {
             return Err(ApiError::BadRequest(

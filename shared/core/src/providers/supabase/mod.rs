@@ -42,7 +42,11 @@ pub const SUPPORTED_EVENTS: &[&str] = &[
 /// them against every sample): what `GET /api/v1/event-patterns` lists.
 pub fn event_properties(event_type: &str) -> &'static [(&'static str, PropertyType)] {
     if SUPPORTED_EVENTS.contains(&event_type) {
-        &[("userId", Text), ("provider", Text), ("emailConfirmed", Boolean)]
+        &[
+            ("userId", Text),
+            ("provider", Text),
+            ("emailConfirmed", Boolean),
+        ]
     } else {
         &[]
     }

@@ -98,12 +98,20 @@ mod tests {
             .collect();
         assert_eq!(
             done,
-            [EmailStatus::Sent, EmailStatus::Skipped, EmailStatus::Suppressed]
+            [
+                EmailStatus::Sent,
+                EmailStatus::Skipped,
+                EmailStatus::Suppressed
+            ]
         );
         let finished: Vec<_> = EmailStatus::ALL
             .into_iter()
             .filter(|s| *s != EmailStatus::Queued)
             .collect();
-        assert_eq!(EmailStatus::FINISHED.to_vec(), finished, "all but queued are finished");
+        assert_eq!(
+            EmailStatus::FINISHED.to_vec(),
+            finished,
+            "all but queued are finished"
+        );
     }
 }
