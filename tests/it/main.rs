@@ -27,6 +27,7 @@ mod readme;
 mod reliability;
 mod retention;
 mod schema;
+mod sdk_contacts;
 mod secrets;
 mod support;
 mod templates;

@@ -1,7 +1,7 @@
 // Drives Inlet's contact properties, suppression and event patterns with the official
-// `loops` SDK. Run by the Rust integration test `loops_sdk_drives_properties_suppression_
-// and_event_patterns`, which starts Inlet, suppresses INLET_SUPPRESSED_EMAIL (userId
-// sdk-suppressed) and passes INLET_API_ROOT and INLET_API_KEY.
+// `loops` SDK. Run by the Rust integration test in tests/it/sdk_contacts.rs, which starts
+// Inlet, suppresses INLET_SUPPRESSED_EMAIL (userId sdk-suppressed) and passes
+// INLET_API_ROOT and INLET_API_KEY.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { LoopsClient, APIError } from "loops";
