@@ -148,6 +148,9 @@ pub enum ApiError {
     /// A bounded resource (such as template rendering) is busy; the message says which.
     #[error("{0}")]
     Unavailable(String),
+    /// A contact property's name or value is refused (400); the message names it.
+    #[error(transparent)]
+    Property(#[from] inlet_shared::properties::PropertyError),
     /// The database failed.
     #[error("Temporarily unavailable; please retry.")]
     Database(#[from] DbErr),
@@ -169,7 +172,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::Property(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,

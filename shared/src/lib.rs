@@ -12,9 +12,9 @@ pub mod metrics;
 pub mod retry;
 pub mod telemetry;
 
-pub use inlet_core::{config, domain, messages, providers};
+pub use inlet_core::{config, domain, messages, properties, providers};
 pub use inlet_queue as queue;
 pub use inlet_store::{
-    apikeys, bulk, contacts, db, email, integrations, isolate, retention, sealed, webhook_log,
-    workflows,
+    apikeys, bulk, contacts, db, email, integrations, isolate, retention, sealed, suppressions,
+    webhook_log, workflows,
 };

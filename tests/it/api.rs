@@ -384,6 +384,13 @@ async fn openapi_document_covers_every_route_and_schemathesis_finds_no_contradic
         "POST /api/v1/integrations/{id}/test-events",
         "POST /api/v1/lists",
         "PUT /api/v1/contacts/update",
+        "POST /api/v1/contacts/properties",
+        "GET /api/v1/contacts/properties",
+        "GET /api/v1/contacts/suppression",
+        "DELETE /api/v1/contacts/suppression",
+        "GET /api/v1/event-patterns",
+        "GET /api/v1/event-patterns/{id}",
+        "GET /api/v1/event-patterns/by-name/{eventName}",
     ];
     let mut expected: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
     for (resource, item) in [("templates", "{id}"), ("workflows", "{id}")] {

@@ -529,6 +529,8 @@ async fn every_page_renders(options: AppOptions) {
         "/console/contacts?q=pg%40".to_owned(),
         format!("/console/contacts/{}", contact["id"].as_str().unwrap()),
         "/console/lists".to_owned(),
+        "/console/properties".to_owned(),
+        "/console/suppressions".to_owned(),
         format!("/console/templates/{template}?email=pg%40example.com"),
         "/console/workflows".to_owned(),
         "/console/emails?email=pg%40example.com".to_owned(),

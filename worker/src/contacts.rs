@@ -105,17 +105,26 @@ async fn resolve<C: ConnectionTrait>(
     })
 }
 
-/// Applies one change inside `db`'s transaction, reading and queueing through `unit`.
+/// Applies one change inside `db`'s transaction, reading and queueing through `unit`; with
+/// the notes of the properties dropped for not matching their declared type.
 pub async fn apply<C: ConnectionTrait>(
     db: &C,
     unit: &mut Unit,
     change: &ContactChange,
     source: &Source<'_>,
-) -> Result<Applied, DbErr> {
+) -> Result<(Applied, Vec<String>), DbErr> {
     let found = match resolve(db, unit, change, source).await? {
         Ok(found) => found,
-        Err(reason) => return Ok(Applied::Ignored(reason)),
+        Err(reason) => return Ok((Applied::Ignored(reason), Vec::new())),
     };
+    // A mapped property of the wrong declared type is dropped, not the delivery: the rest
+    // applies and the webhook log says what was left out.
+    let (properties, dropped) = unit.declared(db).await?.check_lenient(&change.properties);
+    let typed = ContactChange {
+        properties,
+        ..change.clone()
+    };
+    let change = &typed;
     let applied = match (change.action, found) {
         (ContactAction::Upsert, Some(existing)) => {
             update(db, unit, existing, change, source).await?
@@ -155,7 +164,7 @@ pub async fn apply<C: ConnectionTrait>(
         }
         record_events(db, unit, &contact_id, change, source).await?;
     }
-    Ok(applied)
+    Ok((applied, dropped))
 }
 
 async fn create<C: ConnectionTrait>(
@@ -325,6 +334,10 @@ async fn record_events<C: ConnectionTrait>(
         names.push(custom.clone());
     }
     for name in names {
+        if !name.contains(':') {
+            // A custom event (platform ones are declared by their provider).
+            contacts::patterns::observe(db, &name, &change.event_properties).await?;
+        }
         unit.record_event(contacts::event_row(
             contact_id,
             &name,

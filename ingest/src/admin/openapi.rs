@@ -6,8 +6,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::admin::api::{
-    api_key, contacts, dead_letters, emails, events, integrations, lists, templates,
-    webhook_events, workflows,
+    api_key, contacts, dead_letters, emails, event_patterns, events, integrations, lists,
+    templates, webhook_events, workflows,
 };
 
 /// Declares the bearer API key every route needs.
@@ -88,9 +88,11 @@ impl Modify for RateLimited {
 /// The document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Inlet", description = "Contacts, events, lists, integrations and deliveries. The contact, event, list and api-key routes follow the Loops REST API."),
+    info(title = "Inlet", description = "Contacts, events, lists, integrations and deliveries. The contact, contact-property, suppression, event, event-pattern, list and api-key routes follow the Loops REST API."),
     paths(
         contacts::create, contacts::update, contacts::find, contacts::delete, events::send_event, api_key::api_key,
+        contacts::properties::create, contacts::properties::list, contacts::suppression::check, contacts::suppression::remove,
+        event_patterns::list, event_patterns::get, event_patterns::by_name,
         lists::list, lists::create, lists::delete,
         integrations::create, integrations::list, integrations::get, integrations::update, integrations::delete,
         integrations::secrets::add_secret, integrations::secrets::list_secrets, integrations::secrets::update_secret, integrations::secrets::delete_secret, integrations::test_events::send_test_event,
@@ -143,5 +145,28 @@ mod tests {
             }
         }
         assert!(operations > 20, "{operations}");
+    }
+
+    /// The new Loops routes are in the document, with their answers' field names.
+    #[test]
+    fn properties_suppression_and_event_patterns_are_documented() {
+        let doc = super::ApiDoc::openapi().to_json().unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
+        for path in [
+            "/api/v1/contacts/properties",
+            "/api/v1/contacts/suppression",
+            "/api/v1/event-patterns",
+            "/api/v1/event-patterns/{id}",
+            "/api/v1/event-patterns/by-name/{eventName}",
+        ] {
+            assert!(doc["paths"][path].is_object(), "{path} is not documented");
+        }
+        let schemas = &doc["components"]["schemas"];
+        assert!(schemas["SuppressionStatus"]["properties"]["removalQuota"].is_object());
+        assert!(
+            schemas["EventPatternSummary"]["properties"]["incomingWebhookPlatform"].is_object()
+        );
+        assert!(schemas["Contact"]["properties"]["optInStatus"].is_object());
+        assert!(schemas["ContactProperty"]["properties"]["type"].is_object());
     }
 }

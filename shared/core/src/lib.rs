@@ -9,5 +9,6 @@
 pub mod config;
 pub mod domain;
 pub mod messages;
+pub mod properties;
 pub mod providers;
 pub mod sealing;

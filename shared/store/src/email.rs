@@ -100,6 +100,27 @@ impl SendError {
     }
 }
 
+/// The SMTP replies that mean the recipient's address cannot take mail — mailbox
+/// unavailable (550), user not local (551), mailbox name not allowed (553), transaction
+/// failed (554) — given to RCPT or DATA. lettre does not say which command was answered;
+/// an authentication refusal (530, 535) or a full mailbox (552) is not one of these.
+const HARD_BOUNCE_CODES: [u16; 4] = [550, 551, 553, 554];
+
+impl SendError {
+    /// True for a hard bounce: the SMTP server refused the recipient for good
+    /// ([`HARD_BOUNCE_CODES`]), so the address is suppressed.
+    pub fn is_hard_bounce(&self) -> bool {
+        match self {
+            Self::Smtp(e) => {
+                e.is_permanent()
+                    && e.status()
+                        .is_some_and(|code| HARD_BOUNCE_CODES.contains(&u16::from(code)))
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Why a mailbox cannot be put in a message ([`SenderError::field`] names the template field
 /// when it is a template's sender).
 #[derive(Debug, thiserror::Error)]

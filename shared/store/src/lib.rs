@@ -17,9 +17,10 @@ pub mod integrations;
 pub mod isolate;
 pub mod retention;
 pub mod sealed;
+pub mod suppressions;
 #[cfg(test)]
 mod test_db;
 pub mod webhook_log;
 pub mod workflows;
 
-pub use inlet_core::{config, domain, messages, providers};
+pub use inlet_core::{config, domain, messages, properties, providers};

@@ -4,6 +4,7 @@
 
 mod runs;
 mod sending;
+mod suppression;
 
 use std::time::Duration;
 

@@ -6,6 +6,7 @@
 mod lifecycle;
 mod matching;
 mod settings;
+mod typed;
 
 use std::time::Duration;
 

@@ -55,6 +55,8 @@ fn python() -> &'static Path {
 /// Dropping it kills the process and removes its directory.
 pub struct SmtpServer {
     port: u16,
+    /// The aiosmtpd handler class (`-c`).
+    handler: &'static str,
     /// Temp dir holding `maildir/` and the server's log `aiosmtpd.log`.
     dir: PathBuf,
     child: Option<Child>,
@@ -64,6 +66,15 @@ impl SmtpServer {
     /// Starts aiosmtpd on 127.0.0.1 on a free port, delivering into a fresh Maildir in a temp dir.
     pub fn start() -> SmtpServer {
         let mut server = Self::reserve();
+        server.up();
+        server
+    }
+
+    /// Like [`SmtpServer::start`], but every recipient whose address starts with `bounce`
+    /// is refused at RCPT with `550 5.1.1 Mailbox unavailable` (tests/smtp/refusing.py).
+    pub fn refusing_bounces() -> SmtpServer {
+        let mut server = Self::reserve();
+        server.handler = "refusing.RefuseBounces";
         server.up();
         server
     }
@@ -81,6 +92,7 @@ impl SmtpServer {
         }
         SmtpServer {
             port,
+            handler: "aiosmtpd.handlers.Mailbox",
             dir,
             child: None,
         }
@@ -107,9 +119,13 @@ impl SmtpServer {
         let child = Command::new(python())
             .args(["-m", "aiosmtpd", "-n", "-d", "-l"])
             .arg(format!("127.0.0.1:{}", self.port))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .args(["-c", self.handler])
             .arg(self.dir.join("maildir"))
             .env("PYTHONUNBUFFERED", "1")
+            .env(
+                "PYTHONPATH",
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp"),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone the log handle"))
             .stderr(log)

@@ -123,11 +123,16 @@ impl Handler {
                     trace: &msg.trace,
                     settings,
                 };
-                let applied = contacts::apply(txn, unit, &change, &source).await?;
+                let (applied, dropped) = contacts::apply(txn, unit, &change, &source).await?;
+                let mut text = applied.describe();
+                for note in dropped {
+                    text.push_str(" Dropped a property: ");
+                    text.push_str(&note);
+                }
                 if applied.applied() {
-                    Outcome::Processed(applied.describe())
+                    Outcome::Processed(text)
                 } else {
-                    Outcome::Ignored(applied.describe())
+                    Outcome::Ignored(text)
                 }
             }
         };

@@ -15,6 +15,7 @@ mod write;
 
 use std::collections::HashMap;
 
+use inlet_shared::contacts::properties::Declared;
 use inlet_shared::db::entities::{contact, contact_event, stripe_customer};
 use inlet_shared::providers::ContactChange;
 use inlet_shared::webhook_log;
@@ -31,6 +32,7 @@ pub struct Unit {
     tomb_email: HashMap<String, Option<i64>>,
     tomb_user: HashMap<String, Option<i64>>,
     triggers: Option<Triggers>,
+    declared: Option<Declared>,
     new_contacts: Vec<String>,
     /// Stored contacts this transaction changed: written as they end up, by
     /// [`Unit::finish`] (one statement for all, instead of a round trip each).

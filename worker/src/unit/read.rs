@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use inlet_shared::contacts::properties::Declared;
 use inlet_shared::db::entities::{contact, contact_tombstone, stripe_customer};
 use inlet_shared::providers::{ContactChange, ContactKey};
 use inlet_shared::workflows::Triggers;
@@ -256,6 +257,14 @@ impl Unit {
             self.triggers = Some(Triggers::load(db).await?);
         }
         Ok(self.triggers.get_or_insert_default())
+    }
+
+    /// The declared contact properties, read once per unit.
+    pub async fn declared<C: ConnectionTrait>(&mut self, db: &C) -> Result<&Declared, DbErr> {
+        if self.declared.is_none() {
+            self.declared = Some(inlet_shared::contacts::properties::declared(db).await?);
+        }
+        Ok(self.declared.get_or_insert_default())
     }
 }
 

@@ -121,7 +121,7 @@ impl Runner {
         if runs::fail(&txn, run, &reason).await?
             && let Some(id) = send_id
         {
-            sends::failed(&txn, id, &reason).await?;
+            sends::failed(&txn, id, error, &reason).await?;
         }
         txn.commit().await
     }

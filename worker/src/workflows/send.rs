@@ -109,7 +109,19 @@ impl Runner {
             to: &contact.email,
             subject: &rendered.subject,
         };
-        sends::queue(&self.db, run, &queued, existing.as_ref()).await?;
+        if sends::queue(&self.db, run, &queued, existing.as_ref()).await?
+            == sends::Queued::Suppressed
+        {
+            // Recorded `suppressed`, like a hard bounce in Loops; the run goes on (its
+            // later emails are suppressed too until the suppression is removed).
+            runs::advance(&self.db, run, total, now_ms()).await?;
+            self.metrics
+                .emails
+                .get_or_create(&label("outcome", "suppressed"))
+                .inc();
+            tracing::info!(email = %send_id, "Address suppressed; not sent.");
+            return Ok(());
+        }
         let outgoing = Outgoing {
             from,
             to: &contact.email,

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::contacts::{
-    ContactBody, MAX_CHARS, check_lists, contact_fields, custom_value, object, upsert,
+    ContactBody, MAX_CHARS, check_lists, check_types, contact_fields, custom_value, object, upsert,
 };
 use super::schemas::Message;
 use crate::error::ApiError;
@@ -47,6 +47,13 @@ pub struct EventBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Success {
     success: bool,
+}
+
+impl Success {
+    /// `{success: true}`.
+    pub fn ok() -> Self {
+        Self { success: true }
+    }
 }
 
 /// `POST /api/v1/events/send`: records a custom event on the contact (created if missing),
@@ -83,7 +90,7 @@ pub async fn send_event(
             ));
         }
     };
-    let f = contact_fields(&body, &EVENT_FIELDS)?;
+    let mut f = contact_fields(&body, &EVENT_FIELDS)?;
     if f.email.value().is_none() && f.user_id.value().is_none() {
         return Err(ApiError::BadRequest("Provide an email or a userId.".into()));
     }
@@ -99,6 +106,7 @@ pub async fn send_event(
         },
     };
     check_lists(&state.db, &f.mailing_lists).await?;
+    check_types(&state.db, &mut f).await?;
     let now = now_ms();
     let txn = state.db.begin().await?;
     if let Some(key) = &idempotency_key {
@@ -142,7 +150,7 @@ pub async fn send_event(
     )
     .await?;
     txn.commit().await?;
-    Ok(web::Json(Success { success: true }))
+    Ok(web::Json(Success::ok()))
 }
 
 #[cfg(test)]

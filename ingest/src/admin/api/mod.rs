@@ -4,6 +4,7 @@ pub mod api_key;
 pub mod contacts;
 pub mod dead_letters;
 pub mod emails;
+pub mod event_patterns;
 pub mod events;
 pub mod integrations;
 pub mod lists;
@@ -69,6 +70,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/v1/contacts/create", "POST").route(web::post().to(contacts::create)))
         .service(resource("/v1/contacts/update", "PUT").route(web::put().to(contacts::update)))
         .service(resource("/v1/contacts/delete", "POST").route(web::post().to(contacts::delete)))
+        .service(
+            resource("/v1/contacts/properties", "POST, GET")
+                .route(web::post().to(contacts::properties::create))
+                .route(web::get().to(contacts::properties::list)),
+        )
+        .service(
+            resource("/v1/contacts/suppression", "GET, DELETE")
+                .route(web::get().to(contacts::suppression::check))
+                .route(web::delete().to(contacts::suppression::remove)),
+        )
+        .service(resource("/v1/event-patterns", "GET").route(web::get().to(event_patterns::list)))
+        .service(
+            resource("/v1/event-patterns/by-name/{eventName}", "GET")
+                .route(web::get().to(event_patterns::by_name)),
+        )
+        .service(
+            resource("/v1/event-patterns/{id}", "GET").route(web::get().to(event_patterns::get)),
+        )
         .service(resource("/v1/events/send", "POST").route(web::post().to(events::send_event)))
         .service(resource("/v1/api-key", "GET").route(web::get().to(api_key::api_key)))
         .service(

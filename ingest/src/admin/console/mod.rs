@@ -3,6 +3,7 @@
 //! an API key. Nothing is loaded from elsewhere at run time, and no page shows a secret
 //! after it was saved.
 
+mod audience;
 mod contacts;
 mod dashboard;
 mod deliveries;
@@ -72,6 +73,11 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("contacts.html", include_str!("templates/contacts.html")),
     ("contact.html", include_str!("templates/contact.html")),
     ("lists.html", include_str!("templates/lists.html")),
+    ("properties.html", include_str!("templates/properties.html")),
+    (
+        "suppressions.html",
+        include_str!("templates/suppressions.html"),
+    ),
     ("templates.html", include_str!("templates/templates.html")),
     ("template.html", include_str!("templates/template.html")),
     ("workflows.html", include_str!("templates/workflows.html")),
@@ -344,6 +350,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(lists::create_list)),
         )
         .route("/lists/{id}/delete", web::post().to(lists::delete_list))
+        .service(
+            web::resource("/properties")
+                .route(web::get().to(audience::properties))
+                .route(web::post().to(audience::create_property)),
+        )
+        .route("/suppressions", web::get().to(audience::suppression_list))
+        .route(
+            "/suppressions/remove",
+            web::post().to(audience::remove_suppression),
+        )
         .service(
             web::resource("/templates")
                 .route(web::get().to(email_templates::templates))

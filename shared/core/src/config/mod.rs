@@ -120,6 +120,9 @@ pub struct Config {
     /// `INLET_TEMPLATE_MAX_BYTES` [1048576]: most bytes each part of a rendered template
     /// (subject, HTML, text) may have; a render that would pass it fails.
     pub template_max_bytes: usize,
+    /// `INLET_SUPPRESSION_REMOVAL_LIMIT` [100]: suppressions the API may remove in a rolling
+    /// 30 days (Loops' `removalQuota.limit`); 0 allows none.
+    pub suppression_removal_limit: u32,
     /// `INLET_KEEP_REQUESTS` [all]: which deliveries' requests (headers without signatures,
     /// and the body) ingest keeps for the console: `all`, `rejected`, or `none`.
     pub keep_requests: KeepRequests,
@@ -274,6 +277,10 @@ impl Config {
                 DEFAULT_TEMPLATE_MAX_BYTES,
                 "INLET_TEMPLATE_MAX_BYTES",
             )?,
+            suppression_removal_limit: match get("INLET_SUPPRESSION_REMOVAL_LIMIT") {
+                None => 100,
+                Some(v) => parse::<u32>(v, "INLET_SUPPRESSION_REMOVAL_LIMIT")?,
+            },
             keep_requests: match get("INLET_KEEP_REQUESTS").unwrap_or("all") {
                 "all" => KeepRequests::All,
                 "rejected" => KeepRequests::Rejected,

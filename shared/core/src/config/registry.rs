@@ -136,6 +136,11 @@ pub const SETTINGS: &[Setting] = &[
         "`1048576`",
         "most bytes each part of a rendered template (subject, HTML, text) may have; a longer one is refused at save or fails its run",
     ),
+    setting(
+        "INLET_SUPPRESSION_REMOVAL_LIMIT",
+        "`100`",
+        "suppressions `DELETE /api/v1/contacts/suppression` may remove in a rolling 30 days (`removalQuota.limit`); `0` allows none",
+    ),
     secret(
         "INLET_UNSUBSCRIBE_SECRET",
         "generated once, kept in the database",

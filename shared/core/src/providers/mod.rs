@@ -108,6 +108,20 @@ impl Provider {
         }
     }
 
+    /// The properties (name, type) the event of `event_type` carries, as this provider
+    /// maps it; empty for a type it does not support.
+    pub fn event_properties(
+        self,
+        event_type: &str,
+    ) -> &'static [(&'static str, crate::properties::PropertyType)] {
+        match self {
+            Provider::Stripe => stripe::event_properties(event_type),
+            Provider::Clerk => clerk::event_properties(event_type),
+            Provider::Polar => polar::event_properties(event_type),
+            Provider::Supabase => supabase::event_properties(event_type),
+        }
+    }
+
     /// True when `event_type` is one this provider supports.
     pub fn supports(self, event_type: &str) -> bool {
         self.supported_events().contains(&event_type)

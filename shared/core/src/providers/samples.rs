@@ -134,4 +134,32 @@ mod tests {
             }
         }
     }
+
+    /// Each event's declared properties (`Provider::event_properties`) are exactly what
+    /// its sample maps to: no undeclared property, none of another type, none declared
+    /// that the sample lacks (samples carry every field the mapping reads).
+    #[test]
+    fn declared_event_properties_are_exactly_what_the_samples_map_to() {
+        use crate::properties::PropertyType;
+        let now = 1_700_000_000;
+        for provider in Provider::ALL {
+            for event_type in provider.supported_events() {
+                let body = sample(provider, event_type, &PERSON, now).unwrap();
+                let Ok(Mapping::Contact(change)) = provider.map(body.as_bytes(), now * 1000) else {
+                    panic!("{provider}:{event_type} does not map to a contact");
+                };
+                let declared = provider.event_properties(event_type);
+                let mut mapped: Vec<(&str, Option<PropertyType>)> = change
+                    .event_properties
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), PropertyType::of_value(v)))
+                    .collect();
+                mapped.sort_unstable_by_key(|(k, _)| *k);
+                let mut expected: Vec<(&str, Option<PropertyType>)> =
+                    declared.iter().map(|(k, t)| (*k, Some(*t))).collect();
+                expected.sort_unstable_by_key(|(k, _)| *k);
+                assert_eq!(mapped, expected, "{provider}:{event_type}");
+            }
+        }
+    }
 }

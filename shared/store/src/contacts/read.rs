@@ -33,6 +33,8 @@ pub fn contact_json(c: &contact::Model, lists: &[String]) -> serde_json::Value {
         "subscribed": c.subscribed,
         "userGroup": c.user_group,
         "userId": c.user_id,
+        // Inlet has no double opt-in: no contact has an opt-in status (Loops' `null`).
+        "optInStatus": serde_json::Value::Null,
         "mailingLists": lists.iter().map(|l| (l.clone(), serde_json::Value::Bool(true))).collect::<serde_json::Map<String, serde_json::Value>>(),
     });
     if let serde_json::Value::Object(standard) = standard {

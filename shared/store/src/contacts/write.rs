@@ -102,6 +102,10 @@ pub async fn record_event<C: ConnectionTrait>(
     contact_event::Entity::insert(row)
         .exec_without_returning(db)
         .await?;
+    if !name.contains(':') {
+        // A custom event: its pattern (platform ones are declared by their provider).
+        super::patterns::observe(db, name, properties).await?;
+    }
     crate::workflows::start(
         db,
         contact,

@@ -99,7 +99,7 @@ fn millis(d: Duration) -> i64 {
 /// The tables pruned row by row, with the cutoff each takes at `now`.
 fn batched_rules(retention: &Retention, now: i64) -> Vec<(Expiry, Option<i64>)> {
     let before = |keep: Option<Duration>| keep.map(|d| now.saturating_sub(millis(d)));
-    let finished = [EmailStatus::Sent, EmailStatus::Skipped, EmailStatus::Failed]
+    let finished = EmailStatus::FINISHED
         .map(|s| format!("'{}'", s.as_str()))
         .join(", ");
     // A failed run waits in the dead letters for a replay; a pending one is not done.
@@ -146,6 +146,15 @@ fn batched_rules(retention: &Retention, now: i64) -> Vec<(Expiry, Option<i64>)> 
                 also: None,
             },
             Some(now),
+        ),
+        (
+            // Removals count against the quota for 30 days, then mean nothing.
+            Expiry {
+                table: "suppression_removals",
+                column: "removed_at",
+                also: None,
+            },
+            Some(now.saturating_sub(crate::suppressions::QUOTA_WINDOW_MS)),
         ),
         (
             Expiry {

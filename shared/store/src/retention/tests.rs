@@ -83,6 +83,7 @@ async fn seed(db: &DatabaseConnection) {
         ("sent_old", EmailStatus::Sent, days(91)),
         ("failed_old", EmailStatus::Failed, days(91)),
         ("queued_old", EmailStatus::Queued, days(91)),
+        ("suppressed_old", EmailStatus::Suppressed, days(91)),
         ("sent_new", EmailStatus::Sent, days(89)),
     ] {
         email_send::Entity::insert(email_send::ActiveModel {
@@ -185,6 +186,15 @@ async fn seed(db: &DatabaseConnection) {
         .await
         .unwrap();
     }
+    for (email, at) in [("old@example.com", days(31)), ("new@example.com", days(29))] {
+        exec(
+            db,
+            format!(
+                "INSERT INTO suppression_removals (email, removed_at) VALUES ('{email}', {at})"
+            ),
+        )
+        .await;
+    }
     for (key, at) in [
         ("k_old", NOW - IDEMPOTENCY_WINDOW_MS - 1),
         ("k_new", NOW - 1),
@@ -245,7 +255,7 @@ async fn prunes_each_kind_by_its_rule(test: TestDb) {
         40,
         "a dry run removes nothing"
     );
-    assert_eq!(count(db, "email_sends").await, 4);
+    assert_eq!(count(db, "email_sends").await, 5);
 
     let report = prune(db, &retention(), NOW, false).await.unwrap();
     // Rows from the 30 (7) days before today's, and today's, stay: whole days go.
@@ -281,6 +291,11 @@ async fn prunes_each_kind_by_its_rule(test: TestDb) {
         "finished runs older than 90 days go; a pending or failed one stays"
     );
     assert_eq!(ids(db, "SELECT id FROM console_sessions").await, ["s_open"]);
+    assert_eq!(
+        ids(db, "SELECT email FROM suppression_removals").await,
+        ["new@example.com"],
+        "removals older than the quota's 30 days go"
+    );
     assert_eq!(
         ids(db, "SELECT key FROM api_idempotency_keys").await,
         ["k_new"]

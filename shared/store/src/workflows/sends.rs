@@ -7,10 +7,16 @@
 //!       │                 │ ▲
 //!       │                 │ └─retrying (the error noted, retried later)
 //!       │                 └──failed──► failed ──queue (the run replayed)──► queued
-//!       └──skip──► skipped            (queued or failed ──skip──► skipped too)
+//!       ├──skip──► skipped            (queued or failed ──skip──► skipped too)
+//!       └──queue, the address suppressed──► suppressed
 //! ```
 //!
 //! `queue` and `skip` insert the row, or refresh the one an earlier attempt left.
+//!
+//! Every email is queued here before it is sent, so this is where suppression is checked:
+//! `queue` records a suppressed address's email `suppressed` and answers
+//! [`Queued::Suppressed`] (the caller sends nothing); a hard bounce recorded by `failed`
+//! suppresses the address for every later email.
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
@@ -18,6 +24,21 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait
 use crate::db::entities::email_send::{self, EmailStatus};
 use crate::db::entities::workflow_run;
 use crate::domain::now_ms;
+use crate::email::SendError;
+use crate::suppressions;
+
+/// The error noted on an email not sent to a suppressed address.
+pub const SUPPRESSED: &str = "The address is suppressed (an earlier hard bounce).";
+
+/// What [`queue`] decided.
+#[must_use = "a suppressed email must not be sent"]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queued {
+    /// Queued: send it now.
+    Send,
+    /// The address is suppressed: recorded so, and not to be sent.
+    Suppressed,
+}
 
 /// The email of a run's current step, as this attempt makes it.
 #[derive(Debug, Clone, Copy)]
@@ -41,14 +62,28 @@ pub async fn of_step<C: ConnectionTrait>(
         .await
 }
 
-/// → queued: about to be sent, one more attempt counted.
+/// → queued: about to be sent, one more attempt counted; or → suppressed when the
+/// address is, and then it must not be sent.
 pub async fn queue<C: ConnectionTrait>(
     db: &C,
     run: &workflow_run::Model,
     email: &Email<'_>,
     existing: Option<&email_send::Model>,
-) -> Result<(), DbErr> {
-    record(db, run, email, EmailStatus::Queued, None, existing).await
+) -> Result<Queued, DbErr> {
+    if suppressions::is_suppressed(db, email.to).await? {
+        record(
+            db,
+            run,
+            email,
+            EmailStatus::Suppressed,
+            Some(SUPPRESSED),
+            existing,
+        )
+        .await?;
+        return Ok(Queued::Suppressed);
+    }
+    record(db, run, email, EmailStatus::Queued, None, existing).await?;
+    Ok(Queued::Send)
 }
 
 /// → skipped: not sent, for `reason` (the contact is unsubscribed), so the emails' listing
@@ -139,14 +174,28 @@ pub async fn retrying<C: ConnectionTrait>(db: &C, id: &str, error: &str) -> Resu
     Ok(())
 }
 
-/// queued → failed for good (its run is in the dead letters).
-pub async fn failed<C: ConnectionTrait>(db: &C, id: &str, error: &str) -> Result<(), DbErr> {
+/// queued → failed for good (its run is in the dead letters), `reason` noted. A hard
+/// bounce (`error`) also suppresses the address the email went to.
+pub async fn failed<C: ConnectionTrait>(
+    db: &C,
+    id: &str,
+    error: &SendError,
+    reason: &str,
+) -> Result<(), DbErr> {
+    if error.is_hard_bounce()
+        && let Some(send) = email_send::Entity::find_by_id(id.to_owned())
+            .one(db)
+            .await?
+    {
+        suppressions::suppress(db, &send.to_email, reason, now_ms()).await?;
+        tracing::warn!(email = %id, "Hard bounce; the address is suppressed.");
+    }
     email_send::Entity::update_many()
         .col_expr(
             email_send::Column::Status,
             Expr::value(EmailStatus::Failed.as_str()),
         )
-        .col_expr(email_send::Column::Error, Expr::value(error))
+        .col_expr(email_send::Column::Error, Expr::value(reason))
         .filter(email_send::Column::Id.eq(id))
         .exec(db)
         .await?;

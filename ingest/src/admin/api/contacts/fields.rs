@@ -28,7 +28,9 @@ const STANDARD: [&str; 8] = [
 // answer with Loops' messages; this type declares the `STANDARD` keys it reads (a test
 // checks they are the same).
 /// Contact fields (create, update, events). Any other key is a custom property: a string
-/// (at most 500 characters), number, boolean, or `null` to clear it.
+/// (at most 500 characters), number, boolean, or `null` to clear it; a declared one
+/// (`POST /api/v1/contacts/properties`) must be of its type, a date given as epoch
+/// milliseconds or a date string and stored as RFC 3339 in UTC.
 #[derive(ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[expect(
@@ -167,6 +169,20 @@ pub(crate) fn contact_fields(
         mailing_lists,
         custom,
     })
+}
+
+/// Checks the custom properties of `f` against their declared types, normalising dates;
+/// a mismatch is a 400 naming the property. Undeclared ones pass as given.
+pub(crate) async fn check_types<C: ConnectionTrait>(
+    db: &C,
+    f: &mut ContactFields,
+) -> Result<(), ApiError> {
+    if f.custom.is_empty() {
+        return Ok(());
+    }
+    let declared = inlet_shared::contacts::properties::declared(db).await?;
+    f.custom = declared.check(&f.custom)?;
+    Ok(())
 }
 
 /// Refuses list ids that do not exist.

@@ -2,13 +2,17 @@
 //! so code written for Loops works against Inlet.
 
 mod fields;
+pub mod properties;
+pub mod suppression;
 mod view;
 mod write;
 
 /// The other Loops routes, reachable beside the contact ones as before.
 pub use super::{api_key::api_key, events::send_event};
 pub use fields::ContactBody;
-pub(crate) use fields::{MAX_CHARS, check_lists, contact_fields, custom_value, object};
+pub(crate) use fields::{
+    MAX_CHARS, check_lists, check_types, contact_fields, custom_value, object,
+};
 pub use view::Contact;
 pub(crate) use write::upsert;
 
@@ -33,11 +37,13 @@ pub async fn create(
     body: web::Json<Value>,
 ) -> Result<web::Json<Created>, ApiError> {
     let body = object(body.into_inner())?;
-    let f = contact_fields(&body, &[])?;
+    let mut f = contact_fields(&body, &[])?;
     let Field::Set(email) = &f.email else {
         return Err(ApiError::BadRequest("email is required.".into()));
     };
+    let email = email.clone();
     check_lists(&state.db, &f.mailing_lists).await?;
+    check_types(&state.db, &mut f).await?;
     let txn = state.db.begin().await?;
     let taken_email = find_by(&txn, contact::Column::Email, email.as_str())
         .await?
@@ -53,7 +59,7 @@ pub async fn create(
             "Email or userId is already on your audience.".into(),
         ));
     }
-    let id = create_contact(&txn, email, &f).await?.id;
+    let id = create_contact(&txn, &email, &f).await?.id;
     txn.commit().await?;
     Ok(web::Json(Created::new(id)))
 }
@@ -65,11 +71,12 @@ pub async fn update(
     body: web::Json<Value>,
 ) -> Result<web::Json<Created>, ApiError> {
     let body = object(body.into_inner())?;
-    let f = contact_fields(&body, &[])?;
+    let mut f = contact_fields(&body, &[])?;
     if f.email.value().is_none() && f.user_id.value().is_none() {
         return Err(ApiError::BadRequest("Provide an email or a userId.".into()));
     }
     check_lists(&state.db, &f.mailing_lists).await?;
+    check_types(&state.db, &mut f).await?;
     let txn = state.db.begin().await?;
     let id = upsert(&txn, &f).await?.id;
     txn.commit().await?;

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 /// The keys of [`Contact`]'s own fields; a custom property with one of these names is not
 /// shown (the field is), as in the template context (`inlet_shared::contacts::contact_json`).
-const FIELDS: [&str; 9] = [
+const FIELDS: [&str; 10] = [
     "id",
     "email",
     "firstName",
@@ -20,6 +20,7 @@ const FIELDS: [&str; 9] = [
     "userGroup",
     "userId",
     "mailingLists",
+    "optInStatus",
 ];
 
 /// A contact as `contacts/find` returns it; custom properties appear at the top level.
@@ -36,6 +37,11 @@ pub struct Contact {
     user_id: Option<String>,
     /// `{listId: true}` for each list the contact is on.
     mailing_lists: BTreeMap<String, bool>,
+    /// Loops' double opt-in status (`pending`, `accepted`, `rejected`). Inlet has no double
+    /// opt-in, so it is always `null` ("not known", as Loops answers for a contact that
+    /// never went through one).
+    #[schema(value_type = Option<String>)]
+    opt_in_status: Option<&'static str>,
     // Which keys a contact has is up to the clients and platforms that set them: a map.
     /// Custom properties: strings, numbers or booleans.
     #[serde(flatten)]
@@ -58,6 +64,7 @@ impl Contact {
             user_group: c.user_group,
             user_id: c.user_id,
             mailing_lists: lists.into_iter().map(|l| (l, true)).collect(),
+            opt_in_status: None,
             custom,
         }
     }

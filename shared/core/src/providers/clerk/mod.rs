@@ -15,6 +15,7 @@ use super::{
     SecretError, SignatureError, SigningKey, webhook_sig,
 };
 use crate::domain::{Email, non_empty};
+use crate::properties::PropertyType::{self, String as Text};
 
 const PROVIDER: &str = "Clerk";
 
@@ -26,6 +27,18 @@ pub const SUPPORTED_EVENTS: &[&str] = &[
     "waitlistEntry.created",
     "waitlistEntry.updated",
 ];
+
+/// The properties each event type's event carries (`map` sets no others; a test checks
+/// them against every sample): what `GET /api/v1/event-patterns` lists.
+pub fn event_properties(event_type: &str) -> &'static [(&'static str, PropertyType)] {
+    match event_type {
+        "user.created" | "user.updated" | "user.deleted" => &[("userId", Text)],
+        "waitlistEntry.created" | "waitlistEntry.updated" => {
+            &[("waitlistEntryId", Text), ("status", Text)]
+        }
+        _ => &[],
+    }
+}
 
 /// Decodes a Clerk signing secret: `whsec_` followed by the base64 of the HMAC key.
 pub fn signing_key(secret: &str) -> Result<SigningKey, SecretError> {

@@ -17,6 +17,7 @@ use super::{
     SecretError, SignatureError, SigningKey, webhook_sig,
 };
 use crate::domain::{Email, non_empty};
+use crate::properties::PropertyType::{self, Boolean, Date, Number, String as Text};
 
 const PROVIDER: &str = "Polar";
 
@@ -39,6 +40,41 @@ pub const SUPPORTED_EVENTS: &[&str] = &[
     "subscription.past_due",
     "subscription.revoked",
 ];
+
+/// `order_properties`' names and types.
+const ORDER: &[(&str, PropertyType)] = &[
+    ("orderId", Text),
+    ("amount", Number),
+    ("currency", Text),
+    ("productId", Text),
+    ("productName", Text),
+    ("status", Text),
+    ("billingReason", Text),
+];
+
+/// `subscription_properties`' names and types.
+const SUBSCRIPTION: &[(&str, PropertyType)] = &[
+    ("subscriptionId", Text),
+    ("status", Text),
+    ("amount", Number),
+    ("currency", Text),
+    ("recurringInterval", Text),
+    ("productId", Text),
+    ("productName", Text),
+    ("cancelAtPeriodEnd", Boolean),
+    ("currentPeriodEnd", Date),
+];
+
+/// The properties each event type's event carries (`map` sets no others; a test checks
+/// them against every sample): what `GET /api/v1/event-patterns` lists.
+pub fn event_properties(event_type: &str) -> &'static [(&'static str, PropertyType)] {
+    match event_type {
+        "customer.created" | "customer.updated" | "customer.deleted" => &[("customerId", Text)],
+        "order.paid" => ORDER,
+        t if t.starts_with("subscription.") && SUPPORTED_EVENTS.contains(&t) => SUBSCRIPTION,
+        _ => &[],
+    }
+}
 
 /// Builds both candidate keys of a Polar secret (`whsec_…` or `polar_whs_…`): the standard
 /// one (the part after the prefix, base64-decoded, when it decodes) and the legacy one (the

@@ -19,6 +19,9 @@ use super::{
 };
 use crate::domain::{Email, format_ms, non_empty};
 
+mod properties;
+pub use properties::event_properties;
+
 const HEADER: &str = "Stripe-Signature";
 
 /// Event types handled for Stripe (SPEC §3.2).

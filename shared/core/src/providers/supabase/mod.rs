@@ -20,6 +20,7 @@ use super::{
     SecretError, SignatureError, SigningKey,
 };
 use crate::domain::{Email, non_empty};
+use crate::properties::PropertyType::{self, Boolean, String as Text};
 
 /// The header named in messages; `Inlet-Secret` is accepted too.
 const HEADER: &str = "Loops-Secret";
@@ -36,6 +37,20 @@ pub const SUPPORTED_EVENTS: &[&str] = &[
     "auth.users.update",
     "auth.users.delete",
 ];
+
+/// The properties each event type's event carries (`map` sets no others; a test checks
+/// them against every sample): what `GET /api/v1/event-patterns` lists.
+pub fn event_properties(event_type: &str) -> &'static [(&'static str, PropertyType)] {
+    if SUPPORTED_EVENTS.contains(&event_type) {
+        &[
+            ("userId", Text),
+            ("provider", Text),
+            ("emailConfirmed", Boolean),
+        ]
+    } else {
+        &[]
+    }
+}
 
 /// A fresh secret for a Supabase integration: 32 random bytes as lowercase hex. The user puts
 /// it in the database webhook's `Loops-Secret` header.

@@ -40,11 +40,22 @@ pub enum EmailStatus {
     Skipped,
     /// Failed for good; the run is in the dead letters.
     Failed,
+    /// Not sent: the address is suppressed (an earlier hard bounce).
+    Suppressed,
 }
 
 impl EmailStatus {
     /// Every status.
-    pub const ALL: [Self; 4] = [Self::Queued, Self::Sent, Self::Skipped, Self::Failed];
+    pub const ALL: [Self; 5] = [
+        Self::Queued,
+        Self::Sent,
+        Self::Skipped,
+        Self::Failed,
+        Self::Suppressed,
+    ];
+
+    /// The statuses nothing more happens to (retention prunes these).
+    pub const FINISHED: [Self; 4] = [Self::Sent, Self::Skipped, Self::Failed, Self::Suppressed];
 
     /// The stored name.
     pub fn as_str(self) -> &'static str {
@@ -53,6 +64,7 @@ impl EmailStatus {
             Self::Sent => "sent",
             Self::Skipped => "skipped",
             Self::Failed => "failed",
+            Self::Suppressed => "suppressed",
         }
     }
 
@@ -61,10 +73,10 @@ impl EmailStatus {
         Self::ALL.into_iter().find(|s| s.as_str() == name)
     }
 
-    /// Whether the step needs nothing more: sent, or skipped on purpose (a failed one is
-    /// sent again when its run is replayed).
+    /// Whether the step needs nothing more: sent, or not sent on purpose (skipped,
+    /// suppressed); a failed one is sent again when its run is replayed.
     pub fn is_done(self) -> bool {
-        matches!(self, Self::Sent | Self::Skipped)
+        matches!(self, Self::Sent | Self::Skipped | Self::Suppressed)
     }
 }
 
@@ -73,9 +85,9 @@ mod tests {
     use super::EmailStatus;
 
     #[test]
-    fn statuses_keep_their_stored_names_and_only_sent_or_skipped_is_done() {
+    fn statuses_keep_their_stored_names_and_only_sent_skipped_or_suppressed_is_done() {
         let names = EmailStatus::ALL.map(EmailStatus::as_str);
-        assert_eq!(names, ["queued", "sent", "skipped", "failed"]);
+        assert_eq!(names, ["queued", "sent", "skipped", "failed", "suppressed"]);
         for status in EmailStatus::ALL {
             assert_eq!(EmailStatus::parse(status.as_str()), Some(status));
         }
@@ -84,6 +96,22 @@ mod tests {
             .into_iter()
             .filter(|s| s.is_done())
             .collect();
-        assert_eq!(done, [EmailStatus::Sent, EmailStatus::Skipped]);
+        assert_eq!(
+            done,
+            [
+                EmailStatus::Sent,
+                EmailStatus::Skipped,
+                EmailStatus::Suppressed
+            ]
+        );
+        let finished: Vec<_> = EmailStatus::ALL
+            .into_iter()
+            .filter(|s| *s != EmailStatus::Queued)
+            .collect();
+        assert_eq!(
+            EmailStatus::FINISHED.to_vec(),
+            finished,
+            "all but queued are finished"
+        );
     }
 }
