@@ -20,6 +20,7 @@ mod m20261129_000012_workflow_run_trace_context;
 mod m20261203_000013_log_written_by_worker;
 mod m20261203_000014_partitions;
 mod m20261203_000015_secrets_at_rest;
+mod m20261204_000017_transactional;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000013_log_written_by_worker::Migration),
             Box::new(m20261203_000014_partitions::Migration),
             Box::new(m20261203_000015_secrets_at_rest::Migration),
+            Box::new(m20261204_000017_transactional::Migration),
         ]
     }
 }

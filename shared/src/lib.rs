@@ -15,6 +15,6 @@ pub mod telemetry;
 pub use inlet_core::{config, domain, messages, providers};
 pub use inlet_queue as queue;
 pub use inlet_store::{
-    apikeys, bulk, contacts, db, email, integrations, isolate, retention, sealed, webhook_log,
-    workflows,
+    apikeys, bulk, contacts, db, email, integrations, isolate, retention, sealed, transactional,
+    webhook_log, workflows,
 };

@@ -19,6 +19,7 @@ pub mod retention;
 pub mod sealed;
 #[cfg(test)]
 mod test_db;
+pub mod transactional;
 pub mod webhook_log;
 pub mod workflows;
 

@@ -136,6 +136,11 @@ pub const SETTINGS: &[Setting] = &[
         "`1048576`",
         "most bytes each part of a rendered template (subject, HTML, text) may have; a longer one is refused at save or fails its run",
     ),
+    setting(
+        "INLET_ATTACHMENTS_MAX_BYTES",
+        "`5242880`",
+        "most bytes (decoded) the `attachments` of one `POST /api/v1/transactional` may have together; more is a 400",
+    ),
     secret(
         "INLET_UNSUBSCRIBE_SECRET",
         "generated once, kept in the database",

@@ -75,6 +75,7 @@ impl Config {
             max_body_bytes,
             body_timeout,
             template_max_bytes,
+            attachments_max_bytes,
             keep_requests,
             signature_tolerance,
             publish_timeout,
@@ -132,6 +133,10 @@ impl Config {
             ("INLET_OUTBOX_DIR", Shown::of(outbox_dir.display())),
             ("INLET_EMAIL_FROM", Shown::of(email_from)),
             ("INLET_TEMPLATE_MAX_BYTES", Shown::of(template_max_bytes)),
+            (
+                "INLET_ATTACHMENTS_MAX_BYTES",
+                Shown::of(attachments_max_bytes),
+            ),
             (
                 "INLET_UNSUBSCRIBE_SECRET",
                 Shown::secret(unsubscribe_secret.as_ref()),

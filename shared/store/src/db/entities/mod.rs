@@ -17,6 +17,7 @@ pub mod mailing_list;
 pub mod processed_delivery;
 pub mod queue_message;
 pub mod stripe_customer;
+pub mod transactional_email;
 pub mod webhook_log;
 pub mod webhook_log_request;
 pub mod workflow;
