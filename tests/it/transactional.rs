@@ -120,7 +120,11 @@ async fn loops_sdk_sends_transactional_email() {
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0]["status"], "sent");
     assert_eq!(rows[0]["attempts"], 1);
-    assert!(rows[0]["transactionalId"].as_str().is_some_and(|id| id.starts_with("tx_")));
+    assert!(
+        rows[0]["transactionalId"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("tx_"))
+    );
     app.stop().await;
 }
 
@@ -140,7 +144,10 @@ async fn published(app: &TestApp) -> (String, String) {
         .await;
     assert_eq!(status, 200, "{edited}");
     let (status, answer) = app
-        .api_post(&format!("/api/v1/transactional-emails/{id}/publish"), json!({}))
+        .api_post(
+            &format!("/api/v1/transactional-emails/{id}/publish"),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["dataVariables"], json!(["name"]));

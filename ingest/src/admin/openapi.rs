@@ -6,8 +6,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::admin::api::{
-    api_key, contacts, dead_letters, emails, events, integrations, lists, templates,
-    transactional, webhook_events, workflows,
+    api_key, contacts, dead_letters, emails, events, integrations, lists, templates, transactional,
+    webhook_events, workflows,
 };
 
 /// Declares the bearer API key every route needs.

@@ -9,8 +9,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use lettre::message::header::ContentType;
-use lettre::message::{Attachment, MultiPart};
 use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Attachment, MultiPart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sea_orm::ConnectionTrait;
 use secrecy::{ExposeSecret, SecretString};
@@ -253,10 +253,8 @@ pub struct Outgoing<'a> {
 /// Builds the MIME message, with `List-Unsubscribe` and one-click `List-Unsubscribe-Post`
 /// (RFC 8058).
 pub fn build(out: &Outgoing<'_>) -> Result<Message, SendError> {
-    let body = MultiPart::alternative_plain_html(
-        out.rendered.text.clone(),
-        out.rendered.html.clone(),
-    );
+    let body =
+        MultiPart::alternative_plain_html(out.rendered.text.clone(), out.rendered.html.clone());
     let mut message = assemble(&out.from, out.to, out.rendered, &out.message_id, body)?;
     let headers = message.headers_mut();
     headers.insert_raw(HeaderValue::new(

@@ -167,8 +167,14 @@ pub async fn start<C: ConnectionTrait>(
     trace: &TraceContext,
 ) -> Result<String, DbErr> {
     let properties = serde_json::to_string(payload).map_err(|e| DbErr::Custom(e.to_string()))?;
-    crate::workflows::runs::start_transactional(db, transactional_id, contact_id, &properties, trace)
-        .await
+    crate::workflows::runs::start_transactional(
+        db,
+        transactional_id,
+        contact_id,
+        &properties,
+        trace,
+    )
+    .await
 }
 
 /// What a template is to the transactional email it belongs to.

@@ -9,10 +9,10 @@ use inlet_shared::isolate::isolate;
 use inlet_shared::messages::TraceContext;
 use inlet_shared::metrics::label;
 use inlet_shared::queue::StepJob;
-use inlet_shared::{retry, transactional};
 use inlet_shared::telemetry::propagation;
 use inlet_shared::workflows::runs::{self, Taken};
 use inlet_shared::workflows::{Step, sends, steps_of};
+use inlet_shared::{retry, transactional};
 use sea_orm::{DbErr, EntityTrait, TransactionTrait};
 use tracing::Instrument;
 
@@ -42,7 +42,8 @@ impl Runner {
     /// Runs the run's current step (its lease is held).
     async fn run_step(&self, run: &Taken) -> Result<(), DbErr> {
         if run.event_name == transactional::EVENT {
-            let span = tracing::info_span!("email_send", run = %run.id, transactional = %run.workflow_id);
+            let span =
+                tracing::info_span!("email_send", run = %run.id, transactional = %run.workflow_id);
             propagation::continue_trace(&span, &started_by(run));
             return self.send_transactional(run).instrument(span).await;
         }

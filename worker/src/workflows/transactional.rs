@@ -49,16 +49,21 @@ impl Runner {
             .one(&self.db)
             .await?
         else {
-            return self.fail(run, None, &SendError::TemplateGone(published)).await;
+            return self
+                .fail(run, None, &SendError::TemplateGone(published))
+                .await;
         };
         inlet_shared::isolate::inject(template.subject.as_bytes());
-        let rendered =
-            match email::render_transactional(&template, &payload.data_variables, self.limits)
-                .await
-            {
-                Ok(r) => r,
-                Err(e) => return self.fail(run, None, &SendError::from(e)).await,
-            };
+        let rendered = match email::render_transactional(
+            &template,
+            &payload.data_variables,
+            self.limits,
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => return self.fail(run, None, &SendError::from(e)).await,
+        };
         let from = match &template.from_email {
             Some(address) => match email::sender(template.from_name.as_deref(), address) {
                 Ok(from) => from,

@@ -72,7 +72,10 @@ fn check_subject(subject: &str) -> Result<(), ApiError> {
     compiles("subject", subject)
 }
 
-pub(crate) fn check_from(from_name: Option<&String>, from_email: Option<&String>) -> Result<(), ApiError> {
+pub(crate) fn check_from(
+    from_name: Option<&String>,
+    from_email: Option<&String>,
+) -> Result<(), ApiError> {
     if from_name.is_some_and(|n| n.chars().count() > 200) {
         return Err(ApiError::BadRequest(
             "fromName must be at most 200 characters.".into(),
@@ -95,7 +98,10 @@ pub(crate) fn render_limits(state: &AppState) -> RenderLimits {
 
 /// Checks `t` as the worker will use it: its sender as lettre will write it, its sample
 /// render within the limits, and the message built from both.
-pub(crate) async fn check_sendable(state: &AppState, t: &email_template::Model) -> Result<(), ApiError> {
+pub(crate) async fn check_sendable(
+    state: &AppState,
+    t: &email_template::Model,
+) -> Result<(), ApiError> {
     // A name without an address is not sent (the default sender is), but is still refused
     // here, so it cannot start being sent later.
     let address = t

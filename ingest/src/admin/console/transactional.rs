@@ -82,10 +82,7 @@ async fn message(
 }
 
 /// `GET /console/transactional/{id}`: both messages, previewed.
-pub async fn show(
-    session: Session,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ConsoleError> {
+pub async fn show(session: Session, path: web::Path<String>) -> Result<HttpResponse, ConsoleError> {
     let t = api::load(&session.state.db, &path).await?;
     let mut messages = Vec::new();
     for which in ["published", "draft"] {
@@ -125,7 +122,10 @@ pub async fn preview_frame(
         .ok_or_else(|| ApiError::NotFound("No such message.".into()))?;
     let (subject, body) = match preview(&session, &m).await? {
         Ok(r) => (r.subject, r.html),
-        Err(e) => (String::new(), format!("<p>{}</p>", minijinja::HtmlEscape(&e))),
+        Err(e) => (
+            String::new(),
+            format!("<p>{}</p>", minijinja::HtmlEscape(&e)),
+        ),
     };
     let page = format!(
         "<!doctype html><meta charset=\"utf-8\"><title>{}</title>{body}",

@@ -74,7 +74,10 @@ fn revisions_change_with_any_part_of_the_content() {
 
 #[test]
 fn attachments_are_checked_for_base64_size_name_and_type() {
-    assert_eq!(check_attachments(&[attachment("a.pdf", "aGVsbG8=")], 5), Ok(()));
+    assert_eq!(
+        check_attachments(&[attachment("a.pdf", "aGVsbG8=")], 5),
+        Ok(())
+    );
     assert_eq!(
         check_attachments(&[attachment("a.pdf", "aGVs\r\nbG8=")], 5),
         Ok(()),
@@ -158,7 +161,11 @@ async fn started_on(db: &TestDb) {
     let id = start(&db.db, "tx_1", "", &payload, &TraceContext::default())
         .await
         .unwrap();
-    let run = workflow_run::Entity::find_by_id(id).one(&db.db).await.unwrap().unwrap();
+    let run = workflow_run::Entity::find_by_id(id)
+        .one(&db.db)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(run.workflow_id, "tx_1");
     assert_eq!(run.event_name, EVENT);
     assert_eq!(run.status, "pending");

@@ -93,9 +93,7 @@ fn view(state: &AppState, t: email_template::Model, owner: Option<String>) -> Em
             .from_name
             .or_else(|| default.name.clone())
             .unwrap_or_default(),
-        from_email: t
-            .from_email
-            .unwrap_or_else(|| default.email.to_string()),
+        from_email: t.from_email.unwrap_or_else(|| default.email.to_string()),
         reply_to_email: String::new(),
         email_format: "styled",
         lmx: t.html,
@@ -119,12 +117,10 @@ pub async fn get(
 }
 
 async fn load(state: &AppState, id: &str) -> Result<email_template::Model, ApiError> {
-    templates::load(state, id)
-        .await
-        .map_err(|e| match e {
-            ApiError::NotFound(_) => ApiError::NotFound("No email message with this id.".into()),
-            e => e,
-        })
+    templates::load(state, id).await.map_err(|e| match e {
+        ApiError::NotFound(_) => ApiError::NotFound("No email message with this id.".into()),
+        e => e,
+    })
 }
 
 /// Refuses a field Inlet does not keep, unless it is empty.
@@ -150,8 +146,14 @@ fn check_unsupported(b: &EmailMessageUpdate) -> Result<(), ApiError> {
         "emailFormat",
         b.email_format.as_deref().is_none_or(|f| f == "styled"),
     )?;
-    unsupported("contactPropertiesFallbacks", none(&b.contact_properties_fallbacks))?;
-    unsupported("eventPropertiesFallbacks", none(&b.event_properties_fallbacks))?;
+    unsupported(
+        "contactPropertiesFallbacks",
+        none(&b.contact_properties_fallbacks),
+    )?;
+    unsupported(
+        "eventPropertiesFallbacks",
+        none(&b.event_properties_fallbacks),
+    )?;
     unsupported("dataVariablesFallbacks", none(&b.data_variables_fallbacks))
 }
 
@@ -259,11 +261,26 @@ async fn update_message(
     changed.updated_at = now_ms();
     // Only over the content checked: an edit racing this one wins or loses whole.
     let saved = email_template::Entity::update_many()
-        .col_expr(email_template::Column::Subject, Expr::value(changed.subject.clone()))
-        .col_expr(email_template::Column::Html, Expr::value(changed.html.clone()))
-        .col_expr(email_template::Column::FromName, Expr::value(changed.from_name.clone()))
-        .col_expr(email_template::Column::FromEmail, Expr::value(changed.from_email.clone()))
-        .col_expr(email_template::Column::UpdatedAt, Expr::value(changed.updated_at))
+        .col_expr(
+            email_template::Column::Subject,
+            Expr::value(changed.subject.clone()),
+        )
+        .col_expr(
+            email_template::Column::Html,
+            Expr::value(changed.html.clone()),
+        )
+        .col_expr(
+            email_template::Column::FromName,
+            Expr::value(changed.from_name.clone()),
+        )
+        .col_expr(
+            email_template::Column::FromEmail,
+            Expr::value(changed.from_email.clone()),
+        )
+        .col_expr(
+            email_template::Column::UpdatedAt,
+            Expr::value(changed.updated_at),
+        )
         .filter(email_template::Column::Id.eq(existing.id.as_str()))
         .filter(email_template::Column::UpdatedAt.eq(existing.updated_at))
         .filter(email_template::Column::Subject.eq(existing.subject.as_str()))

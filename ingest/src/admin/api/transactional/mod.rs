@@ -345,7 +345,11 @@ pub async fn ensure_draft(
         return Ok(web::Json(answer));
     }
     let published = match &t.published_template_id {
-        Some(id) => email_template::Entity::find_by_id(id.clone()).one(&txn).await?,
+        Some(id) => {
+            email_template::Entity::find_by_id(id.clone())
+                .one(&txn)
+                .await?
+        }
         None => None,
     };
     let draft = new_draft(&t.name, published.as_ref());

@@ -93,13 +93,38 @@ pub enum SendError {
     },
     /// Everything else takes the API's shape (a used `Idempotency-Key`, the database).
     #[error(transparent)]
-    Api(#[from] ApiError),
+    Api(ApiError),
+}
+
+impl From<ApiError> for SendError {
+    /// A 400 of a shared check keeps this route's shape, at `body`; the rest keep theirs.
+    fn from(e: ApiError) -> Self {
+        at("body")(e)
+    }
 }
 
 impl From<sea_orm::DbErr> for SendError {
     fn from(e: sea_orm::DbErr) -> Self {
         Self::Api(ApiError::from(e))
     }
+}
+
+/// Puts a shared check's 400 at `path`, in this route's shape.
+fn at(path: &'static str) -> impl Fn(ApiError) -> SendError {
+    move |e| match e {
+        ApiError::BadRequest(message) => field(path, message),
+        e => SendError::Api(e),
+    }
+}
+
+/// Any 400 of this route: [`FieldError`] or, for missing data variables, [`NestedError`].
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Refused {
+    /// A field is missing or wrong.
+    Field(FieldError),
+    /// Data variables are missing.
+    Nested(NestedError),
 }
 
 fn field(path: &'static str, message: impl Into<String>) -> SendError {
@@ -163,7 +188,9 @@ fn check_value(name: &str, value: &Value) -> Result<(), SendError> {
     } else {
         Err(field(
             "dataVariables",
-            format!("dataVariables.{name} must be a string, a number, or an array of objects of strings and numbers."),
+            format!(
+                "dataVariables.{name} must be a string, a number, or an array of objects of strings and numbers."
+            ),
         ))
     }
 }
@@ -233,7 +260,7 @@ fn read(body: Value, limit: usize) -> Result<Request, SendError> {
 #[utoipa::path(post, path = "/api/v1/transactional", tag = "transactional", request_body = TransactionalBody,
     params(("Idempotency-Key" = Option<String>, Header, description = "A repeat within 24 hours is refused with 409")),
     responses((status = 200, body = Success),
-        (status = 400, description = "Invalid input; missing data variables take the nested shape", body = FieldError),
+        (status = 400, description = "Invalid input; missing data variables take the nested shape", body = Refused),
         (status = 401, description = "Missing or wrong API key", body = Message),
         (status = 404, description = "No transactional email with this id", body = FieldError),
         (status = 409, description = "Idempotency-Key already used", body = Message)),
@@ -244,7 +271,7 @@ pub async fn send(
     body: web::Json<Value>,
 ) -> Result<web::Json<Success>, SendError> {
     let r = read(body.into_inner(), state.config.attachments_max_bytes)?;
-    let idempotency_key = idempotency::key_of(&req)?;
+    let idempotency_key = idempotency::key_of(&req).map_err(at("Idempotency-Key"))?;
     let t = match super::load(&state.db, &r.transactional_id).await {
         Ok(t) => t,
         Err(ApiError::NotFound(_)) => {
@@ -294,7 +321,8 @@ pub async fn send(
         None if r.add_to_audience => {
             let mut only_email = Map::new();
             only_email.insert("email".into(), Value::String(r.email.as_str().to_owned()));
-            upsert(&txn, &contact_fields(&only_email, &[])?).await?.id
+            let fields = contact_fields(&only_email, &[]).map_err(at("email"))?;
+            upsert(&txn, &fields).await.map_err(at("email"))?.id
         }
         None => String::new(),
     };

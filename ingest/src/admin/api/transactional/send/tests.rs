@@ -48,17 +48,26 @@ fn a_good_body_is_read() {
 fn each_bad_field_names_its_path_in_loops_shape() {
     for (body, path) in [
         (json!({"email": "ada@example.com"}), "transactionalId"),
-        (json!({"transactionalId": 5, "email": "ada@example.com"}), "transactionalId"),
+        (
+            json!({"transactionalId": 5, "email": "ada@example.com"}),
+            "transactionalId",
+        ),
         (json!({"transactionalId": "tx_1"}), "email"),
         (with("email", json!("not an address")), "email"),
         (with("addToAudience", json!("yes")), "addToAudience"),
         (with("dataVariables", json!([1])), "dataVariables"),
         (with("dataVariables", json!({"a": true})), "dataVariables"),
         (with("dataVariables", json!({"a": [1]})), "dataVariables"),
-        (with("dataVariables", json!({"a": {"b": 1}})), "dataVariables"),
+        (
+            with("dataVariables", json!({"a": {"b": 1}})),
+            "dataVariables",
+        ),
         (with("attachments", json!({"filename": "a"})), "attachments"),
         (
-            with("attachments", json!([{"filename": "a.txt", "contentType": "text/plain", "data": "%%%"}])),
+            with(
+                "attachments",
+                json!([{"filename": "a.txt", "contentType": "text/plain", "data": "%%%"}]),
+            ),
             "attachments",
         ),
     ] {
@@ -81,7 +90,10 @@ fn attachments_over_the_limit_are_a_clear_400() {
     assert_eq!(status, 400);
     assert_eq!(answer["path"], "attachments");
     assert!(
-        answer["message"].as_str().unwrap().contains("INLET_ATTACHMENTS_MAX_BYTES"),
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("INLET_ATTACHMENTS_MAX_BYTES"),
         "{answer}"
     );
 }
