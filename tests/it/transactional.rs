@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use inlet_shared::db::entities::workflow_run;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -239,5 +241,14 @@ async fn on_sqlite_a_transactional_send_waits_out_an_smtp_outage_and_is_sent_onc
     .await;
     assert_eq!(sent["transactionalId"], id.as_str());
     assert_eq!(sent["templateId"], published_id.as_str());
+    // Sent: the run is done, and keeps neither the attachment nor the data.
+    let run = workflow_run::Entity::find()
+        .filter(workflow_run::Column::WorkflowId.eq(id.as_str()))
+        .one(&app.services.db)
+        .await
+        .unwrap()
+        .expect("the send's run");
+    assert_eq!(run.status, "completed");
+    assert_eq!(run.event_properties, "{}");
     app.stop().await;
 }
