@@ -20,9 +20,8 @@ use sha2::{Digest, Sha256};
 use crate::db::entities::{email_template, transactional_email};
 use crate::messages::TraceContext;
 
-/// The event name of a transactional send's run. Custom events cannot contain `:` and
-/// platform events start with their platform, so no event is ever named this.
-pub const EVENT: &str = "inlet:transactional";
+/// The event name of a transactional send's run.
+pub use crate::workflows::runs::TRANSACTIONAL_EVENT as EVENT;
 
 /// The prefix of a transactional email's id (`new_id(ID_PREFIX)`), which tells its sends'
 /// rows (their `workflow_id`) from a workflow's.

@@ -107,6 +107,11 @@ pub(super) async fn start<C: ConnectionTrait>(
     Ok(())
 }
 
+/// The event name of a transactional send's run (`crate::transactional`). Custom events
+/// cannot contain `:` and platform events start with their platform, so no event is ever
+/// named this.
+pub const TRANSACTIONAL_EVENT: &str = "inlet:transactional";
+
 /// start, for a transactional send (`crate::transactional`): a one-step run of
 /// `transactional_id` for `contact_id` (`""` when the recipient is no contact), carrying
 /// its payload as event properties, due now. Returns the run's id.
@@ -123,7 +128,7 @@ pub async fn start_transactional<C: ConnectionTrait>(
         id: Set(id.clone()),
         workflow_id: Set(transactional_id.to_owned()),
         contact_id: Set(contact_id.to_owned()),
-        event_name: Set(crate::transactional::EVENT.to_owned()),
+        event_name: Set(TRANSACTIONAL_EVENT.to_owned()),
         event_properties: Set(payload.to_owned()),
         step: Set(0),
         status: Set(RunStatus::Pending.as_str().to_owned()),
