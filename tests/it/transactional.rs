@@ -252,3 +252,71 @@ async fn on_sqlite_a_transactional_send_waits_out_an_smtp_outage_and_is_sent_onc
     assert_eq!(run.event_properties, "{}");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_lists_transactional_emails_and_previews_both_messages() {
+    let app = spawn_app(AppOptions::embedded_sqlite()).await;
+    let (id, _) = published(&app).await;
+    let (status, drafted) = app
+        .api_post(
+            &format!("/api/v1/transactional-emails/{id}/draft"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{drafted}");
+    let draft = drafted["draftEmailMessageId"].as_str().unwrap().to_owned();
+    let (status, _) = app
+        .api_post(
+            &format!("/api/v1/email-messages/{draft}"),
+            json!({"subject": "Draft for {{ name }} <b>", "lmx": "<p>Soon, {{ name }}: {{ code }}</p>"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let mut console = Console::new(&app.address);
+    assert!(console.login(&app.api_key).await.status().is_redirection());
+
+    let (status, list, _) = console.get("/console/transactional").await;
+    assert_eq!(status, 200);
+    assert!(
+        list.contains(&format!("/console/transactional/{id}")),
+        "{list}"
+    );
+    assert!(
+        list.contains("Welcome") && list.contains("<code>name</code>"),
+        "{list}"
+    );
+
+    let (status, page, _) = console.get(&format!("/console/transactional/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Welcome [name]"),
+        "the published subject, sampled:\n{page}"
+    );
+    assert!(
+        page.contains("Draft for [name] &lt;b&gt;"),
+        "the draft's, escaped:\n{page}"
+    );
+    assert!(
+        page.contains("<code>code</code> = <code>[code]</code>"),
+        "{page}"
+    );
+    assert!(!page.to_lowercase().contains("unsubscribe"), "{page}");
+
+    let (status, frame, headers) = console
+        .get(&format!("/console/transactional/{id}/preview/draft"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(frame.contains("<p>Soon, [name]: [code]</p>"), "{frame}");
+    assert!(
+        headers
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("sandbox")),
+        "{headers:?}"
+    );
+    let (status, _, _) = console
+        .get(&format!("/console/transactional/{id}/preview/other"))
+        .await;
+    assert_eq!(status, 404);
+    app.stop().await;
+}

@@ -23,6 +23,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, 
 
 use crate::config::Retention;
 use crate::db::entities::email_send::EmailStatus;
+use crate::workflows::runs::RunStatus;
 use batched::Expiry;
 use partitions::{Span, day_of};
 
@@ -107,6 +108,21 @@ fn batched_rules(retention: &Retention, now: i64) -> Vec<(Expiry, Option<i64>)> 
                 table: "email_sends",
                 column: "created_at",
                 also: Some(format!("status IN ({finished})")),
+            },
+            before(retention.emails),
+        ),
+        (
+            // A transactional send's run, once it ended, with its email's row: ended runs
+            // of workflows stay (a workflow's history), failed ones wait for a replay.
+            Expiry {
+                table: "workflow_runs",
+                column: "updated_at",
+                also: Some(format!(
+                    "event_name = '{}' AND status IN ('{}', '{}')",
+                    crate::workflows::runs::TRANSACTIONAL_EVENT,
+                    RunStatus::Completed.as_str(),
+                    RunStatus::Cancelled.as_str()
+                )),
             },
             before(retention.emails),
         ),

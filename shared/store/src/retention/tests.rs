@@ -9,9 +9,10 @@ use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, Statement};
 use super::partitions::{DAY_MS, day_of};
 use super::*;
 use crate::db::entities::{
-    api_idempotency_key, console_session, dead_letter, email_send, processed_delivery,
+    api_idempotency_key, console_session, dead_letter, email_send, processed_delivery, workflow_run,
 };
 use crate::test_db::TestDb;
+use crate::workflows::runs::TRANSACTIONAL_EVENT;
 
 /// Noon of a day, so "n days ago" is never on a day's edge.
 const NOW: i64 = 1_796_256_000_000 + DAY_MS / 2;
@@ -96,6 +97,56 @@ async fn seed(db: &DatabaseConnection) {
             attempts: Set(1),
             created_at: Set(at),
             sent_at: Set(None),
+        })
+        .exec_without_returning(db)
+        .await
+        .unwrap();
+    }
+    for (id, event, status, at) in [
+        (
+            "run_tx_done_old",
+            TRANSACTIONAL_EVENT,
+            RunStatus::Completed,
+            days(91),
+        ),
+        (
+            "run_tx_failed_old",
+            TRANSACTIONAL_EVENT,
+            RunStatus::Failed,
+            days(91),
+        ),
+        (
+            "run_tx_pending_old",
+            TRANSACTIONAL_EVENT,
+            RunStatus::Pending,
+            days(91),
+        ),
+        (
+            "run_tx_done_new",
+            TRANSACTIONAL_EVENT,
+            RunStatus::Completed,
+            days(89),
+        ),
+        ("run_wf_done_old", "signup", RunStatus::Completed, days(91)),
+    ] {
+        workflow_run::Entity::insert(workflow_run::ActiveModel {
+            id: Set(id.into()),
+            workflow_id: Set("tx_1".into()),
+            contact_id: Set(String::new()),
+            event_name: Set(event.into()),
+            event_properties: Set("{}".into()),
+            step: Set(0),
+            status: Set(status.as_str().into()),
+            next_at: Set(at),
+            lease_until: Set(None),
+            lease_token: Set(None),
+            attempts: Set(0),
+            first_failed_at: Set(None),
+            last_error: Set(None),
+            created_at: Set(at),
+            updated_at: Set(at),
+            traceparent: Set(None),
+            tracestate: Set(None),
         })
         .exec_without_returning(db)
         .await
@@ -218,6 +269,16 @@ async fn prunes_each_kind_by_its_rule(test: TestDb) {
         ids(db, "SELECT id FROM email_sends").await,
         ["queued_old", "sent_new"],
         "finished sends older than 90 days go; a queued one is still being sent"
+    );
+    assert_eq!(
+        ids(db, "SELECT id FROM workflow_runs").await,
+        [
+            "run_tx_done_new",
+            "run_tx_failed_old",
+            "run_tx_pending_old",
+            "run_wf_done_old"
+        ],
+        "ended transactional runs older than the emails' retention go; workflows' stay"
     );
     assert_eq!(
         ids(db, "SELECT id FROM dead_letters").await,
