@@ -111,7 +111,8 @@ pub fn check_attachments(attachments: &[Attachment], limit: usize) -> Result<(),
 }
 
 /// The data variables a template uses: the names its subject and bodies read that they do
-/// not set themselves (`{{ name }}`, `{% for item in items %}` reads `items`), sorted.
+/// not set themselves (`{{ name }}`, `{% for item in items %}` reads `items`), sorted;
+/// the engine's globals (`range`) are not data variables.
 pub fn data_variables(template: &email_template::Model) -> Result<Vec<String>, minijinja::Error> {
     let env = minijinja::Environment::new();
     let mut names = BTreeSet::new();
@@ -122,6 +123,10 @@ pub fn data_variables(template: &email_template::Model) -> Result<Vec<String>, m
     ];
     for source in parts.into_iter().flatten() {
         names.extend(env.template_from_str(source)?.undeclared_variables(false));
+    }
+    // The engine's own globals (`range`, `namespace`, …) are read too, but given by it.
+    for (global, _) in env.globals() {
+        names.remove(global);
     }
     Ok(names.into_iter().collect())
 }

@@ -37,7 +37,7 @@ fn attachment(filename: &str, data: &str) -> Attachment {
 fn data_variables_are_what_the_parts_read_and_do_not_set() {
     let t = template(
         "Reset for {{ name }}",
-        "<a href=\"{{ resetUrl }}\">x</a>{% for item in items %}{{ item.title }}{% endfor %}{% set local = 1 %}{{ local }}",
+        "<a href=\"{{ resetUrl }}\">x</a>{% for item in items %}{{ item.title }}{% endfor %}{% set local = 1 %}{{ local }}{% for i in range(2) %}{{ loop.index }}{% endfor %}",
         Some("{{ footer }}"),
     );
     assert_eq!(
