@@ -8,8 +8,9 @@ use crate::error::{ApiError, outcome};
 use crate::source::webhooks;
 use crate::{admin, ops, unsubscribe};
 
-/// Registers every route.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Registers every route; `attachments_max_bytes` (`INLET_ATTACHMENTS_MAX_BYTES`) sizes the
+/// body limit of the one route that takes files.
+pub fn configure(cfg: &mut web::ServiceConfig, attachments_max_bytes: usize) {
     cfg.app_data(
         web::JsonConfig::default()
             .limit(256 * 1024)
@@ -39,7 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/health/ready", web::get().to(ops::ready))
     // No `/metrics` here: this listener faces the platforms and the internet; metrics are on
     // the ops listener (`INLET_OPS_LISTEN`).
-    .configure(admin::configure);
+    .configure(|cfg| admin::configure(cfg, attachments_max_bytes));
 }
 
 /// `GET /`: to the console (its own sign-in page when there is no session).

@@ -29,12 +29,13 @@ impl Application {
             metrics: state.metrics.clone(),
             log_dropped: Some(state.delivery_log.clone()),
         });
+        let attachments_max_bytes = state.config.attachments_max_bytes;
         let data = web::Data::new(state);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
                 .app_data(ops.clone())
-                .configure(routes::configure)
+                .configure(|cfg| routes::configure(cfg, attachments_max_bytes))
                 .default_service(web::to(routes::not_found))
                 .wrap(from_fn(move |req, next| {
                     body_deadline::limit(body_timeout, req, next)

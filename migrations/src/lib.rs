@@ -21,6 +21,7 @@ mod m20261203_000013_log_written_by_worker;
 mod m20261203_000014_partitions;
 mod m20261203_000015_secrets_at_rest;
 mod m20261204_000016_event_and_run_retention;
+mod m20261204_000017_transactional;
 mod m20261204_000018_properties_suppression;
 
 /// Runs every migration in order.
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000014_partitions::Migration),
             Box::new(m20261203_000015_secrets_at_rest::Migration),
             Box::new(m20261204_000016_event_and_run_retention::Migration),
+            Box::new(m20261204_000017_transactional::Migration),
             Box::new(m20261204_000018_properties_suppression::Migration),
         ]
     }

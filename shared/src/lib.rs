@@ -16,5 +16,5 @@ pub use inlet_core::{config, domain, messages, properties, providers};
 pub use inlet_queue as queue;
 pub use inlet_store::{
     apikeys, bulk, contacts, db, email, integrations, isolate, retention, sealed, suppressions,
-    webhook_log, workflows,
+    transactional, webhook_log, workflows,
 };

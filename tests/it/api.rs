@@ -367,6 +367,7 @@ async fn openapi_document_covers_every_route_and_schemathesis_finds_no_contradic
         "GET /api/v1/api-key",
         "GET /api/v1/contacts/find",
         "GET /api/v1/dead-letters",
+        "GET /api/v1/email-messages/{id}",
         "GET /api/v1/emails",
         "GET /api/v1/integrations",
         "GET /api/v1/integrations/{id}",
@@ -378,6 +379,7 @@ async fn openapi_document_covers_every_route_and_schemathesis_finds_no_contradic
         "POST /api/v1/contacts/create",
         "POST /api/v1/contacts/delete",
         "POST /api/v1/dead-letters/replay",
+        "POST /api/v1/email-messages/{id}",
         "POST /api/v1/events/send",
         "POST /api/v1/integrations",
         "POST /api/v1/integrations/{id}/secrets",
@@ -391,6 +393,13 @@ async fn openapi_document_covers_every_route_and_schemathesis_finds_no_contradic
         "GET /api/v1/event-patterns",
         "GET /api/v1/event-patterns/{id}",
         "GET /api/v1/event-patterns/by-name/{eventName}",
+        "POST /api/v1/transactional",
+        "GET /api/v1/transactional-emails",
+        "POST /api/v1/transactional-emails",
+        "GET /api/v1/transactional-emails/{id}",
+        "POST /api/v1/transactional-emails/{id}",
+        "POST /api/v1/transactional-emails/{id}/draft",
+        "POST /api/v1/transactional-emails/{id}/publish",
     ];
     let mut expected: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
     for (resource, item) in [("templates", "{id}"), ("workflows", "{id}")] {

@@ -34,5 +34,6 @@ mod support;
 mod templates;
 mod test_events;
 mod tracing;
+mod transactional;
 mod webhooks;
 mod workflows_api;

@@ -10,6 +10,7 @@ pub mod rate_limit;
 use actix_web::web;
 
 /// Registers the console's `/console` scope, then the API's `/api` scope.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.configure(console::configure).configure(api::configure);
+pub fn configure(cfg: &mut web::ServiceConfig, attachments_max_bytes: usize) {
+    cfg.configure(console::configure)
+        .configure(|cfg| api::configure(cfg, attachments_max_bytes));
 }

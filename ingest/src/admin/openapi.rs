@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::admin::api::{
     api_key, contacts, dead_letters, emails, event_patterns, events, integrations, lists,
-    templates, webhook_events, workflows,
+    templates, transactional, webhook_events, workflows,
 };
 
 /// Declares the bearer API key every route needs.
@@ -88,7 +88,7 @@ impl Modify for RateLimited {
 /// The document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Inlet", description = "Contacts, events, lists, integrations and deliveries. The contact, contact-property, suppression, event, event-pattern, list and api-key routes follow the Loops REST API."),
+    info(title = "Inlet", description = "Contacts, events, lists, integrations and deliveries. The contact, contact-property, suppression, event, event-pattern, list, transactional and api-key routes follow the Loops REST API."),
     paths(
         contacts::create, contacts::update, contacts::find, contacts::delete, events::send_event, api_key::api_key,
         contacts::properties::create, contacts::properties::list, contacts::suppression::check, contacts::suppression::remove,
@@ -100,6 +100,9 @@ impl Modify for RateLimited {
         templates::create, templates::list, templates::get, templates::update, templates::delete,
         workflows::create, workflows::list, workflows::get, workflows::update, workflows::delete,
         emails::list,
+        transactional::send::send, transactional::list, transactional::get, transactional::create,
+        transactional::update, transactional::ensure_draft, transactional::publish,
+        transactional::messages::get, transactional::messages::update,
     ),
     modifiers(&BearerKey, &RateLimited),
 )]

@@ -8,8 +8,9 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
-use lettre::message::MultiPart;
+use lettre::message::header::ContentType;
 use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Attachment, MultiPart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sea_orm::ConnectionTrait;
 use secrecy::{ExposeSecret, SecretString};
@@ -28,8 +29,8 @@ pub use limits::{
     DEFAULT_MAX_BYTES, Part, RENDER_SLOTS, RENDER_TIMEOUT, RenderError, RenderLimits,
 };
 pub use render::{
-    Rendered, SAMPLE_EMAIL, SAMPLE_UNSUBSCRIBE_URL, context, render, sample_contact,
-    sample_context, sample_event_properties,
+    Rendered, SAMPLE_EMAIL, SAMPLE_UNSUBSCRIBE_URL, context, render, render_transactional,
+    sample_contact, sample_context, sample_event_properties,
 };
 
 /// How long one SMTP conversation may take before it counts as a (transient) failure.
@@ -60,6 +61,16 @@ pub enum SendError {
     /// lettre refused to assemble the message.
     #[error("cannot build the message: {0}")]
     Build(#[source] lettre::error::Error),
+    /// An attachment that cannot be put in the message (checked when accepted, so only a
+    /// stored payload altered since reaches this).
+    #[error("the attachment {0} cannot be attached")]
+    Attachment(String),
+    /// The transactional email was deleted, or has no published message any more.
+    #[error("transactional email {0} has no published message")]
+    NotPublished(String),
+    /// A transactional run's stored payload cannot be read.
+    #[error("the transactional send's payload cannot be read: {0}")]
+    Payload(#[source] serde_json::Error),
     /// The step's template was deleted after the run started.
     #[error("template {0} no longer exists")]
     TemplateGone(String),
@@ -92,6 +103,9 @@ impl SendError {
             | Self::Recipient(_)
             | Self::RecipientName(_)
             | Self::Build(_)
+            | Self::Attachment(_)
+            | Self::NotPublished(_)
+            | Self::Payload(_)
             | Self::TemplateGone(_)
             | Self::TemplateSender { .. }
             | Self::Steps(_)
@@ -260,21 +274,9 @@ pub struct Outgoing<'a> {
 /// Builds the MIME message, with `List-Unsubscribe` and one-click `List-Unsubscribe-Post`
 /// (RFC 8058).
 pub fn build(out: &Outgoing<'_>) -> Result<Message, SendError> {
-    // Checked here, not only at save: older templates, `INLET_EMAIL_FROM` and contacts'
-    // addresses reach this too, and lettre panics on a mailbox it cannot write.
-    writable(&out.from).map_err(SendError::SenderName)?;
-    let to: Mailbox = out.to.parse().map_err(SendError::Recipient)?;
-    writable(&to).map_err(SendError::RecipientName)?;
-    let mut message = Message::builder()
-        .from(out.from.clone())
-        .to(to)
-        .subject(out.rendered.subject.clone())
-        .message_id(Some(out.message_id.clone()))
-        .multipart(MultiPart::alternative_plain_html(
-            out.rendered.text.clone(),
-            out.rendered.html.clone(),
-        ))
-        .map_err(SendError::Build)?;
+    let body =
+        MultiPart::alternative_plain_html(out.rendered.text.clone(), out.rendered.html.clone());
+    let mut message = assemble(&out.from, out.to, out.rendered, &out.message_id, body)?;
     let headers = message.headers_mut();
     headers.insert_raw(HeaderValue::new(
         HeaderName::new_from_ascii_str("List-Unsubscribe"),
@@ -285,6 +287,64 @@ pub fn build(out: &Outgoing<'_>) -> Result<Message, SendError> {
         "List-Unsubscribe=One-Click".to_owned(),
     ));
     Ok(message)
+}
+
+/// A transactional email to build: no unsubscribe headers (it is not marketing), and the
+/// files it carries.
+pub struct TransactionalOutgoing<'a> {
+    /// From (the template's, else the installation's default).
+    pub from: Mailbox,
+    /// The recipient.
+    pub to: &'a str,
+    /// Rendered content.
+    pub rendered: &'a Rendered,
+    /// A stable Message-ID (the send's id).
+    pub message_id: String,
+    /// The files, as the request gave them (base64, checked when it was accepted).
+    pub attachments: &'a [crate::transactional::Attachment],
+}
+
+/// Builds a transactional email: text and HTML, then each attachment, in a
+/// `multipart/mixed` when there are any.
+pub fn build_transactional(out: &TransactionalOutgoing<'_>) -> Result<Message, SendError> {
+    let alternative =
+        MultiPart::alternative_plain_html(out.rendered.text.clone(), out.rendered.html.clone());
+    let body = if out.attachments.is_empty() {
+        alternative
+    } else {
+        let mut mixed = MultiPart::mixed().multipart(alternative);
+        for a in out.attachments {
+            let data = crate::transactional::decode(&a.data)
+                .ok_or_else(|| SendError::Attachment(a.filename.clone()))?;
+            let content_type = ContentType::parse(&a.content_type)
+                .map_err(|_| SendError::Attachment(a.filename.clone()))?;
+            mixed = mixed.singlepart(Attachment::new(a.filename.clone()).body(data, content_type));
+        }
+        mixed
+    };
+    assemble(&out.from, out.to, out.rendered, &out.message_id, body)
+}
+
+/// The message's headers and `body`, checked first as lettre will write them.
+fn assemble(
+    from: &Mailbox,
+    to: &str,
+    rendered: &Rendered,
+    message_id: &str,
+    body: MultiPart,
+) -> Result<Message, SendError> {
+    // Checked here, not only at save: older templates, `INLET_EMAIL_FROM` and contacts'
+    // addresses reach this too, and lettre panics on a mailbox it cannot write.
+    writable(from).map_err(SendError::SenderName)?;
+    let to: Mailbox = to.parse().map_err(SendError::Recipient)?;
+    writable(&to).map_err(SendError::RecipientName)?;
+    Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(rendered.subject.clone())
+        .message_id(Some(message_id.to_owned()))
+        .multipart(body)
+        .map_err(SendError::Build)
 }
 
 /// The key that signs unsubscribe links: `INLET_UNSUBSCRIBE_SECRET` when set, otherwise one

@@ -20,6 +20,7 @@ pub mod sealed;
 pub mod suppressions;
 #[cfg(test)]
 mod test_db;
+pub mod transactional;
 pub mod webhook_log;
 pub mod workflows;
 

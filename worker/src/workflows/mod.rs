@@ -26,6 +26,7 @@ mod scheduler;
 mod send;
 #[cfg(test)]
 mod tests;
+mod transactional;
 
 use std::sync::Arc;
 use std::time::Duration;

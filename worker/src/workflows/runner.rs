@@ -9,10 +9,10 @@ use inlet_shared::isolate::isolate;
 use inlet_shared::messages::TraceContext;
 use inlet_shared::metrics::label;
 use inlet_shared::queue::StepJob;
-use inlet_shared::retry;
 use inlet_shared::telemetry::propagation;
 use inlet_shared::workflows::runs::{self, Taken};
 use inlet_shared::workflows::{Step, sends, steps_of};
+use inlet_shared::{retry, transactional};
 use sea_orm::{DbErr, EntityTrait, TransactionTrait};
 use tracing::Instrument;
 
@@ -41,6 +41,12 @@ impl Runner {
 
     /// Runs the run's current step (its lease is held).
     async fn run_step(&self, run: &Taken) -> Result<(), DbErr> {
+        if run.event_name == transactional::EVENT {
+            let span =
+                tracing::info_span!("email_send", run = %run.id, transactional = %run.workflow_id);
+            propagation::continue_trace(&span, &started_by(run));
+            return self.send_transactional(run).instrument(span).await;
+        }
         let Some(workflow) = workflow::Entity::find_by_id(run.workflow_id.clone())
             .one(&self.db)
             .await?
@@ -68,11 +74,7 @@ impl Runner {
                 // The send joins the trace of what started the run (a webhook delivery, an
                 // API request), however much later it runs; without one it starts its own.
                 let span = tracing::info_span!("email_send", run = %run.id, step = run.step);
-                let started_by = TraceContext {
-                    traceparent: run.traceparent.clone(),
-                    tracestate: run.tracestate.clone(),
-                };
-                propagation::continue_trace(&span, &started_by);
+                propagation::continue_trace(&span, &started_by(run));
                 return self
                     .send(run, template_id, steps.len())
                     .instrument(span)
@@ -124,5 +126,13 @@ impl Runner {
             sends::failed(&txn, id, error, &reason).await?;
         }
         txn.commit().await
+    }
+}
+
+/// The trace context of what started `run`.
+fn started_by(run: &Taken) -> TraceContext {
+    TraceContext {
+        traceparent: run.traceparent.clone(),
+        tracestate: run.tracestate.clone(),
     }
 }

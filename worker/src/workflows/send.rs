@@ -1,5 +1,6 @@
 //! The send step: renders the template for the run's contact, records the (run, step)
-//! send row and sends it once.
+//! send row and sends it once, through [`Runner::deliver`], which transactional sends
+//! (`transactional.rs`) take too.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use inlet_shared::email::{self, Outgoing, SendError};
 use inlet_shared::metrics::label;
 use inlet_shared::workflows::runs::{self, Taken};
 use inlet_shared::workflows::sends;
-use inlet_shared::{contacts, retry};
+use inlet_shared::{contacts, retry, transactional};
 use sea_orm::{DbErr, EntityTrait, TransactionTrait};
 
 use super::Runner;
@@ -109,19 +110,6 @@ impl Runner {
             to: &contact.email,
             subject: &rendered.subject,
         };
-        if sends::queue(&self.db, run, &queued, existing.as_ref()).await?
-            == sends::Queued::Suppressed
-        {
-            // Recorded `suppressed`, like a hard bounce in Loops; the run goes on (its
-            // later emails are suppressed too until the suppression is removed).
-            runs::advance(&self.db, run, total, now_ms()).await?;
-            self.metrics
-                .emails
-                .get_or_create(&label("outcome", "suppressed"))
-                .inc();
-            tracing::info!(email = %send_id, "Address suppressed; not sent.");
-            return Ok(());
-        }
         let outgoing = Outgoing {
             from,
             to: &contact.email,
@@ -129,7 +117,36 @@ impl Runner {
             unsubscribe_url: &unsubscribe_url,
             message_id: format!("<{send_id}@inlet>"),
         };
-        let result = match email::build(&outgoing) {
+        let message = email::build(&outgoing);
+        self.deliver(run, &queued, existing.as_ref(), message, total)
+            .await
+    }
+
+    /// Sends a built email once, the one path every email takes (workflow and
+    /// transactional): its (run, step) row queued with the attempt counted, the message
+    /// handed to the mailer, then the row marked sent with the run moved on — or the
+    /// failure judged by [`Runner::fail`].
+    pub(super) async fn deliver(
+        &self,
+        run: &Taken,
+        queued: &sends::Email<'_>,
+        existing: Option<&inlet_shared::db::entities::email_send::Model>,
+        message: Result<lettre::Message, SendError>,
+        total: usize,
+    ) -> Result<(), DbErr> {
+        let send_id = queued.id;
+        if sends::queue(&self.db, run, queued, existing).await? == sends::Queued::Suppressed {
+            // Recorded `suppressed`, like a hard bounce in Loops; the run goes on (its
+            // later emails are suppressed too until the suppression is removed).
+            self.step_done(run, None, total).await?;
+            self.metrics
+                .emails
+                .get_or_create(&label("outcome", "suppressed"))
+                .inc();
+            tracing::info!(email = %send_id, "Address suppressed; not sent.");
+            return Ok(());
+        }
+        let result = match message {
             Ok(message) => self.mailer.send(message).await,
             Err(e) => Err(e),
         };
@@ -137,7 +154,7 @@ impl Runner {
             Ok(()) => {
                 // The email is out: recording that must not be lost to a brief outage.
                 retry::retry_transient(RECORD_PATIENCE, inlet_shared::db::is_transient, || {
-                    self.mark_sent(run, &send_id, total)
+                    self.step_done(run, Some(send_id), total)
                 })
                 .await?;
                 self.metrics
@@ -147,14 +164,21 @@ impl Runner {
                 tracing::info!(email = %send_id, "Email sent.");
                 Ok(())
             }
-            Err(e) => self.fail(run, Some(&send_id), &e).await,
+            Err(e) => self.fail(run, Some(send_id), &e).await,
         }
     }
 
-    /// Records the email sent and moves the run on, together.
-    async fn mark_sent(&self, run: &Taken, send_id: &str, total: usize) -> Result<(), DbErr> {
+    /// Records the email sent (`sent`, or `None` when it was suppressed, already
+    /// recorded) and moves the run on, together.
+    async fn step_done(&self, run: &Taken, sent: Option<&str>, total: usize) -> Result<(), DbErr> {
         let txn = self.db.begin().await?;
-        sends::sent(&txn, send_id).await?;
+        if let Some(send_id) = sent {
+            sends::sent(&txn, send_id).await?;
+        }
+        if run.event_name == transactional::EVENT {
+            // Its attachments and data are not kept once the email is out.
+            runs::forget_payload(&txn, run).await?;
+        }
         runs::advance(&txn, run, total, now_ms()).await?;
         txn.commit().await
     }

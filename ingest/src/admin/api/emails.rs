@@ -1,8 +1,10 @@
-//! `GET /api/v1/emails?email=…`: what workflows sent (or tried to send) to a contact.
+//! `GET /api/v1/emails?email=…`: what workflows and transactional sends sent (or tried to
+//! send) to an address.
 
 use actix_web::web;
 use inlet_shared::db::entities::email_send;
 use inlet_shared::domain::{Email, format_ms};
+use inlet_shared::transactional;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -21,12 +23,15 @@ pub struct EmailsQuery {
     limit: Option<u64>,
 }
 
-/// An email a workflow sent, or tried to.
+/// An email a workflow or a transactional send sent, or tried to.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EmailSent {
     id: String,
+    /// The workflow's id, or for a transactional send the transactional email's.
     workflow_id: String,
+    /// Set for a transactional send: the transactional email's id.
+    transactional_id: Option<String>,
     template_id: String,
     run_id: String,
     to: String,
@@ -44,6 +49,8 @@ impl From<email_send::Model> for EmailSent {
     fn from(e: email_send::Model) -> Self {
         Self {
             id: e.id,
+            transactional_id: transactional::is_transactional(&e.workflow_id)
+                .then(|| e.workflow_id.clone()),
             workflow_id: e.workflow_id,
             template_id: e.template_id,
             run_id: e.run_id,

@@ -1,15 +1,11 @@
 //! `/api/v1/events/send`: a custom event on a contact, as the Loops REST API records it, with
 //! an optional `Idempotency-Key`.
 
-// An `Idempotency-Key` repeated within this window is refused.
 use actix_web::{HttpRequest, web};
 use inlet_shared::contacts;
-use inlet_shared::db::entities::api_idempotency_key;
 use inlet_shared::domain::now_ms;
-use inlet_shared::retention::IDEMPOTENCY_WINDOW_MS;
 use inlet_shared::telemetry::propagation;
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{ActiveValue::Set, EntityTrait, TransactionTrait};
+use sea_orm::TransactionTrait;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -17,6 +13,7 @@ use utoipa::ToSchema;
 use super::contacts::{
     ContactBody, MAX_CHARS, check_lists, check_types, contact_fields, custom_value, object, upsert,
 };
+use super::idempotency;
 use super::schemas::Message;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -94,49 +91,13 @@ pub async fn send_event(
     if f.email.value().is_none() && f.user_id.value().is_none() {
         return Err(ApiError::BadRequest("Provide an email or a userId.".into()));
     }
-    let idempotency_key = match req.headers().get("idempotency-key") {
-        None => None,
-        Some(v) => match v.to_str() {
-            Ok(k) if !k.is_empty() && k.len() <= 100 => Some(k.to_owned()),
-            _ => {
-                return Err(ApiError::BadRequest(
-                    "Idempotency-Key must be 1 to 100 visible characters.".into(),
-                ));
-            }
-        },
-    };
+    let idempotency_key = idempotency::key_of(&req)?;
     check_lists(&state.db, &f.mailing_lists).await?;
     check_types(&state.db, &mut f).await?;
     let now = now_ms();
     let txn = state.db.begin().await?;
     if let Some(key) = &idempotency_key {
-        // One conditional statement claims the key: inserted, or taken over when its last
-        // use is out of the window. A concurrent request with the same key waits on the
-        // unique key until this transaction ends, then finds it used and changes nothing,
-        // where a read followed by a write would let both through.
-        let claimed = api_idempotency_key::Entity::insert(api_idempotency_key::ActiveModel {
-            key: Set(key.clone()),
-            created_at: Set(now),
-        })
-        .on_conflict(
-            OnConflict::column(api_idempotency_key::Column::Key)
-                .update_column(api_idempotency_key::Column::CreatedAt)
-                .action_and_where(
-                    Expr::col((
-                        api_idempotency_key::Entity,
-                        api_idempotency_key::Column::CreatedAt,
-                    ))
-                    .lte(now - IDEMPOTENCY_WINDOW_MS),
-                )
-                .to_owned(),
-        )
-        .exec_without_returning(&txn)
-        .await?;
-        if claimed == 0 {
-            return Err(ApiError::Conflict(format!(
-                "Idempotency-Key {key} was already used in the last 24 hours."
-            )));
-        }
+        idempotency::claim(&txn, key, now).await?;
     }
     let contact = upsert(&txn, &f).await?;
     contacts::record_event(

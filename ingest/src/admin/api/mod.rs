@@ -6,11 +6,13 @@ pub mod dead_letters;
 pub mod emails;
 pub mod event_patterns;
 pub mod events;
+mod idempotency;
 pub mod integrations;
 pub mod lists;
 mod rows;
 pub mod schemas;
 pub mod templates;
+pub mod transactional;
 pub mod webhook_events;
 pub mod workflows;
 
@@ -37,8 +39,9 @@ fn resource(path: &str, allow: &'static str) -> Resource {
     web::resource(path).default_service(web::to(move || async move { method_not_allowed(allow) }))
 }
 
-/// Registers the `/api` scope.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Registers the `/api` scope; `attachments_max_bytes` sizes the body limit of
+/// `/v1/transactional` (`INLET_ATTACHMENTS_MAX_BYTES`).
+pub fn configure(cfg: &mut web::ServiceConfig, attachments_max_bytes: usize) {
     let scope = web::scope("/api")
         .wrap(from_fn(crate::admin::auth::require_api_key))
         .service(
@@ -121,6 +124,38 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(workflows::get))
                 .route(web::patch().to(workflows::update))
                 .route(web::delete().to(workflows::delete)),
+        )
+        .service(
+            resource("/v1/transactional", "POST")
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(transactional::send::body_limit(attachments_max_bytes))
+                        .error_handler(|err, _| transactional::send::body_error(err).into()),
+                )
+                .route(web::post().to(transactional::send::send)),
+        )
+        .service(
+            resource("/v1/transactional-emails", "GET, POST")
+                .route(web::get().to(transactional::list))
+                .route(web::post().to(transactional::create)),
+        )
+        .service(
+            resource("/v1/transactional-emails/{id}", "GET, POST")
+                .route(web::get().to(transactional::get))
+                .route(web::post().to(transactional::update)),
+        )
+        .service(
+            resource("/v1/transactional-emails/{id}/draft", "POST")
+                .route(web::post().to(transactional::ensure_draft)),
+        )
+        .service(
+            resource("/v1/transactional-emails/{id}/publish", "POST")
+                .route(web::post().to(transactional::publish)),
+        )
+        .service(
+            resource("/v1/email-messages/{id}", "GET, POST")
+                .route(web::get().to(transactional::messages::get))
+                .route(web::post().to(transactional::messages::update)),
         )
         .service(resource("/v1/emails", "GET").route(web::get().to(emails::list)))
         .service(resource("/v1/webhook-events", "GET").route(web::get().to(webhook_events::list)))

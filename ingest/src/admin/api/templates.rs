@@ -9,6 +9,7 @@ use actix_web::web;
 use inlet_shared::db::entities::{email_template, workflow};
 use inlet_shared::domain::{Email, format_ms, new_id, now_ms};
 use inlet_shared::email::{self, Outgoing, RenderError, RenderLimits};
+use inlet_shared::transactional::{self, Role};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel, QueryOrder};
 use serde::{Deserialize, Serialize};
 
@@ -47,7 +48,7 @@ pub struct TemplatePatch {
 }
 
 /// Checks that `source` is a template the engine can compile; the error names the field.
-fn compiles(field: &str, source: &str) -> Result<(), ApiError> {
+pub(crate) fn compiles(field: &str, source: &str) -> Result<(), ApiError> {
     if source.len() > MAX_BODY {
         return Err(ApiError::BadRequest(format!(
             "{field} must be at most {MAX_BODY} bytes."
@@ -71,7 +72,10 @@ fn check_subject(subject: &str) -> Result<(), ApiError> {
     compiles("subject", subject)
 }
 
-fn check_from(from_name: Option<&String>, from_email: Option<&String>) -> Result<(), ApiError> {
+pub(crate) fn check_from(
+    from_name: Option<&String>,
+    from_email: Option<&String>,
+) -> Result<(), ApiError> {
     if from_name.is_some_and(|n| n.chars().count() > 200) {
         return Err(ApiError::BadRequest(
             "fromName must be at most 200 characters.".into(),
@@ -94,7 +98,10 @@ pub(crate) fn render_limits(state: &AppState) -> RenderLimits {
 
 /// Checks `t` as the worker will use it: its sender as lettre will write it, its sample
 /// render within the limits, and the message built from both.
-async fn check_sendable(state: &AppState, t: &email_template::Model) -> Result<(), ApiError> {
+pub(crate) async fn check_sendable(
+    state: &AppState,
+    t: &email_template::Model,
+) -> Result<(), ApiError> {
     // A name without an address is not sent (the default sender is), but is still refused
     // here, so it cannot start being sent later.
     let address = t
@@ -254,6 +261,7 @@ pub async fn get(
     responses((status = 200, body = Template), (status = 400, description = "Invalid input", body = Message),
         (status = 401, description = "Missing or wrong API key", body = Message),
         (status = 404, description = "No such template", body = Message),
+        (status = 409, description = "It is a transactional email's published message", body = Message),
         (status = 503, description = "Template rendering busy", body = Message)),
     security(("apiKey" = [])))]
 pub async fn update(
@@ -272,6 +280,12 @@ pub(crate) async fn update_template(
     b: TemplatePatch,
 ) -> Result<email_template::Model, ApiError> {
     let existing = load(state, id).await?;
+    if let Some((owner, Role::Published)) = transactional::owner_of(&state.db, id).await? {
+        return Err(ApiError::Conflict(format!(
+            "This template is the published message of transactional email {}; edit its draft and publish it.",
+            owner.id
+        )));
+    }
     // The checks apply to the template as it will be: the changed fields with the others.
     let mut changed = existing.clone();
     let mut row: email_template::ActiveModel = existing.into();
@@ -308,17 +322,24 @@ pub(crate) async fn update_template(
     Ok(row.update(&state.db).await?)
 }
 
-/// `DELETE /api/v1/templates/{id}`; refused (409) while a workflow sends it.
+/// `DELETE /api/v1/templates/{id}`; refused (409) while a workflow sends it or a
+/// transactional email holds it as its draft or published message.
 #[utoipa::path(delete, path = "/api/v1/templates/{id}", tag = "templates", params(("id" = String, Path)),
     responses((status = 200, body = Message), (status = 401, description = "Missing or wrong API key", body = Message),
         (status = 404, description = "No such template", body = Message),
-        (status = 409, description = "A workflow uses it", body = Message)),
+        (status = 409, description = "A workflow or a transactional email uses it", body = Message)),
     security(("apiKey" = [])))]
 pub async fn delete(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<web::Json<Message>, ApiError> {
     let existing = load(&state, &path).await?;
+    if let Some((owner, _)) = transactional::owner_of(&state.db, &existing.id).await? {
+        return Err(ApiError::Conflict(format!(
+            "Transactional email {} uses this template; delete that instead.",
+            owner.id
+        )));
+    }
     let workflows = workflow::Entity::find().all(&state.db).await?;
     let needle = format!("\"templateId\":\"{}\"", existing.id);
     if let Some(user) = workflows.iter().find(|w| w.steps.contains(&needle)) {

@@ -13,6 +13,7 @@ mod integrations;
 mod lists;
 mod secret_ages;
 pub mod session;
+mod transactional;
 mod workflows;
 
 use std::sync::OnceLock;
@@ -83,6 +84,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("workflows.html", include_str!("templates/workflows.html")),
     ("workflow.html", include_str!("templates/workflow.html")),
     ("emails.html", include_str!("templates/emails.html")),
+    (
+        "transactionals.html",
+        include_str!("templates/transactionals.html"),
+    ),
+    (
+        "transactional.html",
+        include_str!("templates/transactional.html"),
+    ),
 ];
 
 /// Static files: (name, content type, bytes).
@@ -394,6 +403,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(workflows::set_enabled),
         )
         .route("/emails", web::get().to(workflows::emails))
+        .route("/transactional", web::get().to(transactional::list))
+        .route("/transactional/{id}", web::get().to(transactional::show))
+        .route(
+            "/transactional/{id}/preview/{which}",
+            web::get().to(transactional::preview_frame),
+        )
         .default_service(web::to(not_found));
     cfg.service(scope);
 }

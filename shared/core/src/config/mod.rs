@@ -26,6 +26,8 @@ use crate::sealing::MasterKey;
 
 /// Default cap of each rendered part of a template (`INLET_TEMPLATE_MAX_BYTES`).
 pub const DEFAULT_TEMPLATE_MAX_BYTES: usize = 1024 * 1024;
+/// Default cap of a transactional email's attachments, decoded (`INLET_ATTACHMENTS_MAX_BYTES`).
+pub const DEFAULT_ATTACHMENTS_MAX_BYTES: usize = 5 * 1024 * 1024;
 
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +125,9 @@ pub struct Config {
     /// `INLET_SUPPRESSION_REMOVAL_LIMIT` [100]: suppressions the API may remove in a rolling
     /// 30 days (Loops' `removalQuota.limit`); 0 allows none.
     pub suppression_removal_limit: u32,
+    /// `INLET_ATTACHMENTS_MAX_BYTES` [5242880]: most bytes (decoded) a transactional
+    /// email's attachments may have together; a request with more gets 400.
+    pub attachments_max_bytes: usize,
     /// `INLET_KEEP_REQUESTS` [all]: which deliveries' requests (headers without signatures,
     /// and the body) ingest keeps for the console: `all`, `rejected`, or `none`.
     pub keep_requests: KeepRequests,
@@ -281,6 +286,11 @@ impl Config {
                 None => 100,
                 Some(v) => parse::<u32>(v, "INLET_SUPPRESSION_REMOVAL_LIMIT")?,
             },
+            attachments_max_bytes: positive(
+                get("INLET_ATTACHMENTS_MAX_BYTES"),
+                DEFAULT_ATTACHMENTS_MAX_BYTES,
+                "INLET_ATTACHMENTS_MAX_BYTES",
+            )?,
             keep_requests: match get("INLET_KEEP_REQUESTS").unwrap_or("all") {
                 "all" => KeepRequests::All,
                 "rejected" => KeepRequests::Rejected,

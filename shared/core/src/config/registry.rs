@@ -141,6 +141,11 @@ pub const SETTINGS: &[Setting] = &[
         "`100`",
         "suppressions `DELETE /api/v1/contacts/suppression` may remove in a rolling 30 days (`removalQuota.limit`); `0` allows none",
     ),
+    setting(
+        "INLET_ATTACHMENTS_MAX_BYTES",
+        "`5242880`",
+        "most bytes (decoded) the `attachments` of one `POST /api/v1/transactional` may have together; more is a 400",
+    ),
     secret(
         "INLET_UNSUBSCRIBE_SECRET",
         "generated once, kept in the database",

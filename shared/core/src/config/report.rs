@@ -76,6 +76,7 @@ impl Config {
             body_timeout,
             template_max_bytes,
             suppression_removal_limit,
+            attachments_max_bytes,
             keep_requests,
             signature_tolerance,
             publish_timeout,
@@ -137,6 +138,10 @@ impl Config {
             (
                 "INLET_SUPPRESSION_REMOVAL_LIMIT",
                 Shown::of(suppression_removal_limit),
+            ),
+            (
+                "INLET_ATTACHMENTS_MAX_BYTES",
+                Shown::of(attachments_max_bytes),
             ),
             (
                 "INLET_UNSUBSCRIBE_SECRET",

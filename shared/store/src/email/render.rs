@@ -79,6 +79,34 @@ pub async fn render(
     ctx: &Value,
     limits: RenderLimits,
 ) -> Result<Rendered, RenderError> {
+    render_off_thread(template, ctx, limits, Footer::Unsubscribe).await
+}
+
+/// Renders a transactional email: its data variables are the whole context (`{{ name }}`),
+/// and no unsubscribe footer is added (it is not marketing; Loops adds none either).
+pub async fn render_transactional(
+    template: &email_template::Model,
+    data: &serde_json::Map<String, Value>,
+    limits: RenderLimits,
+) -> Result<Rendered, RenderError> {
+    render_off_thread(template, &Value::Object(data.clone()), limits, Footer::None).await
+}
+
+/// Whether a render adds an unsubscribe link where the template places none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Footer {
+    /// Marketing (workflow) email: the link is always there.
+    Unsubscribe,
+    /// Transactional email: none.
+    None,
+}
+
+async fn render_off_thread(
+    template: &email_template::Model,
+    ctx: &Value,
+    limits: RenderLimits,
+    footer: Footer,
+) -> Result<Rendered, RenderError> {
     let slot = tokio::time::timeout(limits.slot_wait, SLOTS.acquire())
         .await
         .ok()
@@ -89,7 +117,7 @@ pub async fn render(
     let task = tokio::task::spawn_blocking(move || {
         // Held until the render really ends, even when its caller stopped waiting.
         let _slot = slot;
-        render_blocking(&owned, &ctx, limits.max_bytes)
+        render_parts(&owned, &ctx, limits.max_bytes, footer)
     });
     let timed_out = || RenderError::TimedOut {
         template: template.id.clone(),
@@ -106,11 +134,22 @@ pub async fn render(
     }
 }
 
-/// The render itself, on the calling thread.
+/// The render of a marketing email, on the calling thread.
+#[cfg(test)]
 fn render_blocking(
     template: &email_template::Model,
     ctx: &Value,
     max_bytes: usize,
+) -> Result<Rendered, RenderError> {
+    render_parts(template, ctx, max_bytes, Footer::Unsubscribe)
+}
+
+/// The render itself, on the calling thread.
+fn render_parts(
+    template: &email_template::Model,
+    ctx: &Value,
+    max_bytes: usize,
+    footer: Footer,
 ) -> Result<Rendered, RenderError> {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|name| {
@@ -155,6 +194,13 @@ fn render_blocking(
         Some(source) => render_one(Part::Text, source)?,
         None => html_to_text(&template.id, &html)?,
     };
+    if footer == Footer::None {
+        return Ok(Rendered {
+            subject,
+            html,
+            text,
+        });
+    }
     if !template.html.contains("unsubscribeUrl") {
         let href = minijinja::HtmlEscape(unsubscribe_url).to_string();
         html.push_str(&format!(

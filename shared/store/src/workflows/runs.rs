@@ -107,6 +107,61 @@ pub(super) async fn start<C: ConnectionTrait>(
     Ok(())
 }
 
+/// The event name of a transactional send's run (`crate::transactional`). Custom events
+/// cannot contain `:` and platform events start with their platform, so no event is ever
+/// named this.
+pub const TRANSACTIONAL_EVENT: &str = "inlet:transactional";
+
+/// start, for a transactional send (`crate::transactional`): a one-step run of
+/// `transactional_id` for `contact_id` (`""` when the recipient is no contact), carrying
+/// its payload as event properties, due now. Returns the run's id.
+pub async fn start_transactional<C: ConnectionTrait>(
+    db: &C,
+    transactional_id: &str,
+    contact_id: &str,
+    payload: &str,
+    trace: &TraceContext,
+) -> Result<String, DbErr> {
+    let now = now_ms();
+    let id = new_id("run_");
+    let run = workflow_run::ActiveModel {
+        id: Set(id.clone()),
+        workflow_id: Set(transactional_id.to_owned()),
+        contact_id: Set(contact_id.to_owned()),
+        event_name: Set(TRANSACTIONAL_EVENT.to_owned()),
+        event_properties: Set(payload.to_owned()),
+        step: Set(0),
+        status: Set(RunStatus::Pending.as_str().to_owned()),
+        next_at: Set(now),
+        lease_until: Set(None),
+        lease_token: Set(None),
+        attempts: Set(0),
+        first_failed_at: Set(None),
+        last_error: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        traceparent: Set(trace.traceparent.clone()),
+        tracestate: Set(trace.tracestate.clone()),
+    };
+    workflow_run::Entity::insert(run)
+        .exec_without_returning(db)
+        .await?;
+    Ok(id)
+}
+
+/// Clears a transactional run's payload (its attachments, its data) once it is no longer
+/// needed: the email was sent, or will not be. Guarded by the lease like a transition, and
+/// made before the one that ends the run, in the same transaction.
+pub async fn forget_payload<C: ConnectionTrait>(db: &C, run: &Taken) -> Result<(), DbErr> {
+    workflow_run::Entity::update_many()
+        .col_expr(workflow_run::Column::EventProperties, Expr::value("{}"))
+        .filter(workflow_run::Column::Id.eq(run.id.as_str()))
+        .filter(workflow_run::Column::LeaseToken.eq(run.lease.as_str()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// pending → leased: claims up to `limit` due runs under one fresh lease token, valid for
 /// `lease`. Two schedulers racing for a run claim it once.
 pub async fn claim<C: ConnectionTrait>(

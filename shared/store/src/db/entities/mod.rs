@@ -21,6 +21,7 @@ pub mod queue_message;
 pub mod stripe_customer;
 pub mod suppression;
 pub mod suppression_removal;
+pub mod transactional_email;
 pub mod webhook_log;
 pub mod webhook_log_request;
 pub mod workflow;
