@@ -4,8 +4,9 @@
 
 use serde_json::Value;
 
-use crate::support::{AppOptions, run_sdk_file, spawn_app};
-use crate::support::{now_secs, stripe_customer_event};
+use std::time::Duration;
+
+use crate::support::*;
 
 fn limited_to(per_second: &str) -> AppOptions {
     let mut options = AppOptions::embedded_sqlite();
@@ -95,18 +96,34 @@ async fn a_key_past_its_limit_gets_429_and_webhooks_are_not_limited() {
     app.stop().await;
 }
 
+/// `inlet serve` as a user starts it, with no rate-limit setting: the SDK meets Loops'
+/// default of ten a second.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sdk_sees_loops_rate_limit_and_recovers() {
-    // Loops' default: ten a second.
-    let app = spawn_app(limited_to("10")).await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let port = free_port();
+    let key = format!("inlet_test_{}", random_suffix());
+    let outbox = std::env::temp_dir().join(format!("inlet-test-outbox-{}", random_suffix()));
+    let env = vec![
+        ("INLET_DATABASE_URL", db.url.clone()),
+        ("INLET_LISTEN", format!("127.0.0.1:{port}")),
+        ("INLET_BOOTSTRAP_API_KEY", key.clone()),
+        ("INLET_OUTBOX_DIR", outbox.display().to_string()),
+        ("RUST_LOG", "warn".to_owned()),
+    ];
+    let serve = Process::spawn("serve", &["serve"], &env);
+    Remote::new(port, &key)
+        .wait_ready(Duration::from_secs(30))
+        .await;
+    // Readiness was checked without the key: the bucket is full.
     run_sdk_file(
         "ratelimit.test.mjs",
         vec![
-            ("INLET_API_ROOT", format!("{}/api/", app.address)),
-            ("INLET_API_KEY", app.api_key.clone()),
+            ("INLET_API_ROOT", format!("http://127.0.0.1:{port}/api/")),
+            ("INLET_API_KEY", key),
         ],
         1,
     )
     .await;
-    app.stop().await;
+    assert_eq!(serve.terminate(), Some(0));
 }
