@@ -46,18 +46,29 @@ fn to(messages: &[String], address: &str) -> String {
 async fn loops_sdk_sends_transactional_email() {
     let smtp = SmtpServer::start();
     let app = spawn_app(sending_to(AppOptions::production(), &smtp)).await;
+    // Dan's address bounced for good before (tests/it/email/suppression.rs makes a real
+    // SMTP server refuse one): no email of any kind reaches it.
+    let dan = "dan.tx@example.com";
+    let (status, created) = app
+        .api_post("/api/v1/contacts/create", json!({"email": dan}))
+        .await;
+    assert_eq!(status, 200, "{created}");
+    inlet_shared::suppressions::suppress(&app.services.db, dan, "550 no such user", 0)
+        .await
+        .expect("suppressed");
     run_sdk_file(
         "transactional.test.mjs",
         vec![
             ("INLET_API_ROOT", format!("{}/api/", app.address)),
             ("INLET_API_KEY", app.api_key.clone()),
+            ("INLET_SUPPRESSED_EMAIL", dan.to_owned()),
         ],
-        4,
+        5,
     )
     .await;
 
     // Ada's (one, though posted twice with one Idempotency-Key), Bob's (unsubscribed) and
-    // Carol's (no contact): exactly three.
+    // Carol's (no contact): exactly three; none to Dan's suppressed address.
     let messages = smtp.wait_for(3, WAIT).await;
     tokio::time::sleep(QUIET).await;
     assert_eq!(smtp.messages().len(), 3, "unexpected extra email");

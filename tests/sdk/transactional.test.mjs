@@ -216,3 +216,25 @@ test("transactional email reaches unsubscribed contacts and addresses outside th
   assert.equal((await sentTo("carol.tx@example.com"))[0].subject, "Reset for Carol");
   assert.deepEqual(await loops.findContact({ email: "carol.tx@example.com" }), [], "no contact without addToAudience");
 });
+
+test("a suppressed address gets no transactional email: the send is recorded suppressed", async () => {
+  const loops = client();
+  const email = process.env.INLET_SUPPRESSED_EMAIL;
+  const status = await loops.checkContactSuppression({ email });
+  assert.equal(status.isSuppressed, true, "suppressed before the test, as a hard bounce leaves it");
+  const sent = await loops.sendTransactionalEmail({
+    transactionalId: reset.id,
+    email,
+    dataVariables: { name: "Dan", resetUrl: "https://example.com/r/4" },
+  });
+  assert.equal(sent.success, true);
+  for (let i = 0; i < 300; i++) {
+    const rows = await emailsTo(email);
+    if (rows.length > 0 && rows[0].status !== "queued") {
+      assert.deepEqual(rows.map((r) => r.status), ["suppressed"]);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`no recorded send to ${email}: ${JSON.stringify(await emailsTo(email))}`);
+});
