@@ -60,6 +60,9 @@ def parse_args():
     ap.add_argument("--seed", type=int, default=1, help="seed of the random ids and emails [1]")
     ap.add_argument("--embedded-drain", type=int, default=30_000, help="backlog for the embedded drain [30000]")
     ap.add_argument("--rate", type=int, default=1000, help="req/s of the end-to-end run [1000]")
+    ap.add_argument("--ingest-only", action="store_true",
+                    help="production: only the ingest runs against the reference (for A/B runs of "
+                         "ingest settings)")
     ap.add_argument("--prune-rows", type=int, default=2_000_000,
                     help="webhook-log rows over 40 days for the prune under load (0: skip it) [2000000]")
     ap.add_argument("--ceiling", default=os.path.join(os.path.dirname(ROOT), "shared", "ceiling"),

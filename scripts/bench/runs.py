@@ -121,6 +121,8 @@ class Bench:
             integration = self.create_integration()
             self.results["runs"]["production_ingest"] = self.ingest_runs(
                 "prod", ingest, integration, ceiling, lambda: self.purge("inlet.webhooks"))
+            if self.args.ingest_only:
+                return
 
             poll = Psql(self.pgdb)
 
