@@ -81,30 +81,16 @@ pub(super) async fn start<C: ConnectionTrait>(
     event_properties: &str,
     trace: &TraceContext,
 ) -> Result<(), DbErr> {
-    let now = now_ms();
-    let run = workflow_run::ActiveModel {
-        id: Set(new_id("run_")),
-        workflow_id: Set(workflow.id.clone()),
-        contact_id: Set(contact.id.clone()),
-        event_name: Set(event_name.to_owned()),
-        event_properties: Set(event_properties.to_owned()),
-        step: Set(0),
-        status: Set(RunStatus::Pending.as_str().to_owned()),
-        next_at: Set(now),
-        lease_until: Set(None),
-        lease_token: Set(None),
-        attempts: Set(0),
-        first_failed_at: Set(None),
-        last_error: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        traceparent: Set(trace.traceparent.clone()),
-        tracestate: Set(trace.tracestate.clone()),
-    };
-    workflow_run::Entity::insert(run)
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
+    insert_pending(
+        db,
+        &workflow.id,
+        &contact.id,
+        event_name,
+        event_properties,
+        trace,
+    )
+    .await
+    .map(|_| ())
 }
 
 /// The event name of a transactional send's run (`crate::transactional`). Custom events
@@ -122,14 +108,34 @@ pub async fn start_transactional<C: ConnectionTrait>(
     payload: &str,
     trace: &TraceContext,
 ) -> Result<String, DbErr> {
+    insert_pending(
+        db,
+        transactional_id,
+        contact_id,
+        TRANSACTIONAL_EVENT,
+        payload,
+        trace,
+    )
+    .await
+}
+
+/// Inserts a run at its first step, due now; returns its id.
+async fn insert_pending<C: ConnectionTrait>(
+    db: &C,
+    workflow_id: &str,
+    contact_id: &str,
+    event_name: &str,
+    event_properties: &str,
+    trace: &TraceContext,
+) -> Result<String, DbErr> {
     let now = now_ms();
     let id = new_id("run_");
     let run = workflow_run::ActiveModel {
         id: Set(id.clone()),
-        workflow_id: Set(transactional_id.to_owned()),
+        workflow_id: Set(workflow_id.to_owned()),
         contact_id: Set(contact_id.to_owned()),
-        event_name: Set(TRANSACTIONAL_EVENT.to_owned()),
-        event_properties: Set(payload.to_owned()),
+        event_name: Set(event_name.to_owned()),
+        event_properties: Set(event_properties.to_owned()),
         step: Set(0),
         status: Set(RunStatus::Pending.as_str().to_owned()),
         next_at: Set(now),
