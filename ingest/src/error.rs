@@ -191,11 +191,11 @@ impl ResponseError for ApiError {
         if let Self::RateLimited { limit } = self {
             let headers = response.headers_mut();
             headers.insert(
-                crate::admin::auth::LIMIT_HEADER,
+                crate::admin::rate_limit::LIMIT_HEADER,
                 actix_web::http::header::HeaderValue::from(*limit),
             );
             headers.insert(
-                crate::admin::auth::REMAINING_HEADER,
+                crate::admin::rate_limit::REMAINING_HEADER,
                 actix_web::http::header::HeaderValue::from(0u32),
             );
         }

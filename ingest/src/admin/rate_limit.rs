@@ -9,8 +9,14 @@
 
 use std::num::NonZeroU32;
 
+use actix_web::http::header::HeaderName;
 use governor::middleware::StateInformationMiddleware;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+/// `x-ratelimit-limit`: the requests a second an API key may make.
+pub const LIMIT_HEADER: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+/// `x-ratelimit-remaining`: how many more it may make at once.
+pub const REMAINING_HEADER: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
 
 /// The answer for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
