@@ -61,7 +61,9 @@ fn read(path: &Path) -> Result<Option<MasterKey>, VaultError> {
 }
 
 /// Writes a new key to a file no one else can read, without replacing one that another
-/// process made meanwhile (then that one is used).
+/// process made meanwhile (then that one is used). The key is written in full to a file
+/// of this process's own and only then linked to its name, so a process starting at the
+/// same moment finds either no file or a whole one — never one still being written.
 fn create(path: &Path) -> Result<MasterKey, VaultError> {
     let failed = |source| VaultError::KeyFileCreate {
         path: path.to_owned(),
@@ -71,24 +73,26 @@ fn create(path: &Path) -> Result<MasterKey, VaultError> {
         std::fs::create_dir_all(dir).map_err(failed)?;
     }
     let key = MasterKey::generate();
+    let mut draft = path.as_os_str().to_owned();
+    draft.push(format!(".{}.new", uuid::Uuid::new_v4().simple()));
+    let draft = PathBuf::from(draft);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = match options.open(path) {
-        Ok(file) => file,
+    let written = options.open(&draft).and_then(|mut file| {
+        file.write_all(format!("{}\n", key.to_hex().expose_secret()).as_bytes())?;
+        file.sync_all()
+    });
+    // A link fails if the name exists: exactly one process's key becomes the file's.
+    let linked = written.and_then(|()| std::fs::hard_link(&draft, path));
+    let _ = std::fs::remove_file(&draft);
+    match linked {
+        Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             return read(path)?.ok_or_else(|| failed(e));
         }
         Err(e) => return Err(failed(e)),
-    };
-    let written = file
-        .write_all(format!("{}\n", key.to_hex().expose_secret()).as_bytes())
-        .and_then(|()| file.sync_all());
-    if let Err(e) = written {
-        // A half-written file would hold no key next start: leave none.
-        let _ = std::fs::remove_file(path);
-        return Err(failed(e));
     }
     tracing::info!(
         path = %path.display(),

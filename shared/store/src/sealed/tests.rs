@@ -380,6 +380,32 @@ fn sqlite_without_a_key_makes_a_private_key_file_and_reuses_it() {
     assert_eq!(key_file_path("sqlite::memory:"), None);
 }
 
+/// Processes starting together on a new database: every one ends with the same key, the
+/// one file holds it, and no half-written file is ever read.
+#[test]
+fn processes_starting_together_share_one_key_file() {
+    for _ in 0..20 {
+        let dir =
+            std::env::temp_dir().join(format!("inlet-vault-{}", uuid::Uuid::new_v4().simple()));
+        let url = format!("sqlite://{}?mode=rwc", dir.join("inlet.db").display());
+        let ids: Vec<_> = std::thread::scope(|scope| {
+            let starts: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| key_file::load_or_create(&url).map(|k| k.id().clone())))
+                .collect();
+            starts
+                .into_iter()
+                .map(|s| s.join().expect("no panic").expect("a key"))
+                .collect()
+        });
+        let text = std::fs::read_to_string(dir.join(KEY_FILE_NAME)).unwrap();
+        let stored = MasterKey::parse(&text).unwrap().id().clone();
+        assert!(ids.iter().all(|id| *id == stored), "{ids:?} vs {stored:?}");
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert_eq!(left.len(), 1, "only the key file is left: {left:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
 #[test]
 fn postgres_needs_a_key_unless_plain_text_is_allowed() {
     let pg = ("INLET_DATABASE_URL", "postgres://u@db/inlet");
