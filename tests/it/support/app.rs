@@ -187,51 +187,31 @@ impl TestApp {
     }
 
     pub async fn api_post(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .client
-            .post(format!("{}{path}", self.address))
-            .bearer_auth(&self.api_key)
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        self.api(reqwest::Method::POST, path, Some(body)).await
     }
 
     pub async fn api_put(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .client
-            .put(format!("{}{path}", self.address))
-            .bearer_auth(&self.api_key)
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        self.api(reqwest::Method::PUT, path, Some(body)).await
     }
 
     pub async fn api_get(&self, path: &str) -> (u16, Value) {
-        let r = self
-            .client
-            .get(format!("{}{path}", self.address))
-            .bearer_auth(&self.api_key)
-            .send()
-            .await
-            .expect("request");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        self.api(reqwest::Method::GET, path, None).await
     }
 
     pub async fn api_delete(&self, path: &str) -> (u16, Value) {
-        let r = self
+        self.api(reqwest::Method::DELETE, path, None).await
+    }
+
+    /// One API request with the test key; the status and the JSON answer (`null` if none).
+    async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self
             .client
-            .delete(format!("{}{path}", self.address))
-            .bearer_auth(&self.api_key)
-            .send()
-            .await
-            .expect("request");
+            .request(method, format!("{}{path}", self.address))
+            .bearer_auth(&self.api_key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let r = request.send().await.expect("request");
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
