@@ -23,6 +23,7 @@ mod m20261203_000015_secrets_at_rest;
 mod m20261204_000016_event_and_run_retention;
 mod m20261204_000017_transactional;
 mod m20261204_000018_properties_suppression;
+mod m20261207_000019_workflow_graphs;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000016_event_and_run_retention::Migration),
             Box::new(m20261204_000017_transactional::Migration),
             Box::new(m20261204_000018_properties_suppression::Migration),
+            Box::new(m20261207_000019_workflow_graphs::Migration),
         ]
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod domain;
+pub mod graph;
 pub mod messages;
 pub mod properties;
 pub mod providers;

@@ -24,4 +24,4 @@ pub mod transactional;
 pub mod webhook_log;
 pub mod workflows;
 
-pub use inlet_core::{config, domain, messages, properties, providers};
+pub use inlet_core::{config, domain, graph, messages, properties, providers};

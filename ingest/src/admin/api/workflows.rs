@@ -217,8 +217,15 @@ pub(crate) async fn create_workflow(state: &AppState, b: WorkflowBody) -> Result
         audience_user_group: Set(audience.user_group),
         steps: Set(serde_json::to_string(&b.steps).unwrap_or_else(|_| "[]".into())),
         enabled: Set(b.enabled.unwrap_or(true)),
+        status: Set(if b.enabled.unwrap_or(true) {
+            "Sending"
+        } else {
+            "Paused"
+        }
+        .to_owned()),
         created_at: Set(now),
         updated_at: Set(now),
+        ..Default::default()
     };
     workflow::Entity::insert(row)
         .exec_without_returning(&state.db)
@@ -334,6 +341,11 @@ mod tests {
             enabled: true,
             created_at: 1,
             updated_at: 2,
+            description: None,
+            status: "Sending".into(),
+            revision_id: None,
+            graph: None,
+            exit_events: None,
         }
     }
 

@@ -170,6 +170,7 @@ async fn seed(db: &DatabaseConnection) {
             updated_at: Set(at),
             traceparent: Set(None),
             tracestate: Set(None),
+            wait_until: Set(None),
         })
         .exec_without_returning(db)
         .await

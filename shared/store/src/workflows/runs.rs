@@ -148,6 +148,7 @@ async fn insert_pending<C: ConnectionTrait>(
         updated_at: Set(now),
         traceparent: Set(trace.traceparent.clone()),
         tracestate: Set(trace.tracestate.clone()),
+        wait_until: Set(None),
     };
     workflow_run::Entity::insert(run)
         .exec_without_returning(db)

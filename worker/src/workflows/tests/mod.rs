@@ -50,6 +50,7 @@ async fn workflow(bench: &Bench, steps: serde_json::Value) -> String {
         enabled: Set(true),
         created_at: Set(now),
         updated_at: Set(now),
+        ..Default::default()
     })
     .exec_without_returning(&bench.db)
     .await

@@ -26,3 +26,4 @@ pub mod webhook_log;
 pub mod webhook_log_request;
 pub mod workflow;
 pub mod workflow_run;
+pub mod workflow_run_node;

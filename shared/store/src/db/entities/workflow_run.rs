@@ -14,7 +14,7 @@ pub struct Model {
     /// JSON object: the event's properties.
     #[sea_orm(column_type = "Text")]
     pub event_properties: String,
-    /// Index of the next step.
+    /// The `seq` of the node the run is at (the index of the next step, for a legacy one).
     pub step: i32,
     /// `pending`, `completed`, `cancelled` or `failed`.
     pub status: String,
@@ -35,6 +35,8 @@ pub struct Model {
     /// The W3C `tracestate` that came with it.
     #[sea_orm(column_type = "Text", nullable)]
     pub tracestate: Option<String>,
+    /// When the timer of the node the run is at ends (set when the run reached it).
+    pub wait_until: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
