@@ -43,6 +43,9 @@ pub enum UnavailableCause {
     /// RabbitMQ did not answer within the connect timeout.
     #[error("timed out connecting to RabbitMQ")]
     ConnectTimeout,
+    /// `INLET_AMQP_URL` names no node.
+    #[error("no RabbitMQ node to connect to")]
+    NoNodes,
     /// A reconnect failed moments ago; the next is not tried yet.
     #[error("RabbitMQ is unreachable; reconnecting")]
     Reconnecting,

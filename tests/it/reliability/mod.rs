@@ -4,6 +4,7 @@
 //! and the work queue's own settlement. The helpers here are the ones those share.
 
 mod batches;
+mod cluster;
 mod dead_letters;
 mod ordering;
 mod processes;

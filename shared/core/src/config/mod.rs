@@ -207,12 +207,13 @@ impl Config {
             });
         }
         let amqp_url = get("INLET_AMQP_URL").map(SecretString::from);
-        if let Some(url) = &amqp_url {
-            let url = url.expose_secret();
-            if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
+        if let Some(urls) = &amqp_url {
+            let nodes = amqp_nodes(urls.expose_secret());
+            let scheme = |u: &str| u.starts_with("amqp://") || u.starts_with("amqps://");
+            if nodes.is_empty() || !nodes.iter().all(|u| scheme(u)) {
                 return Err(ConfigError {
                     name: "INLET_AMQP_URL",
-                    reason: "expected an amqp:// or amqps:// URL".into(),
+                    reason: "expected an amqp:// or amqps:// URL, or several separated by commas (the nodes of a cluster)".into(),
                 });
             }
         }
@@ -390,6 +391,15 @@ struct AmqpTls {
     key: Option<PathBuf>,
 }
 
+/// The node URLs of `INLET_AMQP_URL`: one broker, or the nodes of a cluster separated by
+/// commas (blanks around them ignored).
+pub fn amqp_nodes(urls: &str) -> Vec<&str> {
+    urls.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect()
+}
+
 fn amqp_tls<'a>(
     get: &dyn Fn(&'static str) -> Option<&'a str>,
     amqp_url: Option<&SecretString>,
@@ -415,7 +425,11 @@ fn amqp_tls<'a>(
         }
         _ => {}
     }
-    let tls_url = amqp_url.is_some_and(|u| u.expose_secret().starts_with("amqps://"));
+    let tls_url = amqp_url.is_some_and(|u| {
+        amqp_nodes(u.expose_secret())
+            .iter()
+            .any(|n| n.starts_with("amqps://"))
+    });
     // Files that would be silently unused are a mistake worth stopping on.
     let unused = [
         ("INLET_AMQP_TLS_CA_FILE", &tls.ca),

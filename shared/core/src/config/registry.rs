@@ -99,7 +99,7 @@ pub const SETTINGS: &[Setting] = &[
     secret(
         "INLET_AMQP_URL",
         "unset → embedded queue",
-        "`amqp://user:pass@host:5672/vhost`, or `amqps://…` over TLS → RabbitMQ (`--amqp-url`)",
+        "`amqp://user:pass@host:5672/vhost`, or `amqps://…` over TLS → RabbitMQ (`--amqp-url`); a cluster's node URLs separated by commas → connect to any live node, quorum queues replicated on all of them",
     ),
     setting(
         "INLET_AMQP_TLS_CA_FILE",

@@ -133,6 +133,33 @@ fn amqps_and_its_tls_files() {
 }
 
 #[test]
+fn a_cluster_is_its_nodes_urls_separated_by_commas() {
+    let nodes = "amqp://u:p@mq-a/%2f, amqp://u:p@mq-b/%2f,amqp://u:p@mq-c/%2f";
+    let cfg = Config::from_vars(vars(&[("INLET_AMQP_URL", nodes)])).unwrap();
+    assert!(!cfg.embedded_queue());
+    assert_eq!(
+        amqp_nodes(nodes),
+        [
+            "amqp://u:p@mq-a/%2f",
+            "amqp://u:p@mq-b/%2f",
+            "amqp://u:p@mq-c/%2f"
+        ]
+    );
+    // Every node must be an AMQP URL; an empty list is none.
+    for bad in ["amqp://mq-a/%2f,http://mq-b", " , ", "amqp://mq-a/%2f,mq-b"] {
+        let e = Config::from_vars(vars(&[("INLET_AMQP_URL", bad)])).unwrap_err();
+        assert_eq!(e.name, "INLET_AMQP_URL", "{bad}");
+    }
+    // TLS files apply when any node is amqps://.
+    let tls = Config::from_vars(vars(&[
+        ("INLET_AMQP_URL", "amqp://mq-a/%2f,amqps://mq-b/%2f"),
+        ("INLET_AMQP_TLS_CA_FILE", "/ca.pem"),
+    ]))
+    .unwrap();
+    assert!(tls.amqp_tls_ca_file.is_some());
+}
+
+#[test]
 fn every_setting_read_is_registered_and_every_registered_one_is_read() {
     let asked = RefCell::new(BTreeSet::new());
     Config::read(&|name| {

@@ -21,6 +21,13 @@
 //! connection is rebuilt on the next publish (at most one attempt per second, so a down
 //! broker answers 503 quickly instead of stacking reconnects).
 //!
+//! A cluster is named by its nodes' URLs, comma-separated. Every connection (publishers,
+//! each consumer, reconnects) tries them in turn, starting from the node that answered last,
+//! so a dead node costs one refused connection, not an outage. With several nodes the
+//! quorum queues are declared with as many replicas as nodes are named and their leaders
+//! spread over the nodes (`balanced`); a publisher confirm then means a majority of them
+//! has the message.
+//!
 //! `amqps://` URLs connect over TLS (rustls): the broker's certificate must chain to a
 //! webpki root or to the extra CA of [`AmqpTls`], which may also carry a client
 //! certificate for brokers that require one. `amqp://` URLs ignore it.
@@ -31,7 +38,7 @@
 //! (`properties` to publish, `decode` to read), and `tls` (the TLS files).
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
@@ -60,7 +67,7 @@ pub use jobs::{JobConsumer, JobDelivery};
 pub use properties::FieldTooLong;
 pub(super) use settle::{RabbitAcker, Settlements, ack, requeue};
 pub use tls::{AmqpTls, AmqpTlsError, TlsFile, is_tls_failure};
-pub use topology::{declare_topology, retry_queue};
+pub use topology::{Replication, declare_topology, retry_queue};
 
 /// Exchange ingest publishes deliveries to.
 pub const EXCHANGE: &str = "inlet.webhooks";
@@ -110,9 +117,12 @@ fn unavailable(e: lapin::Error) -> QueueError {
     UnavailableCause::Broker(e).into()
 }
 
-/// The RabbitMQ queue: a publisher pool plus the URL to open consumers.
+/// The RabbitMQ queue: a publisher pool plus the nodes to open consumers on.
 pub struct RabbitQueue {
-    url: SecretString,
+    /// The broker's node URLs (one for a single broker).
+    nodes: Vec<SecretString>,
+    /// The node that answered last: where the next connection is tried first.
+    preferred: AtomicUsize,
     tls: AmqpTls,
     retry_delays: Vec<Duration>,
     publisher: ArcSwapOption<PublisherPool>,
@@ -132,9 +142,9 @@ impl PublisherPool {
     }
 }
 
-/// Opens a connection; `tls` applies to `amqps://` URLs only. With the default [`AmqpTls`]
-/// this is exactly lapin's `Connection::connect`.
-async fn open(url: &SecretString, tls: &AmqpTls) -> Result<Connection, QueueError> {
+/// Opens a connection to one node; `tls` applies to `amqps://` URLs only. With the
+/// default [`AmqpTls`] this is exactly lapin's `Connection::connect`.
+async fn open_node(url: &SecretString, tls: &AmqpTls) -> Result<Connection, QueueError> {
     let runtime = lapin::runtime::default_runtime().map_err(unavailable)?;
     let connect = Connection::connect_with_config(
         url.expose_secret(),
@@ -166,8 +176,16 @@ impl RabbitQueue {
         tls: AmqpTls,
         retry_delays: Vec<Duration>,
     ) -> Result<Arc<Self>, QueueError> {
+        let nodes: Vec<SecretString> = inlet_core::config::amqp_nodes(url.expose_secret())
+            .into_iter()
+            .map(SecretString::from)
+            .collect();
+        if nodes.is_empty() {
+            return Err(UnavailableCause::NoNodes.into());
+        }
         let queue = Self {
-            url,
+            nodes,
+            preferred: AtomicUsize::new(0),
             tls,
             retry_delays,
             publisher: ArcSwapOption::empty(),
@@ -178,9 +196,45 @@ impl RabbitQueue {
         Ok(Arc::new(queue))
     }
 
+    /// Opens a connection to the first node that answers, from the one that answered last.
+    async fn open(&self) -> Result<Connection, QueueError> {
+        let count = self.nodes.len();
+        let first = self.preferred.load(Ordering::Relaxed);
+        let mut failure = None;
+        for k in 0..count {
+            let index = (first + k) % count;
+            let Some(url) = self.nodes.get(index) else {
+                continue;
+            };
+            match open_node(url, &self.tls).await {
+                Ok(connection) => {
+                    if index != first {
+                        self.preferred.store(index, Ordering::Relaxed);
+                        tracing::info!(node = index, "Connected to another RabbitMQ node.");
+                    }
+                    return Ok(connection);
+                }
+                Err(e) => {
+                    if count > 1 {
+                        tracing::warn!(node = index, error = %e, "A RabbitMQ node did not answer; trying the next.");
+                    }
+                    failure = Some(e);
+                }
+            }
+        }
+        Err(failure.unwrap_or_else(|| UnavailableCause::NoNodes.into()))
+    }
+
+    /// How the quorum queues are declared for these nodes.
+    fn replication(&self) -> Replication {
+        Replication {
+            nodes: self.nodes.len(),
+        }
+    }
+
     async fn open_pool(&self) -> Result<Arc<PublisherPool>, QueueError> {
-        let connection = open(&self.url, &self.tls).await?;
-        declare_topology(&connection, &self.retry_delays).await?;
+        let connection = self.open().await?;
+        declare_topology(&connection, &self.retry_delays, self.replication()).await?;
         let mut channels = Vec::with_capacity(PUBLISH_CHANNELS);
         for _ in 0..PUBLISH_CHANNELS {
             let channel = connection.create_channel().await.map_err(unavailable)?;
@@ -227,8 +281,8 @@ impl RabbitQueue {
         queue: &str,
         prefetch: u16,
     ) -> Result<(Connection, Channel, lapin::Consumer), QueueError> {
-        let connection = open(&self.url, &self.tls).await?;
-        declare_topology(&connection, &self.retry_delays).await?;
+        let connection = self.open().await?;
+        declare_topology(&connection, &self.retry_delays, self.replication()).await?;
         let channel = connection.create_channel().await.map_err(unavailable)?;
         channel
             .basic_qos(prefetch, BasicQosOptions::default())

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{Connection, ExchangeKind};
+use lapin::{Channel, Connection, ExchangeKind};
 
 use super::{
     BROKER_DELIVERY_LIMIT, DEAD_LETTERS, EXCHANGE, QUEUE, ROUTING_KEY, WORKFLOW_KEY, WORKFLOWS,
@@ -17,13 +17,33 @@ pub fn retry_queue(delay: Duration) -> String {
     format!("inlet.retry.{}ms", delay.as_millis())
 }
 
-fn quorum_args(dead_letter_exchange: Option<&str>) -> FieldTable {
+/// How quorum queues are replicated: for a cluster named by several nodes, one replica
+/// on each (`x-quorum-initial-group-size`) and leaders spread over them (`balanced`); for
+/// one URL (a single broker, or a cluster behind one address) the broker's defaults.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Replication {
+    /// How many nodes `INLET_AMQP_URL` names.
+    pub nodes: usize,
+}
+
+fn quorum_args(dead_letter_exchange: Option<&str>, replication: Replication) -> FieldTable {
     let mut args = FieldTable::default();
     // Quorum: replicated, fsynced before confirming, and counts deliveries.
     args.insert(
         "x-queue-type".into(),
         AMQPValue::LongString("quorum".into()),
     );
+    if replication.nodes > 1 {
+        let size = i64::try_from(replication.nodes).unwrap_or(i64::MAX);
+        args.insert(
+            "x-quorum-initial-group-size".into(),
+            AMQPValue::LongLongInt(size),
+        );
+        args.insert(
+            "x-queue-leader-locator".into(),
+            AMQPValue::LongString("balanced".into()),
+        );
+    }
     if let Some(dlx) = dead_letter_exchange {
         // Where rejected (unreadable) and over-the-limit messages go.
         args.insert(
@@ -47,13 +67,15 @@ fn quorum_args(dead_letter_exchange: Option<&str>) -> FieldTable {
 /// Declares the exchanges and queues, on a channel of its own. Idempotent: the same
 /// declarations at every start.
 ///
-/// A work queue declared by an earlier version with other arguments (at-least-once
-/// dead-lettering) is kept as it is, with a warning: a queue's arguments cannot change,
-/// and its old ones still work (they only cost throughput). To take the new ones, drain
-/// the queue, delete it, and start Inlet again.
+/// A quorum queue declared by an earlier version with other arguments (at-least-once
+/// dead-lettering, or none of a cluster's replication arguments) is kept as it is, with a
+/// warning: a queue's arguments cannot change, and its old ones still work. To take the
+/// new ones, drain the queue, delete it, and start Inlet again; the replicas of an existing
+/// quorum queue can also be added with `rabbitmq-queues grow`.
 pub async fn declare_topology(
     connection: &Connection,
     retry_delays: &[Duration],
+    replication: Replication,
 ) -> Result<(), QueueError> {
     let mut channel = connection.create_channel().await.map_err(unavailable)?;
     let durable_exchange = ExchangeDeclareOptions {
@@ -75,10 +97,13 @@ pub async fn declare_topology(
             .await
             .map_err(unavailable)?;
     }
-    channel
-        .queue_declare(DEAD_LETTERS.into(), durable_queue, quorum_args(None))
-        .await
-        .map_err(unavailable)?;
+    channel = declare_quorum(
+        connection,
+        channel,
+        DEAD_LETTERS,
+        quorum_args(None, replication),
+    )
+    .await?;
     channel
         .queue_bind(
             DEAD_LETTERS.into(),
@@ -89,32 +114,13 @@ pub async fn declare_topology(
         )
         .await
         .map_err(unavailable)?;
-    match channel
-        .queue_declare(QUEUE.into(), durable_queue, quorum_args(Some(DEAD_LETTERS)))
-        .await
-    {
-        Ok(_) => {}
-        Err(e) if precondition_failed(&e) => {
-            // The broker closed the channel; make sure the queue is there on a new one.
-            channel = connection.create_channel().await.map_err(unavailable)?;
-            let passive = QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            };
-            channel
-                .queue_declare(QUEUE.into(), passive, FieldTable::default())
-                .await
-                .map_err(unavailable)?;
-            static WARNED: std::sync::Once = std::sync::Once::new();
-            WARNED.call_once(|| {
-                tracing::warn!(
-                    queue = QUEUE,
-                    "The work queue exists with other arguments (from an earlier version); it keeps them. Drain and delete it to take the current ones."
-                );
-            });
-        }
-        Err(e) => return Err(unavailable(e)),
-    }
+    channel = declare_quorum(
+        connection,
+        channel,
+        QUEUE,
+        quorum_args(Some(DEAD_LETTERS), replication),
+    )
+    .await?;
     channel
         .queue_bind(
             QUEUE.into(),
@@ -125,10 +131,13 @@ pub async fn declare_topology(
         )
         .await
         .map_err(unavailable)?;
-    channel
-        .queue_declare(WORKFLOWS.into(), durable_queue, quorum_args(None))
-        .await
-        .map_err(unavailable)?;
+    channel = declare_quorum(
+        connection,
+        channel,
+        WORKFLOWS,
+        quorum_args(None, replication),
+    )
+    .await?;
     channel
         .queue_bind(
             WORKFLOWS.into(),
@@ -160,6 +169,44 @@ pub async fn declare_topology(
     }
     let _ = channel.close(200, "declared".into()).await;
     Ok(())
+}
+
+/// Declares a durable quorum queue with `args`; one that exists with other arguments is
+/// kept (see [`declare_topology`]). Returns the channel to go on with: the broker closes the
+/// one a refused declaration was made on.
+async fn declare_quorum(
+    connection: &Connection,
+    channel: Channel,
+    queue: &'static str,
+    args: FieldTable,
+) -> Result<Channel, QueueError> {
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    match channel.queue_declare(queue.into(), durable, args).await {
+        Ok(_) => Ok(channel),
+        Err(e) if precondition_failed(&e) => {
+            let channel = connection.create_channel().await.map_err(unavailable)?;
+            let passive = QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            };
+            channel
+                .queue_declare(queue.into(), passive, FieldTable::default())
+                .await
+                .map_err(unavailable)?;
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| {
+                tracing::warn!(
+                    queue,
+                    "A queue exists with other arguments (from an earlier version, or declared for another cluster size); it keeps them. Drain and delete it to take the current ones."
+                );
+            });
+            Ok(channel)
+        }
+        Err(e) => Err(unavailable(e)),
+    }
 }
 
 /// Whether the broker refused a declaration as inequivalent to what exists.
