@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the services the test suite talks to are installed and running on this machine:
 # PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth) and RabbitMQ on 127.0.0.1:5672 with
-# its management API on 15672 (tests create a vhost each through it). Safe to run repeatedly.
+# its management API on 15672 (tests create a vhost each through it), plus the HAProxy binary the
+# load-balancer test runs. Safe to run repeatedly.
 set -euo pipefail
 
 log() { printf 'services: %s\n' "$*" >&2; }
@@ -55,5 +56,10 @@ if ! port_open 15672; then
   rabbitmqctl await_startup >/dev/null 2>&1 || true
   rabbitmq-plugins enable rabbitmq_management >/dev/null
   wait_port 15672 "RabbitMQ management"
+fi
+# --- HAProxy (the load balancer of tests/it/load_balancer.rs; the test starts its own) ---
+if ! command -v haproxy >/dev/null 2>&1; then
+  log "installing HAProxy"
+  apt_install haproxy
 fi
 log "PostgreSQL and RabbitMQ are up"

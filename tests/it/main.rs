@@ -20,6 +20,7 @@ mod email;
 mod findings;
 mod hostile;
 mod isolation;
+mod load_balancer;
 mod platforms;
 mod process_metrics;
 mod processes;
