@@ -13,6 +13,7 @@ mod cli;
 mod config;
 mod console;
 mod console_audience;
+mod console_workflows;
 mod contact_service;
 mod container;
 mod edge;

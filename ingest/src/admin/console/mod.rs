@@ -83,6 +83,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("template.html", include_str!("templates/template.html")),
     ("workflows.html", include_str!("templates/workflows.html")),
     ("workflow.html", include_str!("templates/workflow.html")),
+    (
+        "workflow_graph.html",
+        include_str!("templates/workflow_graph.html"),
+    ),
     ("emails.html", include_str!("templates/emails.html")),
     (
         "transactionals.html",
@@ -395,8 +399,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/workflows/new", web::get().to(workflows::new_workflow))
         .service(
             web::resource("/workflows/{id}")
-                .route(web::get().to(workflows::workflow))
+                .route(web::get().to(workflows::show))
                 .route(web::post().to(workflows::update_workflow)),
+        )
+        .route(
+            "/workflows/{id}/edit",
+            web::get().to(workflows::edit_workflow),
         )
         .route(
             "/workflows/{id}/enabled",

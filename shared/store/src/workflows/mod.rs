@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use crate::db::entities::{contact, contact_list, workflow};
 use crate::messages::TraceContext;
 
+pub mod counts;
 pub mod graph;
 pub mod runs;
 pub mod sends;

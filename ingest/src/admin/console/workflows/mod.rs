@@ -1,5 +1,5 @@
-//! Workflows in the console (list, create, edit, enable or disable) and the emails they
-//! sent. The checks are the API's.
+//! Workflows in the console (list, one workflow's graph, create and edit legacy steps,
+//! enable or disable) and the emails they sent. The checks are the API's.
 
 use actix_web::{HttpResponse, web};
 use inlet_shared::db::entities::{email_send, email_template, workflow};
@@ -14,6 +14,12 @@ use super::session::{Form, Session};
 use super::{ConsoleError, bad_request, redirect, render, render_with_status};
 use crate::admin::api::workflows as workflow_api;
 use crate::error::ApiError;
+
+mod page;
+mod tree;
+mod words;
+
+pub use page::show;
 
 /// Steps as the form shows them: `send <template id>` and `wait <seconds>` lines.
 fn steps_text(steps: &[Step]) -> String {
@@ -78,19 +84,23 @@ fn parse_steps(text: &str) -> Result<Vec<Step>, String> {
 }
 
 /// `GET /console/workflows`.
-#[expect(
-    clippy::indexing_slicing,
-    reason = "sets fields of a JSON object built here; indexing an object inserts, it cannot panic"
-)]
 pub async fn workflows(session: Session) -> Result<HttpResponse, ConsoleError> {
-    let workflows: Vec<Value> = workflow::Entity::find()
+    let all = workflow::Entity::find()
         .order_by_asc(workflow::Column::CreatedAt)
         .all(&session.state.db)
-        .await?
+        .await?;
+    let rows = page::rows(&session.state.db, &all).await?;
+    // The API's view of each, with the console's words over it.
+    let workflows: Vec<Value> = all
         .iter()
-        .map(|w| {
+        .zip(rows)
+        .map(|(w, row)| {
             let mut v = workflow_api::view(w);
-            v["steps_text"] = json!(steps_of(w).map(|s| steps_text(&s)).unwrap_or_default());
+            if let (Value::Object(api), Ok(Value::Object(words))) =
+                (&mut v, serde_json::to_value(&row))
+            {
+                api.extend(words);
+            }
             v
         })
         .collect();
@@ -227,15 +237,19 @@ pub struct DoneQuery {
     done: Option<String>,
 }
 
-/// `GET /console/workflows/{id}`.
-pub async fn workflow(
+/// `GET /console/workflows/{id}/edit`: the steps form of a legacy workflow (a graph
+/// workflow is edited through the API).
+pub async fn edit_workflow(
     session: Session,
     path: web::Path<String>,
-    query: web::Query<DoneQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     let w = workflow_api::load(&session.state, &path).await?;
-    let notice = (query.done.as_deref() == Some("saved")).then_some("Workflow saved.");
-    workflow_form(&session, workflow_json(&w), None, notice).await
+    if w.graph.is_some() {
+        return Err(ConsoleError::BadRequest(
+            "This workflow is a graph of nodes; edit it through the API.".into(),
+        ));
+    }
+    workflow_form(&session, workflow_json(&w), None, None).await
 }
 
 /// `POST /console/workflows/{id}`.
