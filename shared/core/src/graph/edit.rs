@@ -30,7 +30,9 @@ pub enum EditError {
     #[error("Node {0} must have exactly one outgoing connection.")]
     NotSingleOutgoing(NodeId),
     /// Branch and experiment nodes' connections are their paths: add or delete a path.
-    #[error("Node {0} is a branch or experiment; its paths are changed with add-branch or a recursive delete.")]
+    #[error(
+        "Node {0} is a branch or experiment; its paths are changed with add-branch or a recursive delete."
+    )]
     BranchConnection(NodeId),
     /// Nothing is inserted before the trigger, nor connected to it.
     #[error("Nothing may come before the trigger.")]
@@ -65,7 +67,9 @@ pub enum EditError {
     #[error("A {0} node cannot be created this way.")]
     NotCreatable(&'static str),
     /// A branch's paths start with audience filters, an experiment's with variants.
-    #[error("{child} cannot follow {parent} here: a BranchNode's paths start with an AudienceFilter, an ExperimentBranchNode's with a VariantNode (and only there).")]
+    #[error(
+        "{child} cannot follow {parent} here: a BranchNode's paths start with an AudienceFilter, an ExperimentBranchNode's with a VariantNode (and only there)."
+    )]
     WrongChild {
         /// The parent's type.
         parent: &'static str,
@@ -440,11 +444,7 @@ pub fn delete(g: &mut Graph, id: &str) -> Result<Edited, EditError> {
 
 /// Deletes `id` and everything only reachable through it. A parent left without a child
 /// ends there instead (a new exit).
-pub fn delete_recursive(
-    g: &mut Graph,
-    ids: &mut dyn Ids,
-    id: &str,
-) -> Result<Edited, EditError> {
+pub fn delete_recursive(g: &mut Graph, ids: &mut dyn Ids, id: &str) -> Result<Edited, EditError> {
     let n = node(g, id)?;
     if id == g.root {
         return Err(EditError::DeleteRoot);
@@ -455,8 +455,10 @@ pub fn delete_recursive(
     let ps = parents(g, id);
     for p in &ps {
         let pn = node(g, p)?;
-        if matches!(pn.kind, NodeKind::BranchNode | NodeKind::ExperimentBranchNode)
-            && pn.next.iter().all(|c| c == id)
+        if matches!(
+            pn.kind,
+            NodeKind::BranchNode | NodeKind::ExperimentBranchNode
+        ) && pn.next.iter().all(|c| c == id)
         {
             return Err(EditError::LastPath(id.to_owned()));
         }

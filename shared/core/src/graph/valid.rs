@@ -25,7 +25,9 @@ pub enum NotRunnable {
     #[error("The event trigger has no event name.")]
     NoEventName,
     /// A branch path that is not an audience filter, or an experiment path not a variant.
-    #[error("Node {0}: a BranchNode's paths must be AudienceFilters and an ExperimentBranchNode's VariantNodes.")]
+    #[error(
+        "Node {0}: a BranchNode's paths must be AudienceFilters and an ExperimentBranchNode's VariantNodes."
+    )]
     WrongPath(String),
     /// An experiment whose variants' rates do not add up to 100.
     #[error("Node {0}: the experiment's sampling rates must add up to 100.")]
@@ -77,7 +79,9 @@ pub fn check_filter(f: &AudienceFilter) -> Result<(), EditError> {
                     )));
                 }
                 if id.is_empty() || !text_ok(id) {
-                    return Err(invalid(format!("{at}.id must be 1 to {MAX_CONDITION_TEXT} characters.")));
+                    return Err(invalid(format!(
+                        "{at}.id must be 1 to {MAX_CONDITION_TEXT} characters."
+                    )));
                 }
             }
             Condition::MailingList {
@@ -123,7 +127,9 @@ fn check_value(at: &str, op: PropertyOperator, value: Option<&Value>) -> Result<
             if o.len() == 2 && side("from") && side("to") {
                 Ok(())
             } else {
-                Err(invalid(format!("{at}.value of between must be {{from, to}}.")))
+                Err(invalid(format!(
+                    "{at}.value of between must be {{from, to}}."
+                )))
             }
         }
         Some(_) => Err(invalid(format!(
@@ -215,19 +221,16 @@ pub fn runnable(g: &Graph) -> Result<(), NotRunnable> {
         _ => {}
     }
     for (id, n) in &g.nodes {
-        let kids = n.next.iter().filter_map(|c| g.nodes.get(c));
+        let kids = || n.next.iter().filter_map(|c| g.nodes.get(c));
         match n.kind {
-            NodeKind::BranchNode => {
-                if !kids
-                    .into_iter()
-                    .all(|k| matches!(k.kind, NodeKind::AudienceFilter { .. }))
-                {
-                    return Err(NotRunnable::WrongPath(id.clone()));
-                }
+            NodeKind::BranchNode
+                if !kids().all(|k| matches!(k.kind, NodeKind::AudienceFilter { .. })) =>
+            {
+                return Err(NotRunnable::WrongPath(id.clone()));
             }
             NodeKind::ExperimentBranchNode => {
                 let mut total: u32 = 0;
-                for k in kids {
+                for k in kids() {
                     match k.kind {
                         NodeKind::VariantNode { sampling_rate, .. } => {
                             total = total.saturating_add(u32::from(sampling_rate));
