@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod conditions;
 pub mod edit;
+mod error;
 mod update;
 mod valid;
 

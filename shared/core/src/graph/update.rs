@@ -6,14 +6,12 @@
 use serde::Deserialize;
 use serde_json::{Number, Value};
 
-use super::edit::EditError;
-use super::valid::check_filter;
+use super::error::EditError;
+use super::valid::{check_event_name, check_filter};
 use super::{AudienceFilter, Graph, NodeKind, TimerUnit};
 
 /// The longest timer: a year, as Loops.
 pub const MAX_TIMER_MILLIS: u64 = 365 * 86_400_000;
-/// The longest event name.
-pub const MAX_EVENT_NAME: usize = 500;
 
 /// Loops' `UpdateWorkflowNodePayload`: the fields of every node type, each optional; those
 /// that do not belong to the node's type are refused.
@@ -80,18 +78,6 @@ fn whole(field: &str, n: &Number, lo: u64, hi: u64) -> Result<u64, EditError> {
     n.as_u64()
         .filter(|v| (lo..=hi).contains(v))
         .ok_or_else(|| invalid(format!("{field} must be a whole number from {lo} to {hi}.")))
-}
-
-/// Checks an event name: 1 to 500 characters, no control characters.
-pub fn check_event_name(name: &str) -> Result<(), EditError> {
-    let chars = name.chars().count();
-    if name.trim().is_empty() || chars > MAX_EVENT_NAME || name.chars().any(char::is_control) {
-        Err(invalid(format!(
-            "eventName must be 1 to {MAX_EVENT_NAME} characters without control characters."
-        )))
-    } else {
-        Ok(())
-    }
 }
 
 /// The kind a trigger becomes when its type changes to `type_name`.

@@ -7,13 +7,44 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::conditions::{Condition, PropertyOperator};
-use super::edit::{EditError, reachable};
-use super::{AudienceFilter, Graph, MAX_NODES, NodeKind};
+use std::collections::VecDeque;
+
+use super::error::EditError;
+use super::{AudienceFilter, Graph, MAX_NODES, NodeId, NodeKind};
 
 /// Most conditions in one filter.
 pub const MAX_CONDITIONS: usize = 50;
 /// Longest text in a condition (a key, a value, an id).
 pub const MAX_CONDITION_TEXT: usize = 500;
+
+/// The longest event name.
+pub const MAX_EVENT_NAME: usize = 500;
+
+/// Checks an event name: 1 to 500 characters, no control characters.
+pub fn check_event_name(name: &str) -> Result<(), EditError> {
+    let chars = name.chars().count();
+    if name.trim().is_empty() || chars > MAX_EVENT_NAME || name.chars().any(char::is_control) {
+        Err(invalid(format!(
+            "eventName must be 1 to {MAX_EVENT_NAME} characters without control characters."
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+/// The nodes reachable from the root.
+pub fn reachable(g: &Graph) -> BTreeSet<NodeId> {
+    let mut seen = BTreeSet::new();
+    let mut queue = VecDeque::from([g.root.clone()]);
+    while let Some(id) = queue.pop_front() {
+        if let Some(n) = g.nodes.get(&id)
+            && seen.insert(id)
+        {
+            queue.extend(n.next.iter().cloned());
+        }
+    }
+    seen
+}
 
 /// Why a workflow cannot start sending.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -94,7 +125,7 @@ pub fn check_filter(f: &AudienceFilter) -> Result<(), EditError> {
                 }
             }
             Condition::Event { event_name, .. } => {
-                super::update::check_event_name(event_name)
+                check_event_name(event_name)
                     .map_err(|_| invalid(format!("{at}.eventName must be 1 to 500 characters.")))?;
             }
         }
