@@ -409,6 +409,20 @@ async fn openapi_document_covers_every_route_and_schemathesis_finds_no_contradic
             expected.push(format!("{method} /api/v1/{resource}/{item}"));
         }
     }
+    for route in [
+        "POST /api/v1/workflows/{id}",
+        "POST /api/v1/workflows/{id}/mailing-list",
+        "POST /api/v1/workflows/{id}/status",
+        "POST /api/v1/workflows/{id}/nodes",
+        "GET /api/v1/workflows/{id}/nodes/{nodeId}",
+        "POST /api/v1/workflows/{id}/nodes/{nodeId}",
+        "DELETE /api/v1/workflows/{id}/nodes/{nodeId}",
+        "POST /api/v1/workflows/{id}/nodes/{nodeId}/add-branch",
+        "POST /api/v1/workflows/{id}/nodes/{nodeId}/reroute",
+        "DELETE /api/v1/workflows/{id}/nodes/{nodeId}/recursive",
+    ] {
+        expected.push(route.to_owned());
+    }
     expected.sort();
     assert_eq!(routes, expected);
     assert_eq!(

@@ -38,4 +38,5 @@ mod test_events;
 mod tracing;
 mod transactional;
 mod webhooks;
+mod workflow_graph_api;
 mod workflows_api;

@@ -98,10 +98,19 @@ async fn templates_and_workflows_are_created_validated_changed_and_deleted() {
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!(shown["trigger"], body["trigger"]);
-    assert_eq!(shown["steps"], body["steps"]);
-    assert_eq!(shown["audience"]["mailingListId"], list_id.as_str());
-    assert_eq!(shown["enabled"], true);
+    // Shown in Loops' shape: the straight graph of its steps.
+    let root = &shown["nodes"][shown["rootNodeId"].as_str().unwrap()];
+    assert_eq!(root["typeName"], "EventTrigger");
+    assert_eq!(root["eventName"], "stripe:checkout.session.completed");
+    let first = &shown["nodes"][root["nextNodeIds"][0].as_str().unwrap()];
+    assert_eq!(first["emailMessageId"], template.as_str());
+    let wait = &shown["nodes"][first["nextNodeIds"][0].as_str().unwrap()];
+    assert_eq!(
+        (wait["amount"].clone(), wait["unit"].clone()),
+        (json!(3600), json!("s"))
+    );
+    assert_eq!(shown["mailingListId"], list_id.as_str());
+    assert_eq!(shown["status"], "Sending");
     for (bad, needle) in [
         (
             json!({"type": "event", "eventName": "stripe:payment_intent.created"}),
@@ -163,6 +172,7 @@ async fn templates_and_workflows_are_created_validated_changed_and_deleted() {
     .await;
     assert_eq!((status, patched["enabled"].clone()), (200, json!(false)));
     let (_, all) = send(&app, Method::GET, "/api/v1/workflows", None).await;
+    let all = all["data"].clone();
     assert_eq!(all.as_array().unwrap().len(), 2);
 
     // A template in use cannot be deleted; once its workflows are gone it can.

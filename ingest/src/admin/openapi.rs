@@ -88,7 +88,7 @@ impl Modify for RateLimited {
 /// The document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Inlet", description = "Contacts, events, lists, integrations and deliveries. The contact, contact-property, suppression, event, event-pattern, list, transactional and api-key routes follow the Loops REST API."),
+    info(title = "Inlet", description = "Contacts, events, lists, integrations and deliveries. The contact, contact-property, suppression, event, event-pattern, list, transactional, workflow and api-key routes follow the Loops REST API (`POST /api/v1/workflows/{id}/status` and the timer unit `s` are Inlet's own; `PATCH /api/v1/workflows/{id}` and the `trigger`/`steps` create body are deprecated)."),
     paths(
         contacts::create, contacts::update, contacts::find, contacts::delete, events::send_event, api_key::api_key,
         contacts::properties::create, contacts::properties::list, contacts::suppression::check, contacts::suppression::remove,
@@ -98,7 +98,10 @@ impl Modify for RateLimited {
         integrations::secrets::add_secret, integrations::secrets::list_secrets, integrations::secrets::update_secret, integrations::secrets::delete_secret, integrations::test_events::send_test_event,
         webhook_events::list, dead_letters::list, dead_letters::replay,
         templates::create, templates::list, templates::get, templates::update, templates::delete,
-        workflows::create, workflows::list, workflows::get, workflows::update, workflows::delete,
+        workflows::create, workflows::list, workflows::get, workflows::update, workflows::patch, workflows::delete,
+        workflows::mailing_list, workflows::set_status, workflows::create_node, workflows::get_node,
+        workflows::update_node, workflows::delete_node, workflows::add_branch, workflows::reroute,
+        workflows::delete_recursive,
         emails::list,
         transactional::send::send, transactional::list, transactional::get, transactional::create,
         transactional::update, transactional::ensure_draft, transactional::publish,

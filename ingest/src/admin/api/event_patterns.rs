@@ -33,14 +33,14 @@ pub struct ListQuery {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Pagination {
-    total_results: usize,
-    returned_results: usize,
-    per_page: usize,
-    total_pages: usize,
+    pub(crate) total_results: usize,
+    pub(crate) returned_results: usize,
+    pub(crate) per_page: usize,
+    pub(crate) total_pages: usize,
     /// Pass as `cursor` for the next page; `null` on the last one.
-    next_cursor: Option<String>,
+    pub(crate) next_cursor: Option<String>,
     /// The next page's URL; `null` on the last one.
-    next_page: Option<String>,
+    pub(crate) next_page: Option<String>,
 }
 
 /// An event pattern in a listing.
@@ -100,7 +100,7 @@ fn detail(p: Pattern) -> EventPattern {
 }
 
 /// `perPage` as given, or a 400.
-fn per_page(raw: Option<&str>) -> Result<usize, ApiError> {
+pub(crate) fn per_page(raw: Option<&str>) -> Result<usize, ApiError> {
     let Some(raw) = raw else {
         return Ok(DEFAULT_PER_PAGE);
     };
@@ -117,7 +117,7 @@ fn per_page(raw: Option<&str>) -> Result<usize, ApiError> {
 }
 
 /// The position a cursor stands for (the index of the page's first pattern), or a 400.
-fn offset(cursor: Option<&str>, total: usize) -> Result<usize, ApiError> {
+pub(crate) fn offset(cursor: Option<&str>, total: usize) -> Result<usize, ApiError> {
     let Some(cursor) = cursor else {
         return Ok(0);
     };

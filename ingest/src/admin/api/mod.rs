@@ -120,10 +120,41 @@ pub fn configure(cfg: &mut web::ServiceConfig, attachments_max_bytes: usize) {
                 .route(web::get().to(workflows::list)),
         )
         .service(
-            resource("/v1/workflows/{id}", "GET, PATCH, DELETE")
+            resource("/v1/workflows/{id}", "GET, POST, PATCH, DELETE")
                 .route(web::get().to(workflows::get))
-                .route(web::patch().to(workflows::update))
+                .route(web::post().to(workflows::update))
+                .route(web::patch().to(workflows::patch))
                 .route(web::delete().to(workflows::delete)),
+        )
+        .service(
+            resource("/v1/workflows/{id}/mailing-list", "POST")
+                .route(web::post().to(workflows::mailing_list)),
+        )
+        .service(
+            resource("/v1/workflows/{id}/status", "POST")
+                .route(web::post().to(workflows::set_status)),
+        )
+        .service(
+            resource("/v1/workflows/{id}/nodes", "POST")
+                .route(web::post().to(workflows::create_node)),
+        )
+        .service(
+            resource("/v1/workflows/{id}/nodes/{nodeId}", "GET, POST, DELETE")
+                .route(web::get().to(workflows::get_node))
+                .route(web::post().to(workflows::update_node))
+                .route(web::delete().to(workflows::delete_node)),
+        )
+        .service(
+            resource("/v1/workflows/{id}/nodes/{nodeId}/add-branch", "POST")
+                .route(web::post().to(workflows::add_branch)),
+        )
+        .service(
+            resource("/v1/workflows/{id}/nodes/{nodeId}/reroute", "POST")
+                .route(web::post().to(workflows::reroute)),
+        )
+        .service(
+            resource("/v1/workflows/{id}/nodes/{nodeId}/recursive", "DELETE")
+                .route(web::delete().to(workflows::delete_recursive)),
         )
         .service(
             resource("/v1/transactional", "POST")

@@ -342,7 +342,10 @@ pub async fn delete(
     }
     let workflows = workflow::Entity::find().all(&state.db).await?;
     let needle = format!("\"templateId\":\"{}\"", existing.id);
-    if let Some(user) = workflows.iter().find(|w| w.steps.contains(&needle)) {
+    let node_needle = format!("\"emailMessageId\":\"{}\"", existing.id);
+    if let Some(user) = workflows.iter().find(|w| {
+        w.steps.contains(&needle) || w.graph.as_deref().is_some_and(|g| g.contains(&node_needle))
+    }) {
         return Err(ApiError::Conflict(format!(
             "Workflow {} sends this template; change it first.",
             user.id

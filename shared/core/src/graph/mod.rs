@@ -13,6 +13,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub mod conditions;
+pub mod edit;
+mod error;
+mod update;
+mod valid;
 
 pub use conditions::{AudienceFilter, Condition};
 

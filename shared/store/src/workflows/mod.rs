@@ -20,6 +20,7 @@ pub mod counts;
 pub mod graph;
 pub mod runs;
 pub mod sends;
+pub mod status;
 
 /// One step of a workflow, as stored (JSON) and as the API takes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -2,15 +2,17 @@
 //! transactional email's draft or published message, which is an email template. The
 //! body is `lmx`, kept as the template's HTML (Inlet does not read LMX: it is a minijinja
 //! template, its data variables `{{ name }}`); `fromEmail` is the sender's username, the
-//! domain being that of `INLET_EMAIL_FROM`. An update needs the message to be a draft, and
+//! domain being that of `INLET_EMAIL_FROM`. An update needs the message to be a draft (or
+//! a workflow send node's message, edited in place), and
 //! with `expectedRevisionId` it applies only while that is still the `contentRevisionId`
 //! (409 otherwise); the fields Inlet does not keep are refused unless empty.
 
 use actix_web::http::StatusCode;
 use actix_web::web;
-use inlet_shared::db::entities::email_template;
+use inlet_shared::db::entities::{email_template, workflow};
 use inlet_shared::domain::{Email, format_ms, now_ms};
 use inlet_shared::transactional::{self, Role};
+use inlet_shared::workflows::graph;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
@@ -186,13 +188,14 @@ impl actix_web::ResponseError for TooLarge {
     }
 }
 
-/// `POST /api/v1/email-messages/{id}`: changes a transactional email's draft.
+/// `POST /api/v1/email-messages/{id}`: changes a transactional email's draft or a
+/// workflow's message.
 #[utoipa::path(post, path = "/api/v1/email-messages/{id}", tag = "transactional", params(("id" = String, Path)),
     request_body = EmailMessageUpdate,
     responses((status = 200, body = EmailMessage), (status = 400, description = "Invalid input", body = Message),
         (status = 401, description = "Missing or wrong API key", body = Message),
         (status = 404, description = "No such email message", body = Message),
-        (status = 409, description = "Not a draft, or the revision moved on", body = Message),
+        (status = 409, description = "Not a draft nor a workflow's message, or the revision moved on", body = Message),
         (status = 413, description = "lmx over 100 KB", body = Message),
         (status = 503, description = "Template rendering busy", body = Message)),
     security(("apiKey" = [])))]
@@ -216,15 +219,18 @@ async fn update_message(
     check_unsupported(&b)?;
     let existing = load(state, id).await?;
     let owner = match transactional::owner_of(&state.db, id).await? {
-        Some((owner, Role::Draft)) => owner,
+        Some((owner, Role::Draft)) => Some(owner.id),
         Some((_, Role::Published)) => {
             return Err(ApiError::Conflict(
                 "This email message is published; edit the transactional email's draft (POST …/draft).".into(),
             ));
         }
+        // A workflow's send node's message is edited in place: the workflow sends it as
+        // it is when a run reaches the node.
+        None if workflow_message(state, id).await? => None,
         None => {
             return Err(ApiError::Conflict(
-                "This email message is not a transactional email's draft; change templates through /api/v1/templates.".into(),
+                "This email message is neither a transactional email's draft nor a workflow's; change templates through /api/v1/templates.".into(),
             ));
         }
     };
@@ -292,5 +298,18 @@ async fn update_message(
             "The email message changed during this update; fetch it again.".into(),
         ));
     }
-    Ok(view(state, changed, Some(owner.id)))
+    Ok(view(state, changed, owner))
+}
+
+/// Whether `id` is the message of a workflow's send node.
+async fn workflow_message(state: &AppState, id: &str) -> Result<bool, ApiError> {
+    let needle = format!("\"emailMessageId\":\"{id}\"");
+    let candidates = workflow::Entity::find()
+        .filter(workflow::Column::Graph.contains(needle.as_str()))
+        .all(&state.db)
+        .await?;
+    // The text search may match more than it should (LIKE wildcards in `id`): the graph says.
+    Ok(candidates
+        .iter()
+        .any(|w| graph::of(w).is_ok_and(|g| g.email_message_ids().contains(&id))))
 }

@@ -1,16 +1,19 @@
-//! `/api/v1/workflows`: what starts a workflow (an event, or a contact added, updated or
-//! added to a list), who it is for, and its steps (`sendEmail`, `wait`).
+//! The deprecated Inlet shape of `/api/v1/workflows` (`{name, trigger, audience, steps,
+//! enabled}` on `POST`, and `PATCH /api/v1/workflows/{id}`), answered with `Deprecation:
+//! true`: a workflow made so is a straight graph of its steps (read from them, with their
+//! indexes as seqs), sending unless `enabled` is false. The console's forms use it too.
 
-use actix_web::web;
+use actix_web::{HttpResponse, web};
 use inlet_shared::db::entities::{email_template, mailing_list, workflow};
 use inlet_shared::domain::{format_ms, new_id, now_ms};
 use inlet_shared::providers::Provider;
+use inlet_shared::workflows::status::{self, WorkflowStatus};
 use inlet_shared::workflows::{Audience, Step, Trigger, steps_of};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, QueryOrder};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, TransactionTrait};
 use serde::{Deserialize, Serialize};
 
-use super::rows::{self, check_name};
-use super::schemas::{Created, Message};
+use super::super::rows::{self, check_name};
+use super::super::schemas::Message;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -185,19 +188,6 @@ pub(crate) async fn load(state: &AppState, id: &str) -> Result<workflow::Model, 
     rows::find::<workflow::Entity, _>(&state.db, id, "workflow").await
 }
 
-/// `POST /api/v1/workflows` → `{success, id}`.
-#[utoipa::path(post, path = "/api/v1/workflows", tag = "workflows", request_body = WorkflowBody,
-    responses((status = 200, body = Created), (status = 400, description = "Invalid input", body = Message),
-        (status = 401, description = "Missing or wrong API key", body = Message)),
-    security(("apiKey" = [])))]
-pub async fn create(
-    state: web::Data<AppState>,
-    body: web::Json<WorkflowBody>,
-) -> Result<web::Json<Created>, ApiError> {
-    let id = create_workflow(&state, body.into_inner()).await?;
-    Ok(web::Json(Created::new(id)))
-}
-
 /// Checks and stores a workflow; returns its id.
 pub(crate) async fn create_workflow(state: &AppState, b: WorkflowBody) -> Result<String, ApiError> {
     let name = check_name(&b.name)?;
@@ -206,6 +196,7 @@ pub(crate) async fn create_workflow(state: &AppState, b: WorkflowBody) -> Result
     check_audience(&state.db, &audience).await?;
     check_steps(&state.db, &b.steps).await?;
     let (trigger_type, trigger_value) = b.trigger.columns();
+    let status = WorkflowStatus::of_enabled(b.enabled.unwrap_or(true));
     let now = now_ms();
     let id = new_id("wf_");
     let row = workflow::ActiveModel {
@@ -216,13 +207,8 @@ pub(crate) async fn create_workflow(state: &AppState, b: WorkflowBody) -> Result
         audience_list_id: Set(audience.mailing_list_id),
         audience_user_group: Set(audience.user_group),
         steps: Set(serde_json::to_string(&b.steps).unwrap_or_else(|_| "[]".into())),
-        enabled: Set(b.enabled.unwrap_or(true)),
-        status: Set(if b.enabled.unwrap_or(true) {
-            "Sending"
-        } else {
-            "Paused"
-        }
-        .to_owned()),
+        enabled: Set(status.enabled()),
+        status: Set(status.as_str().to_owned()),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -233,44 +219,20 @@ pub(crate) async fn create_workflow(state: &AppState, b: WorkflowBody) -> Result
     Ok(id)
 }
 
-/// `GET /api/v1/workflows`.
-#[utoipa::path(get, path = "/api/v1/workflows", tag = "workflows",
-    responses((status = 200, body = Vec<Workflow>), (status = 401, description = "Missing or wrong API key", body = Message)),
-    security(("apiKey" = [])))]
-pub async fn list(state: web::Data<AppState>) -> Result<web::Json<Vec<Workflow>>, ApiError> {
-    let rows = workflow::Entity::find()
-        .order_by_asc(workflow::Column::CreatedAt)
-        .all(&state.db)
-        .await?;
-    Ok(web::Json(rows.iter().map(Workflow::of).collect()))
-}
-
-/// `GET /api/v1/workflows/{id}`.
-#[utoipa::path(get, path = "/api/v1/workflows/{id}", tag = "workflows", params(("id" = String, Path)),
-    responses((status = 200, body = Workflow), (status = 401, description = "Missing or wrong API key", body = Message),
-        (status = 404, description = "No such workflow", body = Message)),
-    security(("apiKey" = [])))]
-pub async fn get(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<web::Json<Workflow>, ApiError> {
-    Ok(web::Json(Workflow::of(&load(&state, &path).await?)))
-}
-
-/// `PATCH /api/v1/workflows/{id}`.
+/// `PATCH /api/v1/workflows/{id}` (deprecated: Inlet's former shape; use the Loops routes).
 #[utoipa::path(patch, path = "/api/v1/workflows/{id}", tag = "workflows", params(("id" = String, Path)),
     request_body = WorkflowPatch,
     responses((status = 200, body = Workflow), (status = 400, description = "Invalid input", body = Message),
         (status = 401, description = "Missing or wrong API key", body = Message),
         (status = 404, description = "No such workflow", body = Message)),
     security(("apiKey" = [])))]
-pub async fn update(
+pub async fn patch(
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: web::Json<WorkflowPatch>,
-) -> Result<web::Json<Workflow>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let saved = update_workflow(&state, &path, body.into_inner()).await?;
-    Ok(web::Json(Workflow::of(&saved)))
+    Ok(super::deprecated(&Workflow::of(&saved)))
 }
 
 /// Changes the given fields of a workflow.
@@ -280,7 +242,13 @@ pub(crate) async fn update_workflow(
     b: WorkflowPatch,
 ) -> Result<workflow::Model, ApiError> {
     let existing = load(state, id).await?;
-    let mut row: workflow::ActiveModel = existing.into();
+    if existing.graph.is_some() && (b.trigger.is_some() || b.steps.is_some()) {
+        return Err(ApiError::BadRequest(
+            "This workflow is a graph: change its trigger and steps through its node routes."
+                .into(),
+        ));
+    }
+    let mut row: workflow::ActiveModel = existing.clone().into();
     if let Some(name) = &b.name {
         row.name = Set(check_name(name)?);
     }
@@ -299,27 +267,15 @@ pub(crate) async fn update_workflow(
         check_steps(&state.db, steps).await?;
         row.steps = Set(serde_json::to_string(steps).unwrap_or_else(|_| "[]".into()));
     }
-    if let Some(enabled) = b.enabled {
-        row.enabled = Set(enabled);
-    }
     row.updated_at = Set(now_ms());
-    Ok(row.update(&state.db).await?)
-}
-
-/// `DELETE /api/v1/workflows/{id}`.
-#[utoipa::path(delete, path = "/api/v1/workflows/{id}", tag = "workflows", params(("id" = String, Path)),
-    responses((status = 200, body = Message), (status = 401, description = "Missing or wrong API key", body = Message),
-        (status = 404, description = "No such workflow", body = Message)),
-    security(("apiKey" = [])))]
-pub async fn delete(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<web::Json<Message>, ApiError> {
-    let existing = load(&state, &path).await?;
-    workflow::Entity::delete_by_id(existing.id)
-        .exec(&state.db)
-        .await?;
-    Ok(web::Json(Message::done("Workflow deleted.")))
+    let txn = state.db.begin().await?;
+    row.update(&txn).await?;
+    if let Some(enabled) = b.enabled {
+        status::set(&txn, &existing.id, WorkflowStatus::of_enabled(enabled)).await?;
+    }
+    let saved = super::find(&txn, &existing.id).await?;
+    txn.commit().await?;
+    Ok(saved)
 }
 
 #[cfg(test)]
