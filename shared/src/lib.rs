@@ -12,7 +12,7 @@ pub mod metrics;
 pub mod retry;
 pub mod telemetry;
 
-pub use inlet_core::{config, domain, messages, properties, providers};
+pub use inlet_core::{config, domain, graph, messages, properties, providers};
 pub use inlet_queue as queue;
 pub use inlet_store::{
     apikeys, bulk, contacts, db, email, integrations, isolate, retention, sealed, suppressions,

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub mod conditions;
+pub mod experiment;
 
 pub use conditions::{AudienceFilter, Condition};
 
