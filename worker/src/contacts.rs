@@ -313,8 +313,8 @@ async fn contact_written<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Records `{provider}:{type}` (when `triggerEvent`) and the custom event (when set), and
-/// starts the workflows they trigger.
+/// Records `{provider}:{type}` (when `triggerEvent`) and the custom event (when set),
+/// cancels the runs they make exit, and starts the workflows they trigger.
 async fn record_events<C: ConnectionTrait>(
     db: &C,
     unit: &mut Unit,
@@ -345,11 +345,14 @@ async fn record_events<C: ConnectionTrait>(
             change.occurred_at_ms,
             Some(source.delivery_id),
         ));
+        // The runs it ends are cancelled in this transaction, before those it starts.
+        let triggers = unit.triggers(db).await?;
+        workflows::exit_on_event(db, triggers, contact_id, &name).await?;
         let occurrence = workflows::Occurrence::Event {
             name: &name,
             properties: &change.event_properties,
         };
-        if unit.triggers(db).await?.matches(&occurrence)
+        if triggers.matches(&occurrence)
             && let Some(contact) = unit.contact(contact_id).cloned()
         {
             workflows::start(db, &contact, occurrence, source.trace).await?;

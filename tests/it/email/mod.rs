@@ -2,6 +2,7 @@
 //! SMTP server (aiosmtpd), once, with working unsubscribe links, through retries, restarts,
 //! redeliveries and replays. The helpers here are the ones those share.
 
+mod graphs;
 mod runs;
 mod sending;
 mod suppression;

@@ -27,6 +27,7 @@ mod send;
 #[cfg(test)]
 mod tests;
 mod transactional;
+mod walk;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,9 +1,8 @@
-//! The runner: executes a step while its lease is held, and decides which transition moves
-//! the run on — advanced, stopped, retried later or failed into the dead letters (the
-//! transitions themselves are `workflows::runs`).
+//! The runner: executes a step while its lease is held (the node a run is at: `walk`),
+//! and decides how a failure moves the run on — retried later or failed into the dead
+//! letters (the transitions themselves are `workflows::runs`).
 
 use inlet_shared::db::entities::workflow;
-use inlet_shared::domain::now_ms;
 use inlet_shared::email::SendError;
 use inlet_shared::isolate::isolate;
 use inlet_shared::messages::TraceContext;
@@ -11,7 +10,7 @@ use inlet_shared::metrics::label;
 use inlet_shared::queue::StepJob;
 use inlet_shared::telemetry::propagation;
 use inlet_shared::workflows::runs::{self, Taken};
-use inlet_shared::workflows::{Step, sends, steps_of};
+use inlet_shared::workflows::sends;
 use inlet_shared::{retry, transactional};
 use sea_orm::{DbErr, EntityTrait, TransactionTrait};
 use tracing::Instrument;
@@ -54,34 +53,7 @@ impl Runner {
             runs::cancel(&self.db, run, "The workflow was deleted.").await?;
             return Ok(());
         };
-        let steps = match steps_of(&workflow) {
-            Ok(steps) => steps,
-            Err(e) => {
-                return self.fail(run, None, &SendError::Steps(e)).await;
-            }
-        };
-        let index = usize::try_from(run.step).unwrap_or(usize::MAX);
-        match steps.get(index) {
-            None => {
-                runs::complete(&self.db, run).await?;
-            }
-            Some(Step::Wait { seconds }) => {
-                let wait = i64::try_from(seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
-                let next_at = now_ms().saturating_add(wait);
-                runs::advance(&self.db, run, steps.len(), next_at).await?;
-            }
-            Some(Step::SendEmail { template_id }) => {
-                // The send joins the trace of what started the run (a webhook delivery, an
-                // API request), however much later it runs; without one it starts its own.
-                let span = tracing::info_span!("email_send", run = %run.id, step = run.step);
-                propagation::continue_trace(&span, &started_by(run));
-                return self
-                    .send(run, template_id, steps.len())
-                    .instrument(span)
-                    .await;
-            }
-        }
-        Ok(())
+        self.walk(run, &workflow).await
     }
 
     /// A failed step: retried later when transient and attempts remain, otherwise the run
@@ -130,7 +102,7 @@ impl Runner {
 }
 
 /// The trace context of what started `run`.
-fn started_by(run: &Taken) -> TraceContext {
+pub(super) fn started_by(run: &Taken) -> TraceContext {
     TraceContext {
         traceparent: run.traceparent.clone(),
         tracestate: run.tracestate.clone(),

@@ -15,6 +15,7 @@ use inlet_shared::{contacts, retry, transactional};
 use sea_orm::{DbErr, EntityTrait, TransactionTrait};
 
 use super::Runner;
+use super::walk::Then;
 
 /// How long recording a successful send is retried before giving up (the email went out;
 /// losing that record would send it again).
@@ -25,7 +26,7 @@ impl Runner {
         &self,
         run: &Taken,
         template_id: &str,
-        total: usize,
+        then: Then,
     ) -> Result<(), DbErr> {
         let existing = sends::of_step(&self.db, run).await?;
         if let Some(done) = existing
@@ -33,7 +34,7 @@ impl Runner {
             .filter(|e| EmailStatus::parse(&e.status).is_some_and(EmailStatus::is_done))
         {
             tracing::debug!(email = %done.id, "Already {}; moving on.", done.status);
-            runs::advance(&self.db, run, total, now_ms()).await?;
+            then.make(&self.db, run).await?;
             return Ok(());
         }
         let Some(contact) = contact::Entity::find_by_id(run.contact_id.clone())
@@ -118,7 +119,7 @@ impl Runner {
             message_id: format!("<{send_id}@inlet>"),
         };
         let message = email::build(&outgoing);
-        self.deliver(run, &queued, existing.as_ref(), message, total)
+        self.deliver(run, &queued, existing.as_ref(), message, then)
             .await
     }
 
@@ -132,13 +133,13 @@ impl Runner {
         queued: &sends::Email<'_>,
         existing: Option<&inlet_shared::db::entities::email_send::Model>,
         message: Result<lettre::Message, SendError>,
-        total: usize,
+        then: Then,
     ) -> Result<(), DbErr> {
         let send_id = queued.id;
         if sends::queue(&self.db, run, queued, existing).await? == sends::Queued::Suppressed {
             // Recorded `suppressed`, like a hard bounce in Loops; the run goes on (its
             // later emails are suppressed too until the suppression is removed).
-            self.step_done(run, None, total).await?;
+            self.step_done(run, None, then).await?;
             self.metrics
                 .emails
                 .get_or_create(&label("outcome", "suppressed"))
@@ -154,7 +155,7 @@ impl Runner {
             Ok(()) => {
                 // The email is out: recording that must not be lost to a brief outage.
                 retry::retry_transient(RECORD_PATIENCE, inlet_shared::db::is_transient, || {
-                    self.step_done(run, Some(send_id), total)
+                    self.step_done(run, Some(send_id), then)
                 })
                 .await?;
                 self.metrics
@@ -170,7 +171,7 @@ impl Runner {
 
     /// Records the email sent (`sent`, or `None` when it was suppressed, already
     /// recorded) and moves the run on, together.
-    async fn step_done(&self, run: &Taken, sent: Option<&str>, total: usize) -> Result<(), DbErr> {
+    async fn step_done(&self, run: &Taken, sent: Option<&str>, then: Then) -> Result<(), DbErr> {
         let txn = self.db.begin().await?;
         if let Some(send_id) = sent {
             sends::sent(&txn, send_id).await?;
@@ -179,7 +180,7 @@ impl Runner {
             // Its attachments and data are not kept once the email is out.
             runs::forget_payload(&txn, run).await?;
         }
-        runs::advance(&txn, run, total, now_ms()).await?;
+        then.make(&txn, run).await?;
         txn.commit().await
     }
 }

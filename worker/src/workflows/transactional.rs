@@ -15,6 +15,7 @@ use inlet_shared::workflows::sends;
 use sea_orm::{DbErr, EntityTrait, TransactionTrait};
 
 use super::Runner;
+use super::walk::Then;
 
 /// A transactional run has one step.
 const STEPS: usize = 1;
@@ -93,7 +94,7 @@ impl Runner {
             message_id: format!("<{send_id}@inlet>"),
             attachments: &payload.attachments,
         });
-        self.deliver(run, &queued, existing.as_ref(), message, STEPS)
+        self.deliver(run, &queued, existing.as_ref(), message, Then::Steps(STEPS))
             .await
     }
 }

@@ -4,6 +4,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod eval;
+#[cfg(test)]
+mod tests;
+
+pub use eval::{ContactFacts, holds, matches};
+
 /// Conditions, all or any of which must hold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

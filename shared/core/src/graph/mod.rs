@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 pub mod conditions;
 pub mod edit;
 mod error;
+pub mod experiment;
 mod update;
 mod valid;
 

@@ -14,6 +14,7 @@ use sea_orm::{
 
 use crate::db::entities::{
     contact, contact_event, contact_list, contact_tombstone, stripe_customer, workflow_run,
+    workflow_run_node,
 };
 use crate::domain::now_ms;
 use crate::messages::TraceContext;
@@ -87,8 +88,9 @@ pub fn event_row(
     }
 }
 
-/// Records an event on a contact and starts the workflows it triggers (in the caller's
-/// transaction, so both happen exactly once), their runs continuing `trace`.
+/// Records an event on a contact, cancels the runs it makes exit and starts the workflows
+/// it triggers (in the caller's transaction, so all happen exactly once), their runs
+/// continuing `trace`.
 pub async fn record_event<C: ConnectionTrait>(
     db: &C,
     contact: &contact::Model,
@@ -106,13 +108,13 @@ pub async fn record_event<C: ConnectionTrait>(
         // A custom event: its pattern (platform ones are declared by their provider).
         super::patterns::observe(db, name, properties).await?;
     }
-    crate::workflows::start(
-        db,
-        contact,
-        crate::workflows::Occurrence::Event { name, properties },
-        trace,
-    )
-    .await?;
+    let triggers = crate::workflows::Triggers::load(db).await?;
+    // Runs it ends are cancelled before the runs it starts begin.
+    crate::workflows::exit_on_event(db, &triggers, &contact.id, name).await?;
+    let occurrence = crate::workflows::Occurrence::Event { name, properties };
+    if triggers.matches(&occurrence) {
+        crate::workflows::start(db, contact, occurrence, trace).await?;
+    }
     Ok(())
 }
 
@@ -137,6 +139,19 @@ pub async fn delete<C: ConnectionTrait>(
         .exec(db)
         .await?;
     // Workflows stop for a deleted contact (the log of emails already sent stays).
+    // The nodes its runs passed go with them.
+    workflow_run_node::Entity::delete_many()
+        .filter(
+            workflow_run_node::Column::RunId.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(workflow_run::Column::Id)
+                    .from(workflow_run::Entity)
+                    .and_where(workflow_run::Column::ContactId.eq(id))
+                    .to_owned(),
+            ),
+        )
+        .exec(db)
+        .await?;
     workflow_run::Entity::delete_many()
         .filter(workflow_run::Column::ContactId.eq(id))
         .exec(db)

@@ -132,6 +132,19 @@ fn batched_rules(retention: &Retention, now: i64) -> Vec<(Expiry, Option<i64>)> 
             before(retention.events),
         ),
         (
+            // A run's passed nodes go with it (so before it): a node is passed no later
+            // than its run's last update, so `passed_at` is before the cutoff too.
+            Expiry {
+                table: "workflow_run_nodes",
+                column: "passed_at",
+                also: Some(format!(
+                    "run_id IN (SELECT id FROM workflow_runs WHERE updated_at < $1 \
+                     AND status IN ({finished_runs}))"
+                )),
+            },
+            before(retention.workflow_runs),
+        ),
+        (
             Expiry {
                 table: "workflow_runs",
                 column: "updated_at",

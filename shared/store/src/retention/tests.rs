@@ -175,6 +175,15 @@ async fn seed(db: &DatabaseConnection) {
         .exec_without_returning(db)
         .await
         .unwrap();
+        // Each run passed its trigger node (seq 0) when it started.
+        exec(
+            db,
+            format!(
+                "INSERT INTO workflow_run_nodes (run_id, node_seq, workflow_id, passed_at) \
+                 VALUES ('{id}', 0, 'wf_1', {at})"
+            ),
+        )
+        .await;
     }
     for (id, expires) in [("s_gone", NOW - 1), ("s_open", NOW + 1)] {
         console_session::Entity::insert(console_session::ActiveModel {
@@ -290,6 +299,11 @@ async fn prunes_each_kind_by_its_rule(test: TestDb) {
         ids(db, "SELECT id FROM workflow_runs").await,
         ["run_completed_new", "run_failed_old", "run_pending_old"],
         "finished runs older than 90 days go; a pending or failed one stays"
+    );
+    assert_eq!(
+        ids(db, "SELECT run_id FROM workflow_run_nodes").await,
+        ["run_completed_new", "run_failed_old", "run_pending_old"],
+        "a run's passed nodes go with it, and only with it"
     );
     assert_eq!(ids(db, "SELECT id FROM console_sessions").await, ["s_open"]);
     assert_eq!(

@@ -5,7 +5,7 @@
 //! a transactional outbox, and redeliveries or replays that change nothing start nothing.
 //! A run's life from there is [`runs`]; its emails' is [`sends`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -13,10 +13,12 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::db::entities::{contact, contact_list, workflow};
+use crate::db::entities::{contact, contact_list, workflow, workflow_run};
+use crate::graph::NodeKind;
 use crate::messages::TraceContext;
 
 pub mod counts;
+pub mod facts;
 pub mod graph;
 pub mod runs;
 pub mod sends;
@@ -141,27 +143,44 @@ impl Occurrence<'_> {
     }
 }
 
-/// The triggers of the enabled workflows, read once per transaction, so that an occurrence
-/// no workflow listens to costs no query at all.
+/// The triggers of the enabled workflows, and the events every workflow's runs exit on,
+/// read once per transaction, so that an occurrence no workflow listens to (or exits on)
+/// costs no query at all.
 #[derive(Debug, Default)]
 pub struct Triggers {
     types: HashSet<String>,
     pairs: HashSet<(String, String)>,
+    /// Event name → the workflows whose runs it ends (paused ones included: their runs
+    /// wait, and still leave).
+    exits: HashMap<String, Vec<String>>,
 }
 
 impl Triggers {
     /// Reads them.
     pub async fn load<C: ConnectionTrait>(db: &C) -> Result<Self, DbErr> {
-        let rows: Vec<(String, Option<String>)> = workflow::Entity::find()
-            .select_only()
-            .column(workflow::Column::TriggerType)
-            .column(workflow::Column::TriggerValue)
-            .filter(workflow::Column::Enabled.eq(true))
-            .into_tuple()
-            .all(db)
-            .await?;
+        let rows: Vec<(String, String, Option<String>, bool, Option<String>)> =
+            workflow::Entity::find()
+                .select_only()
+                .column(workflow::Column::Id)
+                .column(workflow::Column::TriggerType)
+                .column(workflow::Column::TriggerValue)
+                .column(workflow::Column::Enabled)
+                .column(workflow::Column::ExitEvents)
+                .into_tuple()
+                .all(db)
+                .await?;
         let mut triggers = Self::default();
-        for (trigger_type, value) in rows {
+        for (id, trigger_type, value, enabled, exits) in rows {
+            // Written by `graph::save` only; a row that does not parse exits on nothing.
+            let exits: Vec<String> = exits
+                .and_then(|json| serde_json::from_str(&json).ok())
+                .unwrap_or_default();
+            for name in exits {
+                triggers.exits.entry(name).or_default().push(id.clone());
+            }
+            if !enabled {
+                continue;
+            }
             if let Some(value) = value {
                 triggers.pairs.insert((trigger_type.clone(), value));
             }
@@ -179,6 +198,28 @@ impl Triggers {
             (trigger_type, None) => self.types.contains(trigger_type),
         }
     }
+
+    /// The workflows whose runs the event `name` ends.
+    pub fn exiting(&self, name: &str) -> &[String] {
+        self.exits.get(name).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Exit on event: cancels `contact_id`'s pending runs of the workflows that exit on the
+/// event `name` (an audience filter applying downstream that the event makes fail). Call
+/// in the transaction that records the event, before the runs it starts. Returns how many.
+pub async fn exit_on_event<C: ConnectionTrait>(
+    db: &C,
+    triggers: &Triggers,
+    contact_id: &str,
+    name: &str,
+) -> Result<u64, DbErr> {
+    let workflows = triggers.exiting(name);
+    if workflows.is_empty() {
+        return Ok(0);
+    }
+    let reason = format!("Exited on the event {name}.");
+    runs::cancel_pending_of_contact(db, contact_id, workflows, &reason).await
 }
 
 /// Starts one run per enabled workflow whose trigger matches and whose audience includes
@@ -212,13 +253,49 @@ pub async fn start<C: ConnectionTrait>(
     let (event_name, event_properties) = occurrence.event();
     let properties = event_properties.to_string();
     for w in workflows {
-        if !in_audience(db, contact, &w).await? {
+        if !in_audience(db, contact, &w).await? || !eligible(db, contact, &w).await? {
             continue;
         }
         runs::start(db, &w, contact, &event_name, &properties, trace).await?;
         started += 1;
     }
     Ok(started)
+}
+
+/// Whether the contact may start a run of `w`: always, unless its trigger is not
+/// re-eligible and the contact has had a run of it (legacy workflows are re-eligible).
+async fn eligible<C: ConnectionTrait>(
+    db: &C,
+    contact: &contact::Model,
+    w: &workflow::Model,
+) -> Result<bool, DbErr> {
+    if w.graph.is_none() {
+        return Ok(true);
+    }
+    // A graph that does not parse starts its run, which the runner dead-letters, in sight.
+    let once = graph::of(w).is_ok_and(|g| {
+        matches!(
+            g.trigger().map(|n| &n.kind),
+            Some(
+                NodeKind::EventTrigger {
+                    re_eligible: false,
+                    ..
+                } | NodeKind::AddToListTrigger { re_eligible: false }
+            )
+        )
+    });
+    if !once {
+        return Ok(true);
+    }
+    let earlier = workflow_run::Entity::find()
+        .select_only()
+        .column(workflow_run::Column::Id)
+        .filter(workflow_run::Column::WorkflowId.eq(w.id.as_str()))
+        .filter(workflow_run::Column::ContactId.eq(contact.id.as_str()))
+        .into_tuple::<String>()
+        .one(db)
+        .await?;
+    Ok(earlier.is_none())
 }
 
 /// The audience filter: the workflow's mailing list and user group, when set.

@@ -20,6 +20,13 @@
 //!   └─────────────────────── resume (a dead-letter replay) ◄─────────────────────┘
 //! ```
 //!
+//! A graph workflow's run moves node to node (`nodes`): [`advance_to`] a node's seq
+//! (recording the node it passed), [`start_timer`] and [`postpone`] (pending at the same
+//! node, due later), [`complete_with`] (an exit, or a filter it left at) and
+//! [`finish_at_exit`] (its last node done, the exit after it); pending runs are
+//! also cancelled in bulk, whoever holds them ([`cancel_pending_at`] deleted nodes,
+//! [`cancel_pending_of_contact`] an exit event, [`cancel_pending_of_workflow`]).
+//!
 //! `leased` and `taken` are `pending` runs holding a lease (`lease_token`, valid until
 //! `lease_until`): [`claim`] sets a fresh token on due runs whose lease is absent or
 //! expired, and [`take`] renews it for the token's holder only. Every transition out of
@@ -41,6 +48,13 @@ use crate::db::entities::{contact, workflow, workflow_run};
 use crate::dead_letters;
 use crate::domain::{new_id, now_ms};
 use crate::messages::{StepJob, TraceContext};
+
+mod nodes;
+
+pub use nodes::{
+    Leaving, advance_to, cancel_pending_at, cancel_pending_of_contact, cancel_pending_of_workflow,
+    complete_with, finish_at_exit, postpone, start_timer,
+};
 
 /// Where a run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

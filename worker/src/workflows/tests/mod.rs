@@ -3,6 +3,8 @@
 //! outbox directory (the stand-in for an SMTP server) show what was sent. The transitions'
 //! own guards are tested in `transitions`.
 
+mod graph_edges;
+mod graphs;
 mod transitions;
 
 use inlet_shared::db::entities::{contact, email_send, email_template, workflow, workflow_run};
