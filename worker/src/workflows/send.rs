@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use inlet_shared::db::entities::email_send::EmailStatus;
 use inlet_shared::db::entities::{contact, email_template};
-use inlet_shared::domain::{new_id, now_ms};
+use inlet_shared::domain::new_id;
 use inlet_shared::email::{self, Outgoing, SendError};
 use inlet_shared::metrics::label;
 use inlet_shared::workflows::runs::{self, Taken};

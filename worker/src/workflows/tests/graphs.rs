@@ -10,7 +10,7 @@ use inlet_shared::domain::{new_id, now_ms};
 use inlet_shared::graph::conditions::{AudienceFilter, Condition, Match, PropertyOperator};
 use inlet_shared::graph::{Graph, Node, NodeKind, TimerUnit};
 use inlet_shared::messages::TraceContext;
-use inlet_shared::workflows::{self, Occurrence};
+use inlet_shared::workflows;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Map, Value, json};

@@ -140,7 +140,7 @@ async fn a_run_started_by_an_event_sends_its_email_once() {
 }
 
 #[tokio::test]
-async fn a_wait_step_sets_the_next_step_due_later_and_sends_nothing_yet() {
+async fn a_wait_step_holds_the_run_at_its_node_until_due_and_sends_nothing_yet() {
     let bench = Bench::sqlite().await;
     let outbox = Outbox::new();
     let runner = bench.runner(&outbox).await;
@@ -162,7 +162,14 @@ async fn a_wait_step_sets_the_next_step_due_later_and_sends_nothing_yet() {
     runner.execute(&job).await.unwrap();
     let after = now_ms();
     let run = the_run(&bench).await;
-    assert_eq!((run.status.as_str(), run.step), ("pending", 1));
+    // The run stays at the timer's node (seq 0) while the timer runs: the console counts
+    // it as waiting there, and deleting that node finds it.
+    assert_eq!((run.status.as_str(), run.step), ("pending", 0));
+    assert_eq!(
+        run.wait_until,
+        Some(run.next_at),
+        "the timer's end is when it is due"
+    );
     assert!(
         (before + 3_600_000..=after + 3_600_000).contains(&run.next_at),
         "next_at {} is an hour after {before}..{after}",
