@@ -155,20 +155,23 @@ pub struct Triggers {
     exits: HashMap<String, Vec<String>>,
 }
 
+/// A workflow's columns [`Triggers::load`] reads: id, trigger type and value, enabled,
+/// exit events.
+type TriggerRow = (String, String, Option<String>, bool, Option<String>);
+
 impl Triggers {
     /// Reads them.
     pub async fn load<C: ConnectionTrait>(db: &C) -> Result<Self, DbErr> {
-        let rows: Vec<(String, String, Option<String>, bool, Option<String>)> =
-            workflow::Entity::find()
-                .select_only()
-                .column(workflow::Column::Id)
-                .column(workflow::Column::TriggerType)
-                .column(workflow::Column::TriggerValue)
-                .column(workflow::Column::Enabled)
-                .column(workflow::Column::ExitEvents)
-                .into_tuple()
-                .all(db)
-                .await?;
+        let rows: Vec<TriggerRow> = workflow::Entity::find()
+            .select_only()
+            .column(workflow::Column::Id)
+            .column(workflow::Column::TriggerType)
+            .column(workflow::Column::TriggerValue)
+            .column(workflow::Column::Enabled)
+            .column(workflow::Column::ExitEvents)
+            .into_tuple()
+            .all(db)
+            .await?;
         let mut triggers = Self::default();
         for (id, trigger_type, value, enabled, exits) in rows {
             // Written by `graph::save` only; a row that does not parse exits on nothing.
