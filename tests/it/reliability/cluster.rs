@@ -3,6 +3,10 @@
 //! of 5,000 signed deliveries that the sender retries until accepted, as a platform does.
 //! Every accepted delivery is applied exactly once, no process is restarted, and
 //! publishing is back within a few seconds.
+//!
+//! `scripts/test.sh` runs it alone after the other tests: with them competing for the two
+//! cores, the surviving brokers' leader election has stalled for over a minute (publishes
+//! nacked by the broker, ingest answering 503 throughout) — the machine's limit, not Inlet's.
 
 use std::process::Command;
 use std::sync::Arc;

@@ -24,8 +24,9 @@
 //! (recording the node it passed), [`start_timer`] and [`postpone`] (pending at the same
 //! node, due later), [`complete_with`] (an exit, or a filter it left at) and
 //! [`finish_at_exit`] (its last node done, the exit after it); pending runs are
-//! also cancelled in bulk, whoever holds them ([`cancel_pending_at`] deleted nodes,
-//! [`cancel_pending_of_contact`] an exit event, [`cancel_pending_of_workflow`]).
+//! also cancelled in bulk, whoever holds them: [`cancel_pending_of_contact`] when an event
+//! they exit on arrives, [`discard`] for the API's edits (nodes deleted, the workflow
+//! deleted, its mailing list changed).
 //!
 //! `leased` and `taken` are `pending` runs holding a lease (`lease_token`, valid until
 //! `lease_until`): [`claim`] sets a fresh token on due runs whose lease is absent or
@@ -52,8 +53,8 @@ use crate::messages::{StepJob, TraceContext};
 mod nodes;
 
 pub use nodes::{
-    Leaving, advance_to, cancel_pending_at, cancel_pending_of_contact, cancel_pending_of_workflow,
-    complete_with, finish_at_exit, postpone, start_timer,
+    Leaving, advance_to, cancel_pending_of_contact, complete_with, finish_at_exit, postpone,
+    start_timer,
 };
 
 /// Where a run is.

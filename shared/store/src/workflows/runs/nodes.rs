@@ -233,38 +233,6 @@ async fn cancel_pending<C: ConnectionTrait>(
     Ok(cancelled.rows_affected)
 }
 
-/// pending → cancelled: the runs of `workflow_id` at the nodes `seqs` (nodes being
-/// deleted, their queued contacts discarded). Returns how many.
-pub async fn cancel_pending_at<C: ConnectionTrait>(
-    db: &C,
-    workflow_id: &str,
-    seqs: &[u32],
-    reason: &str,
-) -> Result<u64, DbErr> {
-    if seqs.is_empty() {
-        return Ok(0);
-    }
-    let steps: Vec<i32> = seqs
-        .iter()
-        .map(|s| i32::try_from(*s).unwrap_or(i32::MAX))
-        .collect();
-    let filter = sea_orm::Condition::all()
-        .add(workflow_run::Column::WorkflowId.eq(workflow_id))
-        .add(workflow_run::Column::Step.is_in(steps));
-    cancel_pending(db, filter, reason).await
-}
-
-/// pending → cancelled: every run of `workflow_id` (the workflow is deleted). Returns how
-/// many.
-pub async fn cancel_pending_of_workflow<C: ConnectionTrait>(
-    db: &C,
-    workflow_id: &str,
-    reason: &str,
-) -> Result<u64, DbErr> {
-    let filter = sea_orm::Condition::all().add(workflow_run::Column::WorkflowId.eq(workflow_id));
-    cancel_pending(db, filter, reason).await
-}
-
 /// pending → cancelled: `contact_id`'s runs of `workflow_ids` (an event they exit on
 /// reached the contact). Returns how many.
 pub async fn cancel_pending_of_contact<C: ConnectionTrait>(
