@@ -4,9 +4,9 @@
 //! Every accepted delivery is applied exactly once, no process is restarted, and
 //! publishing is back within a few seconds.
 //!
-//! `scripts/test.sh` runs it alone after the other tests: with them competing for the two
-//! cores, the surviving brokers' leader election has stalled for over a minute (publishes
-//! nacked by the broker, ingest answering 503 throughout) — the machine's limit, not Inlet's.
+//! Run it with `scripts/cluster_test.sh`; `scripts/test.sh` leaves it out while some runs
+//! fail with the broker nacking every publish for over a minute after the kill, though a
+//! new leader is elected (docs/scaling.md, "Known failure").
 
 use std::process::Command;
 use std::sync::Arc;
