@@ -6,7 +6,9 @@
 //! and broker URLs may carry passwords, the bootstrap API key, the SMTP URL) are held in
 //! [`SecretString`], the master keys in [`MasterKey`], so `Debug` never prints them.
 
+mod amqp;
 pub mod registry;
+pub use amqp::amqp_nodes;
 mod report;
 pub mod retention;
 mod sources;
@@ -389,15 +391,6 @@ struct AmqpTls {
     ca: Option<PathBuf>,
     cert: Option<PathBuf>,
     key: Option<PathBuf>,
-}
-
-/// The node URLs of `INLET_AMQP_URL`: one broker, or the nodes of a cluster separated by
-/// commas (blanks around them ignored).
-pub fn amqp_nodes(urls: &str) -> Vec<&str> {
-    urls.split(',')
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-        .collect()
 }
 
 fn amqp_tls<'a>(

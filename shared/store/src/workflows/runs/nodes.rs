@@ -9,7 +9,7 @@ use sea_orm::{
     TransactionSession, TransactionTrait,
 };
 
-use super::{RunStatus, Taken, released};
+use super::{RunStatus, Taken, fresh, released};
 use crate::db::entities::{workflow_run, workflow_run_node};
 use crate::domain::now_ms;
 
@@ -59,7 +59,7 @@ pub async fn advance_to<C: ConnectionTrait + TransactionTrait>(
     let at = now_ms();
     let next = i32::try_from(next).unwrap_or(i32::MAX);
     let txn = db.begin().await?;
-    let advanced = released(&run.id, &run.lease)
+    let advanced = fresh(released(&run.id, &run.lease))
         .col_expr(workflow_run::Column::Step, Expr::value(next))
         .col_expr(
             workflow_run::Column::Status,
@@ -69,15 +69,6 @@ pub async fn advance_to<C: ConnectionTrait + TransactionTrait>(
         .col_expr(
             workflow_run::Column::WaitUntil,
             Expr::value(Option::<i64>::None),
-        )
-        .col_expr(workflow_run::Column::Attempts, Expr::value(0))
-        .col_expr(
-            workflow_run::Column::FirstFailedAt,
-            Expr::value(Option::<i64>::None),
-        )
-        .col_expr(
-            workflow_run::Column::LastError,
-            Expr::value(Option::<String>::None),
         )
         .exec(&txn)
         .await?
@@ -101,7 +92,7 @@ pub async fn finish_at_exit<C: ConnectionTrait + TransactionTrait>(
     let at = now_ms();
     let exit = i32::try_from(exit).unwrap_or(i32::MAX);
     let txn = db.begin().await?;
-    let finished = released(&run.id, &run.lease)
+    let finished = fresh(released(&run.id, &run.lease))
         .col_expr(workflow_run::Column::Step, Expr::value(exit))
         .col_expr(
             workflow_run::Column::Status,
@@ -110,15 +101,6 @@ pub async fn finish_at_exit<C: ConnectionTrait + TransactionTrait>(
         .col_expr(
             workflow_run::Column::WaitUntil,
             Expr::value(Option::<i64>::None),
-        )
-        .col_expr(workflow_run::Column::Attempts, Expr::value(0))
-        .col_expr(
-            workflow_run::Column::FirstFailedAt,
-            Expr::value(Option::<i64>::None),
-        )
-        .col_expr(
-            workflow_run::Column::LastError,
-            Expr::value(Option::<String>::None),
         )
         .exec(&txn)
         .await?
@@ -138,18 +120,9 @@ pub async fn start_timer<C: ConnectionTrait>(
     run: &Taken,
     wait_until: i64,
 ) -> Result<bool, DbErr> {
-    let started = released(&run.id, &run.lease)
+    let started = fresh(released(&run.id, &run.lease))
         .col_expr(workflow_run::Column::WaitUntil, Expr::value(wait_until))
         .col_expr(workflow_run::Column::NextAt, Expr::value(wait_until))
-        .col_expr(workflow_run::Column::Attempts, Expr::value(0))
-        .col_expr(
-            workflow_run::Column::FirstFailedAt,
-            Expr::value(Option::<i64>::None),
-        )
-        .col_expr(
-            workflow_run::Column::LastError,
-            Expr::value(Option::<String>::None),
-        )
         .exec(db)
         .await?;
     Ok(started.rows_affected > 0)
